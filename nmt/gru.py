@@ -249,8 +249,9 @@ class GRU(keras.layers.Layer):
 
     Returns the last state [B, H], or with `return_sequences` all states [B, T, H] (in the order
     processed: reversed in time when `go_backwards`, as Keras does); with `return_state` a tuple
-    `(output, last_state)`. A masked step leaves the state unchanged; its output repeats the state,
-    or is zero when `zero_output_for_mask` is set (Bidirectional sets it, as for Keras' GRU).
+    `(output, last_state)`. A masked step leaves the state unchanged; its output repeats the
+    previous output (zero before the first unmasked step), or is zero when `zero_output_for_mask`
+    is set (Keras' Bidirectional sets it when returning sequences) — all as Keras' GRU does.
 
     Call: `layer(inputs, initial_state=None, mask=None, training=None, context=None)`, with
     initial_state [B, H] (or a one-element list) and context [B, context_dim] entering all three
@@ -289,7 +290,8 @@ class GRU(keras.layers.Layer):
         self.return_state = bool(return_state)
         self.go_backwards = bool(go_backwards)
         self.zero_output_for_mask = bool(zero_output_for_mask)
-        self.stateful = False  # Keras' Bidirectional checks the attribute
+        self.stateful = False  # Keras' Bidirectional reads these two attributes
+        self.states = None
         self.supports_masking = True
 
     def build(self, inputs_shape, initial_state_shape=None, context_shape=None):
@@ -354,8 +356,13 @@ class GRU(keras.layers.Layer):
             xp, h0, step_mask, cell._weight(cell.recurrent_kernel), rec_mask
         )
         if self.return_sequences:
-            if self.zero_output_for_mask and step_mask is not None:
+            if step_mask is not None and self.zero_output_for_mask:
                 states = states * step_mask
+            elif step_mask is not None:
+                # As Keras: a masked step repeats the previous output, and the output before the
+                # first real step (left padding, or right padding read backwards) is zero.
+                started = tf.cast(tf.cumsum(step_mask, axis=0) > 0, dtype)  # [T, B, 1]
+                states = states * started
             output = tf.transpose(states, [1, 0, 2])  # [B, T, H]
         else:
             output = h_last
