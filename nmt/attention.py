@@ -1,0 +1,99 @@
+"""Additive (Bahdanau) attention, mask-aware.
+
+Bahdanau et al. 2015, appendix A.1.2: for decoder state s_{i-1} and encoder states h_j,
+
+    e_ij = v_aᵀ · tanh(W_a·s_{i-1} + U_a·h_j)        score (no biases, as in the paper)
+    α_ij = softmax_j(e_ij) over the unpadded positions j, exactly 0 on padding
+    c_i  = Σ_j α_ij · h_j                           context vector
+
+U_a·h_j does not depend on the decoder: `project_keys` computes it once per sentence, and `attend`
+(one decoder step) does one small matmul (the query) and element-wise work over [B, S, A].
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+_NEG = -1e9  # score given to padded positions before the softmax (exp underflows to exactly 0)
+
+
+@keras.saving.register_keras_serializable(package="nmt")
+class AdditiveAttention(keras.layers.Layer):
+    """Weights `query_kernel` W_a [query_dim, A], `key_kernel` U_a [value_dim, A], `score_vector`
+    v_a [A]. Sizes are given up front so the weights exist as soon as the layer is built.
+
+    `project_keys(values [B, S, value_dim]) -> keys [B, S, A]`, once per sentence;
+    `attend(query [B, query_dim], keys, values, mask [B, S]) -> (context [B, value_dim],
+    weights float32 [B, S])`, once per decoder step; `call` does both (for standalone use).
+    """
+
+    def __init__(
+        self, units, query_dim, value_dim, kernel_initializer="glorot_uniform", **kwargs
+    ):
+        super().__init__(**kwargs)
+        self.units = int(units)
+        self.query_dim = int(query_dim)
+        self.value_dim = int(value_dim)
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+
+    def build(self, input_shape=None):
+        self.query_kernel = self.add_weight(
+            name="query_kernel",
+            shape=(self.query_dim, self.units),
+            initializer=self.kernel_initializer,
+        )
+        self.key_kernel = self.add_weight(
+            name="key_kernel",
+            shape=(self.value_dim, self.units),
+            initializer=self.kernel_initializer,
+        )
+        self.score_vector = self.add_weight(
+            name="score_vector", shape=(self.units,), initializer=self.kernel_initializer
+        )
+        self.built = True
+
+    def _w(self, variable):
+        return ops.cast(variable, self.compute_dtype)
+
+    def project_keys(self, values):
+        """values [B, S, value_dim] -> keys U_a·h_j [B, S, A]."""
+        values = ops.cast(values, self.compute_dtype)
+        return ops.matmul(values, self._w(self.key_kernel))
+
+    def attend(self, query, keys, values, mask):
+        """One step. query [B, query_dim], keys [B, S, A], values [B, S, value_dim],
+        mask [B, S] (bool or 0/1 float; 1 = real position).
+
+        Returns context [B, value_dim] (compute dtype) and weights float32 [B, S]: a distribution
+        over the unpadded positions, exactly 0 on padded ones (all 0 for an all-padding row).
+        """
+        query = ops.cast(query, self.compute_dtype)
+        q = ops.matmul(query, self._w(self.query_kernel))  # [B, A]
+        hidden = tf.tanh(keys + q[:, None, :])  # [B, S, A]
+        scores = tf.reduce_sum(hidden * self._w(self.score_vector), axis=-1)  # [B, S]
+        scores = tf.cast(scores, tf.float32)
+        valid = mask if mask.dtype == tf.bool else tf.greater(mask, 0)  # [B, S]
+        weights = tf.nn.softmax(tf.where(valid, scores, _NEG), axis=-1)
+        weights = tf.where(valid, weights, 0.0)  # [B, S], exact zeros on padding
+        w = tf.cast(weights, values.dtype)
+        context = tf.reduce_sum(w[:, :, None] * values, axis=1)  # [B, value_dim]
+        return context, weights
+
+    def call(self, query, values, mask=None):
+        """query [B, query_dim], values [B, S, value_dim], mask [B, S] -> (context, weights)."""
+        values = ops.cast(values, self.compute_dtype)
+        if mask is None:
+            mask = tf.ones(tf.shape(values)[:2], dtype=tf.bool)
+        return self.attend(query, self.project_keys(values), values, mask)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            units=self.units,
+            query_dim=self.query_dim,
+            value_dim=self.value_dim,
+            kernel_initializer=keras.initializers.serialize(self.kernel_initializer),
+        )
+        return config

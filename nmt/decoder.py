@@ -1,0 +1,306 @@
+"""The target side of the two architectures: Cho et al. 2014 and Bahdanau et al. 2015.
+
+Both decoders share the deep output ("readout") of the papers, for target position t with
+previous word y_{t-1}, new decoder state h_t and context c_t:
+
+    s_t = O_h·h_t + O_y·e(y_{t-1}) + O_c·c_t + b            [..., D]
+    maxout: u_t = max(s_t[:D/2], s_t[D/2:])                 [..., D/2]   ("maxout", D even)
+    or      u_t = tanh(s_t)                                  [..., D]     ("tanh", simpler)
+    logits_t = dropout(u_t)·W_o + b_o                        [..., V]     (W_o = E_tgtᵀ when tied)
+
+Maxout pairs unit i with unit i + D/2 rather than 2i with 2i + 1: the same model up to a
+permutation of O's columns, and two contiguous slices are cheaper than strided ones. The paper
+(Bahdanau appendix A.2.2) writes U_o·s_{i-1}; we follow its section 3.1, g(y_{i-1}, s_i, c_i), and
+Cho et al. 2014, and read out the new state.
+
+State dictionaries (see `nmt.model`): every leaf is batch-major; "memory" is constant per sentence,
+"recurrent" = {"hidden": [B, units]} is what a step changes.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+from nmt.attention import AdditiveAttention
+from nmt.gru import GRU, GRUCell
+
+
+class _Decoder(keras.layers.Layer):
+    """Target embedding, deep output and vocabulary projection, shared by both decoders.
+
+    Sizes: vocab_size V, embedding_dim E, units H (decoder GRU), context_dim C (what the readout's
+    O_c reads), output_dim D (before maxout), encoder_dim (the encoder's output size).
+    """
+
+    def __init__(
+        self,
+        vocab_size,
+        embedding_dim,
+        units,
+        encoder_dim,
+        output_dim,
+        deep_output="maxout",
+        embedding_dropout=0.0,
+        output_dropout=0.0,
+        tie_embeddings=False,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.vocab_size = int(vocab_size)
+        self.embedding_dim = int(embedding_dim)
+        self.units = int(units)
+        self.encoder_dim = int(encoder_dim)
+        self.output_dim = int(output_dim)
+        self.deep_output = str(deep_output)
+        self.embedding_dropout = float(embedding_dropout)
+        self.output_dropout = float(output_dropout)
+        self.tie_embeddings = bool(tie_embeddings)
+        if self.readout_dim != self.embedding_dim and self.tie_embeddings:
+            raise ValueError(
+                f"tied embeddings need readout size {self.readout_dim} == embedding_dim "
+                f"{self.embedding_dim}"
+            )
+        policy = self.dtype_policy
+        self.embedding = keras.layers.Embedding(
+            self.vocab_size, self.embedding_dim, dtype=policy, name="embedding"
+        )
+        self.embedding_drop = keras.layers.Dropout(self.embedding_dropout, name="embedding_dropout")
+        self.readout_state = keras.layers.Dense(self.output_dim, dtype=policy, name="readout_state")
+        self.readout_embedding = keras.layers.Dense(
+            self.output_dim, use_bias=False, dtype=policy, name="readout_embedding"
+        )
+        self.readout_context = keras.layers.Dense(
+            self.output_dim, use_bias=False, dtype=policy, name="readout_context"
+        )
+        self.output_drop = keras.layers.Dropout(self.output_dropout, name="output_dropout")
+        if not self.tie_embeddings:
+            self.projection = keras.layers.Dense(self.vocab_size, dtype=policy, name="projection")
+
+    @property
+    def readout_dim(self):
+        """Size after maxout/tanh, what the vocabulary projection reads."""
+        return self.output_dim // 2 if self.deep_output == "maxout" else self.output_dim
+
+    @property
+    def context_dim(self):
+        raise NotImplementedError
+
+    def build(self, input_shape=None):
+        self.embedding.build()
+        self.readout_state.build((None, self.units))
+        self.readout_embedding.build((None, self.embedding_dim))
+        self.readout_context.build((None, self.context_dim))
+        if self.tie_embeddings:
+            self.projection_bias = self.add_weight(
+                name="projection_bias", shape=(self.vocab_size,), initializer="zeros"
+            )
+        else:
+            self.projection.build((None, self.readout_dim))
+        self._build_recurrence()
+        self.built = True
+
+    def _build_recurrence(self):
+        raise NotImplementedError
+
+    def embed(self, tokens, training=None):
+        """tokens int [...] -> embeddings [..., E] (dropout when training)."""
+        return self.embedding_drop(self.embedding(tf.cast(tokens, tf.int32)), training=training)
+
+    def readout(self, hidden, embedded, context_term, training=None):
+        """hidden [..., H], embedded [..., E], context_term O_c·c [..., D] -> logits float32 [..., V]."""
+        s = self.readout_state(hidden) + self.readout_embedding(embedded) + context_term  # [..., D]
+        if self.deep_output == "maxout":
+            half = self.output_dim // 2
+            u = tf.maximum(s[..., :half], s[..., half:])  # [..., D/2]
+        else:
+            u = tf.tanh(s)  # [..., D]
+        u = self.output_drop(u, training=training)
+        if self.tie_embeddings:
+            table = ops.cast(self.embedding.embeddings, self.compute_dtype)  # [V, E]
+            logits = tf.tensordot(u, table, [[-1], [1]]) + ops.cast(
+                self.projection_bias, self.compute_dtype
+            )
+        else:
+            logits = self.projection(u)  # [..., V]
+        return tf.cast(logits, tf.float32)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            vocab_size=self.vocab_size,
+            embedding_dim=self.embedding_dim,
+            units=self.units,
+            encoder_dim=self.encoder_dim,
+            output_dim=self.output_dim,
+            deep_output=self.deep_output,
+            embedding_dropout=self.embedding_dropout,
+            output_dropout=self.output_dropout,
+            tie_embeddings=self.tie_embeddings,
+        )
+        return config
+
+
+@keras.saving.register_keras_serializable(package="nmt")
+class Cho2014Decoder(_Decoder):
+    """Cho et al. 2014, appendix A: summary c = tanh(V·h_N) [B, C] (C = encoder_dim), initial state
+    h'_0 = tanh(V'·c), a GRU reading e(y_{t-1}) with c entering every gate at every step, and the
+    deep output with O_c·c computed once per sentence.
+    """
+
+    @property
+    def context_dim(self):
+        return self.encoder_dim
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        policy = self.dtype_policy
+        self.summary = keras.layers.Dense(
+            self.context_dim, activation="tanh", use_bias=False, dtype=policy, name="summary"
+        )
+        self.bridge = keras.layers.Dense(
+            self.units, activation="tanh", use_bias=False, dtype=policy, name="bridge"
+        )
+        self.gru = GRU(self.units, return_sequences=True, dtype=policy, name="gru")
+
+    def _build_recurrence(self):
+        self.summary.build((None, self.encoder_dim))
+        self.bridge.build((None, self.context_dim))
+        self.gru.build((None, None, self.embedding_dim), context_shape=(None, self.context_dim))
+
+    def start(self, encoder_outputs, final_states, source_mask):
+        """encoder_outputs [B, S, encoder_dim] (unused), final_states (h_N [B, encoder_dim],),
+        source_mask bool [B, S] -> state {"memory": {...}, "recurrent": {"hidden"}}."""
+        context = self.summary(final_states[0])  # c: [B, C]
+        return {
+            "memory": {
+                "context": context,  # [B, C]
+                "context_gates": self.gru.cell.context_projection(context),  # c·C_[z,r,h]: [B, 3H]
+                "context_readout": self.readout_context(context),  # O_c·c: [B, D]
+                "source_mask": tf.cast(source_mask, tf.float32),  # [B, S]
+            },
+            "recurrent": {"hidden": self.bridge(context)},  # h'_0: [B, H]
+        }
+
+    def call(self, target_in, state, training=None):
+        """target_in int [B, T] (BOS first, 0-padded), state from `start` -> logits float32 [B, T, V]."""
+        memory = state["memory"]
+        embedded = self.embed(target_in, training)  # [B, T, E]
+        hidden = self.gru(
+            embedded,
+            initial_state=state["recurrent"]["hidden"],
+            context=memory["context"],
+            training=training,
+        )  # [B, T, H]
+        return self.readout(hidden, embedded, memory["context_readout"][:, None, :], training)
+
+    def step(self, tokens, state):
+        """tokens int [B], state -> (logits float32 [B, V], new state, None)."""
+        memory = state["memory"]
+        embedded = self.embed(tokens)  # [B, E]
+        cell = self.gru.cell
+        projected = cell.input_projection(embedded) + memory["context_gates"]  # [B, 3H]
+        hidden = cell.step(projected, state["recurrent"]["hidden"])  # [B, H]
+        logits = self.readout(hidden, embedded, memory["context_readout"])
+        return logits, {"memory": memory, "recurrent": {"hidden": hidden}}, None
+
+
+@keras.saving.register_keras_serializable(package="nmt")
+class AttentionDecoder(_Decoder):
+    """Bahdanau et al. 2015: s_0 = tanh(W_s·←h_1) from the backward encoder's state after reading
+    the whole sentence; at step i the attention reads s_{i-1} and gives c_i [B, C] (C =
+    encoder_dim), then s_i = GRU(s_{i-1}, [e(y_{i-1}), c_i]), c_i entering every gate; readout
+    from (s_i, e(y_{i-1}), c_i).
+
+    Teacher forcing: the target half of the GRU input projection for all steps is one matmul; a
+    tf.while_loop runs `_advance` (attention + one GRU step) and keeps only s_i and c_i; the
+    readout over all steps is done after the loop. `step` runs the same `_advance` once.
+    """
+
+    def __init__(self, *args, attention_units=512, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.attention_units = int(attention_units)
+        policy = self.dtype_policy
+        self.bridge = keras.layers.Dense(
+            self.units, activation="tanh", use_bias=False, dtype=policy, name="bridge"
+        )
+        self.attention = AdditiveAttention(
+            self.attention_units, self.units, self.context_dim, dtype=policy, name="attention"
+        )
+        self.cell = GRUCell(self.units, dtype=policy, name="gru_cell")
+
+    @property
+    def context_dim(self):
+        return self.encoder_dim
+
+    def _build_recurrence(self):
+        self.bridge.build((None, self.encoder_dim // 2))
+        self.attention.build()
+        self.cell.build((None, self.embedding_dim), (None, self.context_dim))
+
+    def start(self, encoder_outputs, final_states, source_mask):
+        """encoder_outputs [B, S, C], final_states (→h_N, ←h_1) each [B, C/2], source_mask bool
+        [B, S] -> state {"memory": {...}, "recurrent": {"hidden"}}."""
+        values = ops.cast(encoder_outputs, self.compute_dtype)
+        return {
+            "memory": {
+                "encoder_outputs": values,  # h_j: [B, S, C]
+                "keys": self.attention.project_keys(values),  # U_a·h_j: [B, S, A]
+                "source_mask": tf.cast(source_mask, tf.float32),  # [B, S]
+            },
+            "recurrent": {"hidden": self.bridge(final_states[-1])},  # s_0: [B, H]
+        }
+
+    def _advance(self, projected, hidden, memory):
+        """projected [B, 3H] (target input projection with bias), hidden s_{i-1} [B, H] ->
+        (s_i [B, H], c_i [B, C], attention weights float32 [B, S])."""
+        context, weights = self.attention.attend(
+            hidden, memory["keys"], memory["encoder_outputs"], memory["source_mask"]
+        )
+        projected = projected + self.cell.context_projection(context)  # [B, 3H]
+        return self.cell.step(projected, hidden), context, weights
+
+    def call(self, target_in, state, training=None):
+        """target_in int [B, T] (BOS first, 0-padded), state from `start` -> logits float32 [B, T, V]."""
+        memory = state["memory"]
+        hidden = ops.cast(state["recurrent"]["hidden"], self.compute_dtype)
+        embedded = self.embed(target_in, training)  # [B, T, E]
+        steps = tf.shape(target_in)[1]
+        projected = self.cell.input_projection(tf.transpose(embedded, [1, 0, 2]))  # [T, B, 3H]
+        dtype = projected.dtype
+        inputs = tf.TensorArray(dtype, size=steps, element_shape=projected.shape[1:])
+        inputs = inputs.unstack(projected)
+        states = tf.TensorArray(dtype, size=steps, element_shape=hidden.shape)
+        contexts = tf.TensorArray(
+            dtype, size=steps, element_shape=(hidden.shape[0], self.context_dim)
+        )
+
+        def body(t, hidden, states, contexts):
+            hidden, context, _ = self._advance(inputs.read(t), hidden, memory)
+            return t + 1, hidden, states.write(t, hidden), contexts.write(t, context)
+
+        _, _, states, contexts = tf.while_loop(
+            lambda t, *_: t < steps,
+            body,
+            (tf.constant(0), hidden, states, contexts),
+            maximum_iterations=steps,
+        )
+        hidden_seq = tf.transpose(states.stack(), [1, 0, 2])  # [B, T, H]
+        context_seq = tf.transpose(contexts.stack(), [1, 0, 2])  # [B, T, C]
+        return self.readout(hidden_seq, embedded, self.readout_context(context_seq), training)
+
+    def step(self, tokens, state):
+        """tokens int [B], state -> (logits float32 [B, V], new state, attention float32 [B, S])."""
+        memory = state["memory"]
+        embedded = self.embed(tokens)  # [B, E]
+        projected = self.cell.input_projection(embedded)  # [B, 3H]
+        hidden = ops.cast(state["recurrent"]["hidden"], self.compute_dtype)
+        hidden, context, weights = self._advance(projected, hidden, memory)
+        logits = self.readout(hidden, embedded, self.readout_context(context))
+        return logits, {"memory": memory, "recurrent": {"hidden": hidden}}, weights
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(attention_units=self.attention_units)
+        return config
