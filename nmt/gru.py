@@ -32,19 +32,19 @@ def _gru_step(xp, h, u_zr, u_h, rec_mask=None):
 
     xp: [B, 3H] input (+ context) projection with bias, gate blocks [z, r, h].
     h: [B, H] previous state. u_zr: [H, 2H], u_h: [H, H]. rec_mask: [B, H] recurrent dropout or None.
-    Returns (h_new [B, H], z [B, H], r [B, H], candidate [B, H]).
+    Returns (h_new [B, H], zr = [z, r] [B, 2H], candidate h̃ [B, H]).
     """
-    units = h.shape[-1] if h.shape[-1] is not None else tf.shape(h)[-1]
+    units = u_h.shape[-1]
     hd = h if rec_mask is None else h * rec_mask
     zr = tf.sigmoid(xp[:, : 2 * units] + tf.matmul(hd, u_zr))  # [B, 2H]
     z, r = zr[:, :units], zr[:, units:]
     cand = tf.tanh(xp[:, 2 * units :] + tf.matmul(r * hd, u_h))  # [B, H]
     h_new = h + z * (cand - h)  # = (1 - z)·h + z·h̃
-    return h_new, z, r, cand
+    return h_new, zr, cand
 
 
 def _gru_recurrence(xp, h0, step_mask, u, rec_mask):
-    """Runs the recurrence over time, with a hand-written backward pass.
+    """Runs the recurrence over time, with a hand-written backward pass (gates kept from the forward).
 
     xp: [T, B, 3H] time-major projected inputs. h0: [B, H]. step_mask: [T, B, 1] (1 = real step,
     0 = masked: the state is carried unchanged) or None. u: [H, 3H]. rec_mask: [B, H] or None.
@@ -59,71 +59,74 @@ def _gru_recurrence(xp, h0, step_mask, u, rec_mask):
         step_mask = extra[0] if has_mask else None
         u_zr, u_h = u[:, : 2 * units], u[:, 2 * units :]
 
-        def body(t, h, hs, gates):
-            h_new, z, r, cand = _gru_step(xp[t], h, u_zr, u_h, rec_mask)
+        def body(t, h, hs, zrs, cands):
+            h_new, zr, cand = _gru_step(xp[t], h, u_zr, u_h, rec_mask)
             if step_mask is not None:
                 h_new = h + step_mask[t] * (h_new - h)
-            hs = hs.write(t, h_new)
-            gates = gates.write(t, tf.concat([z, r, cand], axis=-1))  # [B, 3H]
-            return t + 1, h_new, hs, gates
+            return t + 1, h_new, hs.write(t, h_new), zrs.write(t, zr), cands.write(t, cand)
 
-        hs = tf.TensorArray(dtype, size=n_steps, element_shape=h0.shape)
-        gates = tf.TensorArray(dtype, size=n_steps, element_shape=xp.shape[1:])
-        _, h_last, hs, gates = tf.while_loop(
-            lambda t, *_: t < n_steps, body, (tf.constant(0), h0, hs, gates)
+        def array(width):
+            return tf.TensorArray(dtype, size=n_steps, element_shape=[h0.shape[0], width])
+
+        _, h_last, hs, zrs, cands = tf.while_loop(
+            lambda t, *_: t < n_steps,
+            body,
+            (tf.constant(0), h0, array(units), array(2 * units), array(units)),
         )
         states = hs.stack()  # [T, B, H]
-        gate_seq = gates.stack()  # [T, B, 3H]
+        zr_seq = zrs.stack()  # [T, B, 2H]
+        cand_seq = cands.stack()  # [T, B, H]
 
         def grad(d_states, d_last):
             h_prev_seq = tf.concat([h0[None], states[:-1]], axis=0)  # [T, B, H]
             u_zr_t = tf.transpose(u_zr)  # [2H, H]
             u_h_t = tf.transpose(u_h)  # [H, H]
 
-            def back(t, dh, d_pre):
+            def back(t, dh, d_zrs, d_cands):
                 dh = dh + d_states[t]
                 h_prev = h_prev_seq[t]
                 hd = h_prev if rec_mask is None else h_prev * rec_mask
-                g = gate_seq[t]
-                z, r, cand = g[:, :units], g[:, units : 2 * units], g[:, 2 * units :]
+                zr, cand = zr_seq[t], cand_seq[t]
+                z, r = zr[:, :units], zr[:, units:]
                 if step_mask is not None:
                     d_new = step_mask[t] * dh
                     d_skip = dh - d_new
                 else:
                     d_new = dh
-                d_z = d_new * (cand - h_prev)
-                d_a_h = d_new * z * (1 - cand * cand)  # pre-activation of h̃
+                d_a_h = d_new * z * (1 - cand * cand)  # pre-activation of h̃: [B, H]
                 d_rh = tf.matmul(d_a_h, u_h_t)  # d(r ⊙ hd): [B, H]
-                d_a_zr = tf.concat(
-                    [d_z * z * (1 - z), d_rh * hd * r * (1 - r)], axis=-1
-                )  # [B, 2H]
+                d_a_zr = tf.concat([d_new * (cand - h_prev), d_rh * hd], axis=-1) * (
+                    zr * (1 - zr)
+                )  # pre-activations of z and r: [B, 2H]
                 d_hd = d_rh * r + tf.matmul(d_a_zr, u_zr_t)
                 if rec_mask is not None:
                     d_hd = d_hd * rec_mask
                 dh_prev = d_new * (1 - z) + d_hd
                 if step_mask is not None:
                     dh_prev = dh_prev + d_skip
-                d_pre = d_pre.write(t, tf.concat([d_a_zr, d_a_h], axis=-1))
-                return t - 1, dh_prev, d_pre
+                return t - 1, dh_prev, d_zrs.write(t, d_a_zr), d_cands.write(t, d_a_h)
 
-            d_pre = tf.TensorArray(dtype, size=n_steps, element_shape=xp.shape[1:])
-            _, dh0, d_pre = tf.while_loop(
-                lambda t, *_: t >= 0, back, (n_steps - 1, d_last, d_pre)
+            _, dh0, d_zrs, d_cands = tf.while_loop(
+                lambda t, *_: t >= 0,
+                back,
+                (n_steps - 1, d_last, array(2 * units), array(units)),
             )
-            d_xp = d_pre.stack()  # [T, B, 3H]
+            d_zr_seq = d_zrs.stack()  # [T, B, 2H]
+            d_cand_seq = d_cands.stack()  # [T, B, H]
             hd_seq = h_prev_seq if rec_mask is None else h_prev_seq * rec_mask
-            rhd_seq = gate_seq[:, :, units : 2 * units] * hd_seq
-            d_u_zr = tf.matmul(  # Σ_t hd_tᵀ·δzr_t as one [H, B·T] x [B·T, 2H] product
+            rhd_seq = zr_seq[:, :, units:] * hd_seq
+            d_u_zr = tf.matmul(  # Σ_t hd_tᵀ·δzr_t as one [H, T·B] x [T·B, 2H] product
                 tf.reshape(hd_seq, [-1, units]),
-                tf.reshape(d_xp[:, :, : 2 * units], [-1, 2 * units]),
+                tf.reshape(d_zr_seq, [-1, 2 * units]),
                 transpose_a=True,
             )
             d_u_h = tf.matmul(
                 tf.reshape(rhd_seq, [-1, units]),
-                tf.reshape(d_xp[:, :, 2 * units :], [-1, units]),
+                tf.reshape(d_cand_seq, [-1, units]),
                 transpose_a=True,
             )
             d_u = tf.concat([d_u_zr, d_u_h], axis=-1)  # [H, 3H]
+            d_xp = tf.concat([d_zr_seq, d_cand_seq], axis=-1)  # [T, B, 3H]
             return (d_xp, dh0, d_u) + (None,) * len(extra)
 
         return (states, h_last), grad
@@ -203,7 +206,13 @@ class GRUCell(keras.layers.Layer):
     def input_projection(self, x):
         """x [..., input_dim] -> x·W + b [..., 3H]."""
         x = ops.cast(x, self.compute_dtype)
-        return ops.matmul(x, self._weight(self.kernel)) + self._weight(self.bias)
+        kernel, bias = self._weight(self.kernel), self._weight(self.bias)
+        if len(x.shape) == 2:
+            return ops.matmul(x, kernel) + bias
+        # A broadcasting batch matmul would sum a per-step weight gradient; one 2-D matmul does not.
+        flat = tf.reshape(x, [-1, x.shape[-1]])  # [N, E]
+        out_shape = tf.concat([tf.shape(x)[:-1], [3 * self.units]], axis=0)
+        return tf.reshape(tf.matmul(flat, kernel) + bias, out_shape)  # [..., 3H]
 
     def context_projection(self, context):
         """context [B, context_dim] -> context·C [B, 3H], computed once per sequence."""

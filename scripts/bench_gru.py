@@ -1,0 +1,200 @@
+#!/usr/bin/env python
+"""Forward + backward speed of nmt.gru.GRU next to Keras' GRUs and torch.nn.GRU, in one run.
+
+Each contender computes the full output sequence of one GRU layer and the gradients with respect
+to the inputs and every weight, for a fixed random cotangent. TensorFlow layers run inside a
+tf.function, once without and once with XLA; torch.nn.GRU (when importable) runs in its own
+subprocess so TensorFlow's thread pools do not slow it down. Times are medians of --repeats runs
+after --warmup runs. GFLOP/s count 2·B·T·3H·(3E + 3H) FLOPs (forward + backward) and stand next to
+the GFLOP/s of a 2048³ float32 matmul measured in the same run.
+
+    python scripts/bench_gru.py [--batch 64 --length 30 --input 256 --units 512]
+
+Keras' `fit` turns XLA on by default for TensorFlow; a layer called in a plain tf.function, as
+here in the "graph" rows, runs without it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--length", type=int, default=30)
+    p.add_argument("--input", type=int, default=256)
+    p.add_argument("--units", type=int, default=512)
+    p.add_argument("--repeats", type=int, default=10)
+    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--dtypes", default="float32,bfloat16", help="comma-separated")
+    p.add_argument("--no-torch", action="store_true", help="skip torch.nn.GRU")
+    p.add_argument("--torch-worker", action="store_true", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    for name in ("batch", "length", "input", "units", "repeats"):
+        if getattr(args, name) <= 0:
+            p.error(f"--{name} must be positive; received {getattr(args, name)}")
+    args.dtypes = [d.strip() for d in args.dtypes.split(",") if d.strip()]
+    for d in args.dtypes:
+        if d not in ("float32", "bfloat16"):
+            p.error(f"--dtypes: expected float32 and/or bfloat16; received {d!r}")
+    return args
+
+
+def median_time(fn, warmup, repeats):
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def torch_worker(args):
+    """Runs in a subprocess: times torch.nn.GRU, prints JSON {dtype: seconds}."""
+    import torch
+
+    torch.manual_seed(0)
+    out = {}
+    for dtype_name in args.dtypes:
+        dtype = getattr(torch, dtype_name)
+        gru = torch.nn.GRU(args.input, args.units, batch_first=True).to(dtype)
+        x = torch.randn(args.batch, args.length, args.input, dtype=dtype, requires_grad=True)
+        cot = torch.randn(args.batch, args.length, args.units, dtype=dtype)
+        params = list(gru.parameters())
+
+        def step():
+            y, _ = gru(x)
+            torch.autograd.grad(y, [x] + params, grad_outputs=cot)
+
+        out[dtype_name] = median_time(step, args.warmup, args.repeats)
+    print(json.dumps({"threads": torch.get_num_threads(), "times": out}))
+
+
+def time_torch(args):
+    if args.no_torch:
+        return None, "skipped (--no-torch)"
+    cmd = [sys.executable, os.path.abspath(__file__), "--torch-worker"]
+    cmd += ["--batch", str(args.batch), "--length", str(args.length), "--input", str(args.input)]
+    cmd += ["--units", str(args.units), "--repeats", str(args.repeats)]
+    cmd += ["--warmup", str(args.warmup), "--dtypes", ",".join(args.dtypes)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        last = (proc.stderr.strip().splitlines() or ["?"])[-1]
+        return None, f"not available ({last})"
+    return json.loads(proc.stdout.strip().splitlines()[-1]), None
+
+
+def time_tf(args):
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    sys.path.insert(0, ROOT)
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from nmt.gru import GRU
+
+    rng = np.random.default_rng(0)
+    a = tf.constant(rng.normal(size=(2048, 2048)).astype("float32"))
+    matmul = tf.function(lambda: tf.matmul(a, a))
+    mm_time = median_time(lambda: matmul().numpy(), 2, 5)
+    matmul_gflops = 2 * 2048**3 / mm_time / 1e9
+
+    contenders = {
+        "nmt.gru.GRU": lambda policy: GRU(args.units, return_sequences=True, dtype=policy),
+        "keras GRU(reset_after=False)": lambda policy: keras.layers.GRU(
+            args.units, reset_after=False, return_sequences=True, dtype=policy
+        ),
+        "keras GRU(reset_after=True)": lambda policy: keras.layers.GRU(
+            args.units, reset_after=True, return_sequences=True, dtype=policy
+        ),
+    }
+    x32 = rng.normal(size=(args.batch, args.length, args.input)).astype("float32")
+    cot32 = rng.normal(size=(args.batch, args.length, args.units)).astype("float32")
+    results = {}
+    for dtype_name in args.dtypes:
+        policy = "float32" if dtype_name == "float32" else "mixed_bfloat16"
+        x = tf.constant(x32, dtype=dtype_name)
+        cot = tf.constant(cot32, dtype=dtype_name)
+        for name, make in contenders.items():
+            for xla in (False, True):
+                layer = make(policy)
+                layer(x)
+
+                def fwd_bwd(x=x, cot=cot, layer=layer):
+                    with tf.GradientTape() as tape:
+                        tape.watch(x)
+                        y = layer(x)
+                    return tape.gradient(y, [x] + layer.trainable_weights, output_gradients=cot)
+
+                fn = tf.function(fwd_bwd, jit_compile=xla)
+                seconds = median_time(lambda: [g.numpy() for g in fn()], args.warmup, args.repeats)
+                results[(name, dtype_name, xla)] = seconds
+                print(f"  timed {name:30s} {dtype_name:8s} xla={xla!s:5s} {seconds * 1e3:8.2f} ms",
+                      file=sys.stderr, flush=True)
+    return results, matmul_gflops
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.torch_worker:
+        torch_worker(args)
+        return 0
+    torch_result, torch_note = time_torch(args)
+    tf_results, matmul_gflops = time_tf(args)
+    B, T, E, H = args.batch, args.length, args.input, args.units
+    flops = 2 * B * T * 3 * H * (3 * E + 3 * H)
+    gflops = lambda s: flops / s / 1e9
+
+    print(f"\nGRU forward+backward, batch {B}, length {T}, input {E}, units {H}; "
+          f"median of {args.repeats} after {args.warmup} warm-up runs")
+    print(f"{flops / 1e9:.2f} GFLOP per run; 2048^3 float32 matmul: {matmul_gflops:.1f} GFLOP/s\n")
+    print(f"{'contender':32s} {'dtype':9s} {'mode':6s} {'ms':>9s} {'GFLOP/s':>9s} {'% matmul':>9s}")
+    rows = [((name, dt, xla), s) for (name, dt, xla), s in tf_results.items()]
+    if torch_result:
+        rows += [(("torch.nn.GRU", dt, None), s) for dt, s in torch_result["times"].items()]
+    for (name, dt, xla), s in rows:
+        mode = "torch" if xla is None else ("xla" if xla else "graph")
+        print(f"{name:32s} {dt:9s} {mode:6s} {s * 1e3:9.2f} {gflops(s):9.1f} "
+              f"{100 * gflops(s) / matmul_gflops:8.1f}%")
+    if torch_note:
+        print(f"torch.nn.GRU: {torch_note}")
+
+    print("\nratios (time of nmt.gru.GRU at its best / time of the other; < 1 means faster):")
+    for dt in args.dtypes:
+        ours = min(tf_results[("nmt.gru.GRU", dt, x)] for x in (False, True))
+        others = []
+        if torch_result and dt in torch_result["times"]:
+            others.append(("torch.nn.GRU", torch_result["times"][dt], 0.9))
+        others += [
+            ("keras GRU(reset_after=False) graph", tf_results[("keras GRU(reset_after=False)", dt, False)], 0.6),
+            ("keras GRU(reset_after=False) xla", tf_results[("keras GRU(reset_after=False)", dt, True)], 1.0),
+            ("keras GRU(reset_after=True) graph", tf_results[("keras GRU(reset_after=True)", dt, False)], None),
+            ("keras GRU(reset_after=True) xla", tf_results[("keras GRU(reset_after=True)", dt, True)], None),
+        ]
+        for label, t, target in others:
+            verdict = ""
+            if target is not None and dt == "float32":
+                ok = ours / t <= target if target < 1 else ours < t
+                verdict = f"  target {'<=' if target < 1 else '<'} {target:.1f}: {'met' if ok else 'NOT met'}"
+            print(f"  {dt:9s} vs {label:38s} {ours / t:6.2f}x{verdict}")
+    if "float32" in args.dtypes and "bfloat16" in args.dtypes:
+        best = lambda dt: min(tf_results[("nmt.gru.GRU", dt, x)] for x in (False, True))
+        speedup = best("float32") / best("bfloat16")
+        print(f"\nnmt.gru.GRU bfloat16 speed-up over float32: {speedup:.2f}x "
+              f"(target >= 1.6: {'met' if speedup >= 1.6 else 'NOT met'})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
