@@ -6,8 +6,9 @@ Bahdanau et al. 2015, appendix A.1.2: for decoder state s_{i-1} and encoder stat
     α_ij = softmax_j(e_ij) over the unpadded positions j, exactly 0 on padding
     c_i  = Σ_j α_ij · h_j                           context vector
 
-U_a·h_j does not depend on the decoder: `project_keys` computes it once per sentence, and `attend`
-(one decoder step) does one small matmul (the query) and element-wise work over [B, S, A].
+U_a·h_j does not depend on the decoder: `project_keys` computes it once per sentence; a decoder
+step computes the query W_a·s_{i-1} (`project_query`, or fused with its own matmul on s_{i-1}) and
+`attend` does element-wise work over [B, S, A] and two small matmuls.
 """
 
 from __future__ import annotations
@@ -25,8 +26,9 @@ class AdditiveAttention(keras.layers.Layer):
     v_a [A]. Sizes are given up front so the weights exist as soon as the layer is built.
 
     `project_keys(values [B, S, value_dim]) -> keys [B, S, A]`, once per sentence;
-    `attend(query [B, query_dim], keys, values, mask [B, S]) -> (context [B, value_dim],
-    weights float32 [B, S])`, once per decoder step; `call` does both (for standalone use).
+    `attend(projected_query [B, A], keys, values, mask [B, S]) -> (context [B, value_dim],
+    weights float32 [B, S])`, once per decoder step, after `project_query(query [B, query_dim])`;
+    `call(query, values, value_mask=None)` does all three (for standalone use).
     """
 
     def __init__(
@@ -62,31 +64,38 @@ class AdditiveAttention(keras.layers.Layer):
         values = ops.cast(values, self.compute_dtype)
         return ops.matmul(values, self._w(self.key_kernel))
 
-    def attend(self, query, keys, values, mask):
-        """One step. query [B, query_dim], keys [B, S, A], values [B, S, value_dim],
-        mask [B, S] (bool or 0/1 float; 1 = real position).
+    def project_query(self, query):
+        """query [B, query_dim] -> W_a·s [B, A]."""
+        query = ops.cast(query, self.compute_dtype)
+        return ops.matmul(query, self._w(self.query_kernel))
+
+    def attend(self, projected_query, keys, values, mask):
+        """One step. projected_query W_a·s [B, A] (`project_query`), keys [B, S, A], values
+        [B, S, value_dim], mask [B, S] (float 0/1 or bool; 1 = real position).
 
         Returns context [B, value_dim] (compute dtype) and weights float32 [B, S]: a distribution
         over the unpadded positions, exactly 0 on padded ones (all 0 for an all-padding row).
         """
-        query = ops.cast(query, self.compute_dtype)
-        q = ops.matmul(query, self._w(self.query_kernel))  # [B, A]
-        hidden = tf.tanh(keys + q[:, None, :])  # [B, S, A]
-        scores = tf.reduce_sum(hidden * self._w(self.score_vector), axis=-1)  # [B, S]
-        scores = tf.cast(scores, tf.float32)
-        valid = mask if mask.dtype == tf.bool else tf.greater(mask, 0)  # [B, S]
-        weights = tf.nn.softmax(tf.where(valid, scores, _NEG), axis=-1)
-        weights = tf.where(valid, weights, 0.0)  # [B, S], exact zeros on padding
+        units = keys.shape[-1]
+        hidden = tf.tanh(keys + projected_query[:, None, :])  # [B, S, A]
+        scores = tf.matmul(tf.reshape(hidden, [-1, units]), self._w(self.score_vector)[:, None])
+        scores = tf.reshape(tf.cast(scores, tf.float32), tf.shape(keys)[:2])  # [B, S]
+        mask = tf.cast(mask, tf.float32)
+        weights = tf.nn.softmax(scores + (1.0 - mask) * _NEG, axis=-1)  # padding: exp(-1e9) = 0
+        weights = weights * mask  # [B, S], exact zeros on padding, even for an all-padding row
         w = tf.cast(weights, values.dtype)
-        context = tf.reduce_sum(w[:, :, None] * values, axis=1)  # [B, value_dim]
+        context = tf.matmul(w[:, None, :], values)[:, 0, :]  # Σ_j α_j·h_j: [B, value_dim]
         return context, weights
 
-    def call(self, query, values, mask=None):
-        """query [B, query_dim], values [B, S, value_dim], mask [B, S] -> (context, weights)."""
+    def call(self, query, values, value_mask=None):
+        """query [B, query_dim], values [B, S, value_dim], value_mask [B, S] (None: all real)
+        -> (context [B, value_dim], weights float32 [B, S])."""
         values = ops.cast(values, self.compute_dtype)
-        if mask is None:
-            mask = tf.ones(tf.shape(values)[:2], dtype=tf.bool)
-        return self.attend(query, self.project_keys(values), values, mask)
+        if value_mask is None:
+            value_mask = tf.ones(tf.shape(values)[:2], dtype=tf.float32)
+        return self.attend(
+            self.project_query(query), self.project_keys(values), values, value_mask
+        )
 
     def get_config(self):
         config = super().get_config()

@@ -112,8 +112,7 @@ class _Decoder(keras.layers.Layer):
         """hidden [..., H], embedded [..., E], context_term O_c·c [..., D] -> logits float32 [..., V]."""
         s = self.readout_state(hidden) + self.readout_embedding(embedded) + context_term  # [..., D]
         if self.deep_output == "maxout":
-            half = self.output_dim // 2
-            u = tf.maximum(s[..., :half], s[..., half:])  # [..., D/2]
+            u = tf.maximum(*tf.split(s, 2, axis=-1))  # [..., D/2]
         else:
             u = tf.tanh(s)  # [..., D]
         u = self.output_drop(u, training=training)
@@ -252,14 +251,38 @@ class AttentionDecoder(_Decoder):
             "recurrent": {"hidden": self.bridge(final_states[-1])},  # s_0: [B, H]
         }
 
-    def _advance(self, projected, hidden, memory):
-        """projected [B, 3H] (target input projection with bias), hidden s_{i-1} [B, H] ->
-        (s_i [B, H], c_i [B, C], attention weights float32 [B, S])."""
-        context, weights = self.attention.attend(
-            hidden, memory["keys"], memory["encoder_outputs"], memory["source_mask"]
-        )
-        projected = projected + self.cell.context_projection(context)  # [B, 3H]
-        return self.cell.step(projected, hidden), context, weights
+    def _step_weights(self):
+        """The weights one step uses, arranged once per sequence (outside the loop):
+        hidden_kernel [H, A + 2H] = [W_a | U_z U_r] (both read s_{i-1}: one matmul),
+        context_kernel C [C, 3H], candidate_kernel U_h [H, H]."""
+        cell = self.cell
+        u_zr, u_h = tf.split(cell._weight(cell.recurrent_kernel), [2 * self.units, self.units], 1)
+        query_kernel = ops.cast(self.attention.query_kernel, self.compute_dtype)
+        return {
+            "hidden_kernel": tf.concat([query_kernel, u_zr], axis=1),
+            "context_kernel": cell._weight(cell.context_kernel),
+            "candidate_kernel": u_h,
+        }
+
+    def _advance(self, projected, hidden, memory, weights):
+        """One decoder step: projected [B, 3H] (target input projection x·W + b), hidden s_{i-1}
+        [B, H], weights from `_step_weights` -> (s_i [B, H], c_i [B, C], attention float32 [B, S]).
+
+        The GRU equations of `nmt.gru` on the cell's weights (the same function as
+        `cell.step(projected + cell.context_projection(c_i), s_{i-1})`), with the attention query
+        and the recurrent z/r term sharing one matmul and splits instead of slices (cheaper
+        gradients inside the loop)."""
+        units = self.units
+        hq = tf.matmul(hidden, weights["hidden_kernel"])  # [B, A + 2H]
+        query, recurrent_zr = tf.split(hq, [self.attention_units, 2 * units], axis=1)
+        context, attention = self.attention.attend(
+            query, memory["keys"], memory["encoder_outputs"], memory["source_mask"]
+        )  # [B, C], [B, S]
+        xp = projected + tf.matmul(context, weights["context_kernel"])  # [B, 3H]
+        x_zr, x_h = tf.split(xp, [2 * units, units], axis=1)
+        z, r = tf.split(tf.sigmoid(x_zr + recurrent_zr), 2, axis=1)  # [B, H] each
+        candidate = tf.tanh(x_h + tf.matmul(r * hidden, weights["candidate_kernel"]))
+        return hidden + z * (candidate - hidden), context, attention  # (1 - z)·s + z·s̃
 
     def call(self, target_in, state, training=None):
         """target_in int [B, T] (BOS first, 0-padded), state from `start` -> logits float32 [B, T, V]."""
@@ -276,8 +299,10 @@ class AttentionDecoder(_Decoder):
             dtype, size=steps, element_shape=(hidden.shape[0], self.context_dim)
         )
 
+        weights = self._step_weights()
+
         def body(t, hidden, states, contexts):
-            hidden, context, _ = self._advance(inputs.read(t), hidden, memory)
+            hidden, context, _ = self._advance(inputs.read(t), hidden, memory, weights)
             return t + 1, hidden, states.write(t, hidden), contexts.write(t, context)
 
         _, _, states, contexts = tf.while_loop(
@@ -296,9 +321,9 @@ class AttentionDecoder(_Decoder):
         embedded = self.embed(tokens)  # [B, E]
         projected = self.cell.input_projection(embedded)  # [B, 3H]
         hidden = ops.cast(state["recurrent"]["hidden"], self.compute_dtype)
-        hidden, context, weights = self._advance(projected, hidden, memory)
+        hidden, context, attention = self._advance(projected, hidden, memory, self._step_weights())
         logits = self.readout(hidden, embedded, self.readout_context(context))
-        return logits, {"memory": memory, "recurrent": {"hidden": hidden}}, weights
+        return logits, {"memory": memory, "recurrent": {"hidden": hidden}}, attention
 
     def get_config(self):
         config = super().get_config()
