@@ -1,0 +1,92 @@
+"""Shared test fixtures.
+
+Multi30k (raw Task 1 text) is found through the environment variable NMT_MULTI30K_DIR, by default
+<repo>/../shared/data/multi30k; tests that need it are skipped with the reason when it is absent.
+SentencePiece models are trained once per session on a few thousand sentences with a small
+vocabulary, so they take about a second each.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+MULTI30K_LANGS = ("en", "de", "fr", "cs")
+
+
+def multi30k_path() -> Path:
+    return Path(os.environ.get("NMT_MULTI30K_DIR", str(REPO_ROOT.parent / "shared" / "data" / "multi30k")))
+
+
+@pytest.fixture(scope="session")
+def multi30k_dir() -> Path:
+    """The Multi30k Task 1 directory (train/val/test2016.{en,de,fr,cs}); skips if absent."""
+    d = multi30k_path()
+    missing = [f"{s}.{l}" for s in ("train", "val") for l in MULTI30K_LANGS if not (d / f"{s}.{l}").is_file()]
+    if missing:
+        pytest.skip(f"Multi30k not found at {d} (missing {missing[0]}); set NMT_MULTI30K_DIR to its directory")
+    return d
+
+
+def _head(path: Path, n: int) -> list[str]:
+    out = []
+    with open(path, encoding="utf-8", newline="") as f:
+        for line in f:
+            out.append(line.rstrip("\n"))
+            if len(out) >= n:
+                break
+    return out
+
+
+@pytest.fixture(scope="session")
+def multi30k_tokenizer_dir(multi30k_dir, tmp_path_factory) -> Path:
+    """A joint unigram model (vocab 2000, byte fallback) trained on 1500 training lines per language."""
+    from nmt.tokenizer import TokenizerConfig, train_tokenizers
+
+    out = tmp_path_factory.mktemp("multi30k_tok")
+    lines = {lang: _head(multi30k_dir / f"train.{lang}", 1500) for lang in MULTI30K_LANGS}
+    # A joint model over all four languages: the "source" side gets en+fr, the "target" side de+cs.
+    src = lines["en"] + lines["fr"]
+    tgt = lines["de"] + lines["cs"]
+    train_tokenizers(TokenizerConfig(vocab_size=2000, input_sentence_size=10_000, seed=0), src, tgt, out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def multi30k_tokenizers(multi30k_tokenizer_dir):
+    from nmt.tokenizer import Tokenizers
+
+    return Tokenizers.load(multi30k_tokenizer_dir)
+
+
+@pytest.fixture(scope="session")
+def numbers_corpus() -> dict:
+    """A small built-in numbers corpus in memory: 3000 train, 100 dev, 100 test pairs."""
+    from nmt import toy_corpus
+
+    return toy_corpus.generate(seed=7, sizes={"train": 3000, "dev": 100, "test": 100})
+
+
+@pytest.fixture(scope="session")
+def numbers_tokenizer_dir(numbers_corpus, tmp_path_factory) -> Path:
+    """A joint unigram model (vocab 400) trained on the small numbers corpus."""
+    from nmt.tokenizer import TokenizerConfig, train_tokenizers
+
+    out = tmp_path_factory.mktemp("numbers_tok")
+    train = numbers_corpus["train"]
+    train_tokenizers(TokenizerConfig(vocab_size=400), [s for s, _ in train], [t for _, t in train], out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def numbers_tokenizers(numbers_tokenizer_dir):
+    from nmt.tokenizer import Tokenizers
+
+    return Tokenizers.load(numbers_tokenizer_dir)
