@@ -128,11 +128,19 @@ def reorder_recurrent(recurrent, flat_indices: tf.Tensor):
     return tf.nest.map_structure(lambda x: tf.gather(x, flat_indices, axis=0), recurrent)
 
 
-def _forbidden_mask(vocab_size, pad_id: int, bos_id: int) -> tf.Tensor:
-    """float32[V]: -inf at PAD and BOS, 0 elsewhere."""
-    ids = tf.range(vocab_size)
+def _best_allowed(log_probs: tf.Tensor, k: int, pad_id: int, bos_id: int):
+    """Candidates for the k best tokens of every row other than PAD and BOS.
+
+    log_probs float32[R, V] -> (values float32[R, C], ids int32[R, C]) with C = min(k + 2, V): the C best
+    tokens (ties: lower id first) with PAD/BOS set to -inf, so at least k allowed ones remain. One top_k over
+    the raw rows, and the masking happens on the small result: no elementwise pass over [R, V].
+    """
+    vocab = log_probs.shape[-1]
+    width = k + 2 if vocab is None else min(k + 2, vocab)
+    values, ids = tf.math.top_k(log_probs, k=width)  # [R, C]
+    ids = tf.cast(ids, tf.int32)
     forbidden = tf.logical_or(tf.equal(ids, pad_id), tf.equal(ids, bos_id))
-    return tf.where(forbidden, NEG_INF, 0.0)
+    return tf.where(forbidden, NEG_INF, values), ids
 
 
 def _write_step(buffer: tf.Tensor, t, values: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
@@ -187,7 +195,7 @@ def greedy_search(
     eos_id: int = EOS_ID,
     pad_id: int = PAD_ID,
 ) -> SearchResult:
-    """Greedy decoding: the most probable token at every step (ties: lowest id).
+    """Greedy decoding: the most probable allowed token at every step (ties: lowest id).
 
     state: ``model.encode(source_ids)``, leaves [B, ...]; source_ids int32[B, S] (for the length limits).
     ``alpha`` only affects the reported scores. Returns a SearchResult with N = 1.
@@ -216,9 +224,9 @@ def greedy_search(
     def body(v):
         t = v["t"]
         log_probs, recurrent, step_attention = _step(decode_step, v["prev"], memory, v["recurrent"], return_attention)
-        log_probs = log_probs + _forbidden_mask(tf.shape(log_probs)[1], pad_id, bos_id)  # [B, V]
-        best, token = tf.math.top_k(log_probs, k=1)  # [B, 1]
-        best, token = best[:, 0], tf.cast(token[:, 0], tf.int32)  # [B]
+        values, ids = _best_allowed(log_probs, 1, pad_id, bos_id)  # [B, C]
+        best, pick = tf.math.top_k(values, k=1)  # [B, 1]
+        best, token = best[:, 0], tf.gather(ids, pick, batch_dims=1)[:, 0]  # [B]
         active = tf.logical_not(v["finished"])
         ends = tf.logical_or(tf.equal(token, eos_id), t + 1 >= limits)
         new = dict(
@@ -251,20 +259,20 @@ def greedy_search(
 # -------------------------------------------------------------------------------------------------- beam search
 
 
-def _candidate_scores(step_log_probs, beam_log_probs, beam_lengths, finished, done, t, alpha, pad_id):
-    """Length-penalized score of every (beam, token) candidate.
+def _candidate_scores(top_log_probs, beam_log_probs, beam_lengths, finished, done, t, alpha):
+    """Length-penalized score of every candidate of every beam.
 
-    step_log_probs float32[B, K, V] (forbidden tokens already -inf); beam_log_probs float32[B, K] raw sums
-    (-inf: dead beam); beam_lengths int32[B, K]; finished bool[B, K]; done bool[B]; t the step (0-based).
-    Returns float32[B, K, V]: an unfinished beam's extensions score (log P + step) / lp(t + 1); a finished beam
-    has a single candidate, itself, in column PAD with its unchanged score; every candidate of a done sentence
-    is -inf.
+    top_log_probs float32[B, K, C]: each beam's C best allowed next-token log-probs (-inf: none);
+    beam_log_probs float32[B, K] raw sums (-inf: dead beam); beam_lengths int32[B, K]; finished bool[B, K];
+    done bool[B]; t the step (0-based).
+    Returns float32[B, K, C + 1]: columns < C are the extensions of an unfinished beam, scored
+    (log P + step) / lp(t + 1), -inf for a finished beam; column C is a finished beam itself, frozen (no token
+    appended, its unchanged score), -inf for an unfinished beam. Every candidate of a done sentence is -inf.
     """
-    vocab = tf.shape(step_log_probs)[2]
-    extend = (beam_log_probs[:, :, None] + step_log_probs) / length_penalty(t + 1, alpha)  # [B, K, V]
-    own_score = beam_log_probs / length_penalty(beam_lengths, alpha)  # [B, K]
-    frozen = tf.where(tf.equal(tf.range(vocab), pad_id)[None, None, :], own_score[:, :, None], NEG_INF)  # [B, K, V]
-    scores = tf.where(finished[:, :, None], frozen, extend)  # [B, K, V]
+    extend = (beam_log_probs[:, :, None] + top_log_probs) / length_penalty(t + 1, alpha)  # [B, K, C]
+    extend = tf.where(finished[:, :, None], NEG_INF, extend)
+    frozen = tf.where(finished, beam_log_probs / length_penalty(beam_lengths, alpha), NEG_INF)  # [B, K]
+    scores = tf.concat([extend, frozen[:, :, None]], axis=2)  # [B, K, C+1]
     return tf.where(done[:, None, None], NEG_INF, scores)
 
 
@@ -341,25 +349,28 @@ def beam_search(
     def body(v):
         t, beams = v["t"], v["beams"]
         step_log_probs, recurrent, step_attention = _step(decode_step, v["prev"], memory, v["recurrent"], return_attention)
-        vocab = tf.shape(step_log_probs)[1]
-        step_log_probs = tf.reshape(step_log_probs, [batch, K, vocab])  # [B, K, V]
-        step_log_probs += _forbidden_mask(vocab, pad_id, bos_id)
+        top_log_probs, top_tokens = _best_allowed(step_log_probs, K, pad_id, bos_id)  # [B*K, C]
+        C = top_log_probs.shape[1]
+        top_log_probs = tf.reshape(top_log_probs, [batch, K, C])  # [B, K, C]
         candidates = _candidate_scores(
-            step_log_probs, beams["log_probs"], beams["lengths"], beams["finished"], v["done"], t, alpha, pad_id
-        )
-        top_scores, top = tf.math.top_k(tf.reshape(candidates, [batch, K * vocab]), k=K)  # [B, K]
-        source_beam, token = top // vocab, top % vocab  # [B, K]
+            top_log_probs, beams["log_probs"], beams["lengths"], beams["finished"], v["done"], t, alpha
+        )  # [B, K, C+1]
+        top_scores, top = tf.math.top_k(tf.reshape(candidates, [batch, K * (C + 1)]), k=K)  # [B, K]
+        source_beam = top // (C + 1)  # [B, K]
 
         def from_source(x):
             return tf.gather(x, source_beam, axis=1, batch_dims=1)
 
+        def from_candidates(x, frozen_value):
+            x = tf.concat([tf.reshape(x, [batch, K, C]), tf.fill([batch, K, 1], frozen_value)], axis=2)  # [B, K, C+1]
+            return tf.gather(tf.reshape(x, [batch, K * (C + 1)]), top, batch_dims=1)  # [B, K]
+
         was_finished = from_source(beams["finished"])  # [B, K]
         live = top_scores > NEG_INF
         extended = tf.logical_and(live, tf.logical_not(was_finished))
-        token_log_probs = tf.gather(tf.reshape(step_log_probs, [batch, K * vocab]), top, batch_dims=1)  # [B, K]
-        previous = from_source(beams["log_probs"])
-        log_probs = tf.where(was_finished, previous, previous + token_log_probs)
-        log_probs = tf.where(live, log_probs, NEG_INF)
+        token = from_candidates(top_tokens, tf.constant(pad_id, tf.int32))  # [B, K]; PAD for frozen beams
+        token_log_probs = from_candidates(top_log_probs, 0.0)  # [B, K]
+        log_probs = tf.where(live, from_source(beams["log_probs"]) + token_log_probs, NEG_INF)
         ends = tf.logical_or(tf.equal(token, eos_id), (t + 1 >= limits)[:, None])
         newly_finished = tf.logical_and(extended, ends)
         new_beams = dict(

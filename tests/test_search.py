@@ -241,16 +241,25 @@ def test_xla_with_unknown_shapes():
 
 
 def test_finished_beam_is_frozen_in_candidates():
-    step = tf.math.log(tf.fill([1, 2, V], 1.0 / V))  # [B=1, K=2, V]
+    top = tf.math.log(tf.fill([1, 2, 3], 0.25))  # [B=1, K=2, C=3] best allowed next-token log-probs
     raw = tf.constant([[-1.0, -2.0]])
     lengths = tf.constant([[2, 3]])
     finished = tf.constant([[True, False]])
-    scores = search._candidate_scores(step, raw, lengths, finished, tf.constant([False]), 3, 0.6, PAD).numpy()
-    assert np.isneginf(np.delete(scores[0, 0], PAD)).all()
-    np.testing.assert_allclose(scores[0, 0, PAD], -1.0 / penalty(2, 0.6), rtol=1e-6)
-    np.testing.assert_allclose(scores[0, 1], (-2.0 - np.log(V)) / penalty(4, 0.6), rtol=1e-6)
-    done = search._candidate_scores(step, raw, lengths, finished, tf.constant([True]), 3, 0.6, PAD).numpy()
+    scores = search._candidate_scores(top, raw, lengths, finished, tf.constant([False]), 3, 0.6).numpy()
+    assert scores.shape == (1, 2, 4)
+    assert np.isneginf(scores[0, 0, :3]).all()  # a finished beam is not extended ...
+    np.testing.assert_allclose(scores[0, 0, 3], -1.0 / penalty(2, 0.6), rtol=1e-6)  # ... and keeps its score
+    np.testing.assert_allclose(scores[0, 1, :3], (-2.0 + np.log(0.25)) / penalty(4, 0.6), rtol=1e-6)
+    assert np.isneginf(scores[0, 1, 3])
+    done = search._candidate_scores(top, raw, lengths, finished, tf.constant([True]), 3, 0.6).numpy()
     assert np.isneginf(done).all()
+
+
+def test_best_allowed_masks_pad_and_bos_and_keeps_k_candidates():
+    log_probs = tf.math.log_softmax(tf.constant([[5.0, 1.0, 4.0, 3.0, 0.0, 2.0]]))
+    values, ids = search._best_allowed(log_probs, 2, PAD, BOS)
+    assert list(ids.numpy()[0]) == [0, 2, 3, 5]
+    assert np.isneginf(values.numpy()[0, :2]).all() and np.isfinite(values.numpy()[0, 2:]).all()
 
 
 def test_first_step_beams_are_distinct_and_frozen_beams_keep_their_slot():
