@@ -27,11 +27,14 @@ Definitions shared by both searches:
 
 Beam search (``beam_search``):
 
-- Every step takes a single ``top_k`` over beam x vocabulary ([B, K*V]) ranking candidates by their
-  length-penalized score. A finished beam stays in the beam frozen: its only candidate is itself (no token
-  appended, score unchanged), so it competes for its slot with the extensions of the unfinished beams. At the
-  first step only beam 0 of each sentence is live (the others start at -inf), so the K beams are distinct.
-  With K = 1 this is exactly greedy search.
+- Every step keeps the K best candidates over beam x vocabulary, ranked by length-penalized score. This is
+  done in two top_k calls that give the same result as one top_k over [B, K*V] with no elementwise pass over
+  [B, K, V]: the K+2 best raw log-probs of each beam row ([B*K, V] -> [B*K, K+2]; a beam cannot place more
+  than K candidates, and PAD/BOS are masked on this small result), then the K best of [B, K*(K+3)].
+  A finished beam stays in the beam frozen: its only candidate is itself (no token appended, score
+  unchanged), so it competes for its slot with the extensions of the unfinished beams. At the first step only
+  beam 0 of each sentence is live (the others start at -inf), so the K beams are distinct. With K = 1 this is
+  exactly greedy search.
 - Every hypothesis that finishes also enters a per-sentence archive of the N best finished hypotheses; the
   result is that archive (so a finished hypothesis later pushed out of the beam is not lost).
 - Early stop per sentence: log-probabilities only decrease as tokens are appended and ``lp`` grows with the
