@@ -108,6 +108,10 @@ def output_length_limits(
     source_ids: int32[B, S]. Returns (limits int32[B], L) where L is a Python int when the source width is
     static or ``max_length`` is given (XLA then sees static buffer shapes), else an int32 scalar tensor.
     """
+    if not max_len_a >= 0:
+        raise UserError(f"max_len_a (output length = a * source length + b): expected a number >= 0, got {max_len_a!r}")
+    if max_length is not None and (isinstance(max_length, bool) or not isinstance(max_length, (int, np.integer)) or max_length < 1):
+        raise UserError(f"max_length: expected an integer >= 1 (or none), got {max_length!r}")
     source_lengths = tf.reduce_sum(tf.cast(tf.not_equal(source_ids, pad_id), tf.int32), axis=1)  # [B]
     if max_length is not None:
         buffer_length = int(max_length)

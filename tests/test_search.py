@@ -330,6 +330,8 @@ def test_search_entry_point_dispatches_and_tiles():
         (dict(beam_size=2, n_best=3), "n-best"),
         (dict(beam_size=2, alpha=-0.1), "alpha"),
         (dict(beam_size=2, return_attention=True), "attention"),
+        (dict(beam_size=1, max_length=0), "max_length"),
+        (dict(beam_size=3, max_len_a=-1.0), "max_len_a"),
     ],
 )
 def test_user_errors(options, fragment):
