@@ -1,0 +1,94 @@
+"""Masked token-level loss and metrics for teacher-forced training.
+
+Targets are int32 [B, T] with PAD = 0 at padded positions; logits float32 [B, T, V]. Padded
+positions contribute nothing to the loss or the metrics; the loss is the mean over real tokens.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+PAD_ID = 0
+
+
+def _token_terms(y_true, y_pred):
+    """-> (nll [B, T], mean of -log p over the vocabulary [B, T], mask [B, T] float32)."""
+    y_true = tf.cast(y_true, tf.int32)
+    log_probs = tf.nn.log_softmax(tf.cast(y_pred, tf.float32), axis=-1)  # [B, T, V]
+    nll = -tf.gather(log_probs, y_true, batch_dims=2)  # [B, T]
+    mask = tf.cast(tf.not_equal(y_true, PAD_ID), tf.float32)
+    return nll, log_probs, mask
+
+
+@keras.saving.register_keras_serializable(package="nmt")
+class MaskedCrossEntropy(keras.losses.Loss):
+    """Cross-entropy with label smoothing ε, averaged over non-pad target tokens.
+
+    Per token: (1 − ε)·(−log p(y)) + ε·mean_v(−log p(v)) (smoothing spread uniformly over the
+    vocabulary, as in Szegedy et al. 2016 and Vaswani et al. 2017).
+    """
+
+    def __init__(self, label_smoothing=0.0, name="masked_cross_entropy", **kwargs):
+        kwargs.setdefault("reduction", None)
+        super().__init__(name=name, **kwargs)
+        self.label_smoothing = float(label_smoothing)
+
+    def call(self, y_true, y_pred):
+        nll, log_probs, mask = _token_terms(y_true, y_pred)
+        per_token = nll
+        if self.label_smoothing:
+            uniform = -tf.reduce_mean(log_probs, axis=-1)  # [B, T]
+            per_token = (1.0 - self.label_smoothing) * nll + self.label_smoothing * uniform
+        return tf.reduce_sum(per_token * mask) / tf.maximum(tf.reduce_sum(mask), 1.0)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(label_smoothing=self.label_smoothing)
+        return config
+
+
+@keras.saving.register_keras_serializable(package="nmt")
+class MaskedAccuracy(keras.metrics.Metric):
+    """Share of non-pad target tokens whose argmax prediction is right."""
+
+    def __init__(self, name="accuracy", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.correct = self.add_variable((), "float32", initializer="zeros", name="correct")
+        self.count = self.add_variable((), "float32", initializer="zeros", name="count")
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        y_true = tf.cast(y_true, tf.int32)
+        mask = tf.cast(tf.not_equal(y_true, PAD_ID), tf.float32)
+        hits = tf.cast(tf.equal(tf.argmax(y_pred, axis=-1, output_type=tf.int32), y_true), tf.float32)
+        self.correct.assign_add(tf.reduce_sum(hits * mask))
+        self.count.assign_add(tf.reduce_sum(mask))
+
+    def result(self):
+        return self.correct / tf.maximum(self.count, 1.0)
+
+    def reset_state(self):
+        self.correct.assign(0.0)
+        self.count.assign(0.0)
+
+
+@keras.saving.register_keras_serializable(package="nmt")
+class Perplexity(keras.metrics.Metric):
+    """exp of the mean negative log-likelihood per non-pad token (no label smoothing)."""
+
+    def __init__(self, name="perplexity", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.total = self.add_variable((), "float32", initializer="zeros", name="total")
+        self.count = self.add_variable((), "float32", initializer="zeros", name="count")
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        nll, _, mask = _token_terms(y_true, y_pred)
+        self.total.assign_add(tf.reduce_sum(nll * mask))
+        self.count.assign_add(tf.reduce_sum(mask))
+
+    def result(self):
+        return tf.exp(self.total / tf.maximum(self.count, 1.0))
+
+    def reset_state(self):
+        self.total.assign(0.0)
+        self.count.assign(0.0)
