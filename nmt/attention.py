@@ -20,6 +20,26 @@ from keras import ops
 _NEG = -1e9  # score given to padded positions before the softmax (exp underflows to exactly 0)
 
 
+def additive_attention(projected_query, keys, values, mask, score_vector):
+    """One step. projected_query W_a·s [B, A], keys U_a·h_j [B, S, A], values h_j [B, S, D],
+    mask [B, S] (float 0/1 or bool; 1 = real position), score_vector v_a [A].
+
+    Returns context [B, D] (the values' dtype) and weights float32 [B, S]: a distribution over the
+    unpadded positions, exactly 0 on padded ones (all 0 for an all-padding row). A pure function of
+    its inputs (no variable reads), so a hand-written gradient can call it.
+    """
+    units = keys.shape[-1]
+    hidden = tf.tanh(keys + projected_query[:, None, :])  # [B, S, A]
+    scores = tf.matmul(tf.reshape(hidden, [-1, units]), score_vector[:, None])  # [B·S, 1]
+    scores = tf.reshape(tf.cast(scores, tf.float32), tf.shape(keys)[:2])  # [B, S]
+    mask = tf.cast(mask, tf.float32)
+    weights = tf.nn.softmax(scores + (1.0 - mask) * _NEG, axis=-1)  # padding: exp(-1e9) = 0
+    weights = weights * mask  # [B, S], exact zeros on padding, even for an all-padding row
+    w = tf.cast(weights, values.dtype)
+    context = tf.matmul(w[:, None, :], values)[:, 0, :]  # Σ_j α_j·h_j: [B, D]
+    return context, weights
+
+
 @keras.saving.register_keras_serializable(package="nmt")
 class AdditiveAttention(keras.layers.Layer):
     """Weights `query_kernel` W_a [query_dim, A], `key_kernel` U_a [value_dim, A], `score_vector`
@@ -70,22 +90,8 @@ class AdditiveAttention(keras.layers.Layer):
         return ops.matmul(query, self._w(self.query_kernel))
 
     def attend(self, projected_query, keys, values, mask):
-        """One step. projected_query W_a·s [B, A] (`project_query`), keys [B, S, A], values
-        [B, S, value_dim], mask [B, S] (float 0/1 or bool; 1 = real position).
-
-        Returns context [B, value_dim] (compute dtype) and weights float32 [B, S]: a distribution
-        over the unpadded positions, exactly 0 on padded ones (all 0 for an all-padding row).
-        """
-        units = keys.shape[-1]
-        hidden = tf.tanh(keys + projected_query[:, None, :])  # [B, S, A]
-        scores = tf.matmul(tf.reshape(hidden, [-1, units]), self._w(self.score_vector)[:, None])
-        scores = tf.reshape(tf.cast(scores, tf.float32), tf.shape(keys)[:2])  # [B, S]
-        mask = tf.cast(mask, tf.float32)
-        weights = tf.nn.softmax(scores + (1.0 - mask) * _NEG, axis=-1)  # padding: exp(-1e9) = 0
-        weights = weights * mask  # [B, S], exact zeros on padding, even for an all-padding row
-        w = tf.cast(weights, values.dtype)
-        context = tf.matmul(w[:, None, :], values)[:, 0, :]  # Σ_j α_j·h_j: [B, value_dim]
-        return context, weights
+        """One step: `additive_attention` with this layer's score vector."""
+        return additive_attention(projected_query, keys, values, mask, self._w(self.score_vector))
 
     def call(self, query, values, value_mask=None):
         """query [B, query_dim], values [B, S, value_dim], value_mask [B, S] (None: all real)

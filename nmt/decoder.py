@@ -23,7 +23,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from nmt.attention import AdditiveAttention
+from nmt.attention import AdditiveAttention, additive_attention
 from nmt.gru import GRU, GRUCell
 
 
@@ -205,6 +205,160 @@ class Cho2014Decoder(_Decoder):
         return logits, {"memory": memory, "recurrent": {"hidden": hidden}}, None
 
 
+def attention_gru_step(projected, hidden, memory, weights):
+    """One step of Bahdanau's decoder on the GRU equations of `nmt.gru`.
+
+    projected [B, 3H]: x·W + b of the previous target word; hidden s_{i-1} [B, H]; memory: keys
+    [B, S, A], encoder_outputs [B, S, C], source_mask [B, S]; weights: hidden_kernel [W_a | U_zr]
+    [H, A + 2H], context_kernel C [C, 3H], candidate_kernel U_h [H, H], score_vector v_a [A].
+
+        [q, ρ] = s_{i-1}·[W_a | U_zr]       the attention query and the recurrent z/r term
+        c_i, α_i = attention(q)              `nmt.attention.additive_attention`
+        a = projected + c_i·C                 [B, 3H], gate blocks [z, r, h]
+        z, r = σ(a_zr + ρ);  s̃ = tanh(a_h + (r ⊙ s_{i-1})·U_h);  s_i = s_{i-1} + z ⊙ (s̃ − s_{i-1})
+
+    The same function as `cell.step(projected + cell.context_projection(c_i), s_{i-1})`, with the
+    query and the z/r term sharing one matmul. Returns (s_i [B, H], c_i [B, C], α_i float32
+    [B, S], q [B, A], z‖r [B, 2H], s̃ [B, H]); the last three are kept for the backward pass.
+    """
+    units = hidden.shape[-1]
+    attention_units = weights["hidden_kernel"].shape[-1] - 2 * units
+    hq = tf.matmul(hidden, weights["hidden_kernel"])  # [B, A + 2H]
+    query, recurrent_zr = tf.split(hq, [attention_units, 2 * units], axis=1)
+    context, attention = additive_attention(
+        query, memory["keys"], memory["encoder_outputs"], memory["source_mask"],
+        weights["score_vector"],
+    )  # [B, C], [B, S]
+    a = projected + tf.matmul(context, weights["context_kernel"])  # [B, 3H]
+    a_zr, a_h = tf.split(a, [2 * units, units], axis=1)
+    zr = tf.sigmoid(a_zr + recurrent_zr)  # [B, 2H]
+    z, r = tf.split(zr, 2, axis=1)
+    candidate = tf.tanh(a_h + tf.matmul(r * hidden, weights["candidate_kernel"]))  # [B, H]
+    new_hidden = hidden + z * (candidate - hidden)  # (1 − z)·s + z·s̃
+    return new_hidden, context, attention, query, zr, candidate
+
+
+def _autodiff_recurrence(projected, h0, memory, weights):
+    """The teacher-forced loop differentiated by TensorFlow: projected [T, B, 3H], h0 [B, H] ->
+    (states [T, B, H], contexts [T, B, C]). The oracle for `attention_gru_recurrence`."""
+    steps = tf.shape(projected)[0]
+    dtype = projected.dtype
+    inputs = tf.TensorArray(dtype, size=steps, element_shape=projected.shape[1:]).unstack(projected)
+    states = tf.TensorArray(dtype, size=steps, element_shape=h0.shape)
+    contexts = tf.TensorArray(dtype, size=steps)
+
+    def body(t, hidden, states, contexts):
+        hidden, context = attention_gru_step(inputs.read(t), hidden, memory, weights)[:2]
+        return t + 1, hidden, states.write(t, hidden), contexts.write(t, context)
+
+    _, _, states, contexts = tf.while_loop(
+        lambda t, *_: t < steps, body, (0, h0, states, contexts), maximum_iterations=steps
+    )
+    return states.stack(), contexts.stack()
+
+
+def attention_gru_recurrence(projected, h0, memory, weights):
+    """The teacher-forced attention decoder over all steps, with a hand-written backward pass.
+
+    projected [T, B, 3H] (target input projections), h0 s_0 [B, H], memory and weights as in
+    `attention_gru_step` -> (states s_1..s_T [T, B, H], contexts c_1..c_T [T, B, C]).
+
+    The forward loop runs `attention_gru_step` and keeps q, α, z‖r, s̃ per step; the backward loop
+    carries only d s, and the weight gradients (d[W_a | U_zr], dC, dU_h) are one large matmul
+    each after it, over all B·T rows, instead of T small ones inside the loop.
+    """
+    keys, values = memory["keys"], memory["encoder_outputs"]
+    mask = tf.cast(memory["source_mask"], tf.float32)
+    w_hq, w_c = weights["hidden_kernel"], weights["context_kernel"]
+    u_h, v = weights["candidate_kernel"], weights["score_vector"]
+    units = h0.shape[-1]
+    attention_units = keys.shape[-1]
+    dtype = projected.dtype
+    steps = tf.shape(projected)[0]
+
+    @tf.custom_gradient
+    def run(projected, h0, keys, values, w_hq, w_c, u_h, v):
+        mem = {"keys": keys, "encoder_outputs": values, "source_mask": mask}
+        wts = {"hidden_kernel": w_hq, "context_kernel": w_c, "candidate_kernel": u_h,
+               "score_vector": v}
+
+        def ta(element_dtype=dtype):
+            return tf.TensorArray(element_dtype, size=steps)
+
+        def body(t, hidden, hs, cs, qs, alphas, zrs, cands):
+            hidden, context, alpha, query, zr, cand = attention_gru_step(
+                projected[t], hidden, mem, wts
+            )
+            return (t + 1, hidden, hs.write(t, hidden), cs.write(t, context), qs.write(t, query),
+                    alphas.write(t, alpha), zrs.write(t, zr), cands.write(t, cand))
+
+        loop = tf.while_loop(
+            lambda t, *_: t < steps,
+            body,
+            (0, h0, ta(), ta(), ta(), ta(tf.float32), ta(), ta()),
+            maximum_iterations=steps,
+        )
+        states, contexts, queries, alphas, zrs, cands = (x.stack() for x in loop[2:])
+
+        def grad(d_states, d_contexts):
+            if d_states is None:
+                d_states = tf.zeros_like(states)
+            if d_contexts is None:
+                d_contexts = tf.zeros_like(contexts)
+            h_prev = tf.concat([h0[None], states[:-1]], axis=0)  # [T, B, H]
+            u_h_t, w_c_t, w_hq_t = tf.transpose(u_h), tf.transpose(w_c), tf.transpose(w_hq)
+
+            def back(t, dh, d_keys, d_v, d_hqs, d_as, d_cs):
+                dh = dh + d_states[t]
+                h, zr, cand, alpha = h_prev[t], zrs[t], cands[t], alphas[t]
+                z, r = tf.split(zr, 2, axis=1)
+                d_ah = dh * z * (1 - cand * cand)  # pre-activation of s̃: [B, H]
+                d_rh = tf.matmul(d_ah, u_h_t)  # d(r ⊙ s): [B, H]
+                d_zr = tf.concat(
+                    [dh * (cand - h) * z * (1 - z), d_rh * h * r * (1 - r)], axis=1
+                )  # pre-activations of z, r: [B, 2H]
+                d_a = tf.concat([d_zr, d_ah], axis=1)  # [B, 3H]
+                d_c = d_contexts[t] + tf.matmul(d_a, w_c_t)  # [B, C]
+                d_alpha = tf.cast(tf.matmul(values, d_c[:, :, None])[:, :, 0], tf.float32)
+                d_e = alpha * (d_alpha - tf.reduce_sum(alpha * d_alpha, -1, keepdims=True))
+                d_e = tf.cast(d_e, dtype)  # scores: [B, S]
+                th = tf.tanh(keys + queries[t][:, None, :])  # recomputed: [B, S, A]
+                d_v = d_v + tf.matmul(
+                    tf.reshape(th, [-1, attention_units]), tf.reshape(d_e, [-1, 1]),
+                    transpose_a=True,
+                )[:, 0]
+                d_pre = d_e[:, :, None] * v * (1 - th * th)  # [B, S, A]
+                d_hq = tf.concat([tf.reduce_sum(d_pre, axis=1), d_zr], axis=1)  # [B, A + 2H]
+                dh_prev = dh * (1 - z) + d_rh * r + tf.matmul(d_hq, w_hq_t)
+                return (t - 1, dh_prev, d_keys + d_pre, d_v, d_hqs.write(t, d_hq),
+                        d_as.write(t, d_a), d_cs.write(t, d_c))
+
+            _, dh0, d_keys, d_v, d_hqs, d_as, d_cs = tf.while_loop(
+                lambda t, *_: t >= 0,
+                back,
+                (steps - 1, tf.zeros_like(h0), tf.zeros_like(keys), tf.zeros_like(v), ta(),
+                 ta(), ta()),
+                maximum_iterations=steps,
+            )
+            d_hq, d_a, d_c = d_hqs.stack(), d_as.stack(), d_cs.stack()
+
+            def rows(x):  # [T, B, N] -> [T·B, N]
+                return tf.reshape(x, [-1, x.shape[-1]])
+
+            d_w_hq = tf.matmul(rows(h_prev), rows(d_hq), transpose_a=True)  # [H, A + 2H]
+            d_w_c = tf.matmul(rows(contexts), rows(d_a), transpose_a=True)  # [C, 3H]
+            rh = zrs[:, :, units:] * h_prev  # r ⊙ s_{i-1}: [T, B, H]
+            d_u_h = tf.matmul(rows(rh), rows(d_a[:, :, 2 * units:]), transpose_a=True)
+            d_values = tf.einsum(  # Σ_t α_t,bs · dc_t,bc
+                "tbs,tbc->bsc", tf.cast(alphas, dtype), d_c
+            )
+            return d_a, dh0, d_keys, d_values, d_w_hq, d_w_c, d_u_h, d_v
+
+        return (states, contexts), grad
+
+    return run(projected, h0, keys, values, w_hq, w_c, u_h, v)
+
+
 @keras.saving.register_keras_serializable(package="nmt")
 class AttentionDecoder(_Decoder):
     """Bahdanau et al. 2015: s_0 = tanh(W_s·←h_1) from the backward encoder's state after reading
@@ -213,8 +367,9 @@ class AttentionDecoder(_Decoder):
     from (s_i, e(y_{i-1}), c_i).
 
     Teacher forcing: the target half of the GRU input projection for all steps is one matmul; a
-    tf.while_loop runs `_advance` (attention + one GRU step) and keeps only s_i and c_i; the
-    readout over all steps is done after the loop. `step` runs the same `_advance` once.
+    tf.while_loop runs `attention_gru_step` (attention + one GRU step) and keeps s_i and c_i (and
+    what its hand-written gradient needs); the readout over all steps is done after the loop.
+    `step` runs the same `attention_gru_step` once.
     """
 
     def __init__(self, *args, attention_units=512, **kwargs):
@@ -252,67 +407,35 @@ class AttentionDecoder(_Decoder):
         }
 
     def _step_weights(self):
-        """The weights one step uses, arranged once per sequence (outside the loop):
-        hidden_kernel [H, A + 2H] = [W_a | U_z U_r] (both read s_{i-1}: one matmul),
-        context_kernel C [C, 3H], candidate_kernel U_h [H, H]."""
+        """The weights one step uses, arranged once per sequence (outside the loop)."""
         cell = self.cell
         u_zr, u_h = tf.split(cell._weight(cell.recurrent_kernel), [2 * self.units, self.units], 1)
         query_kernel = ops.cast(self.attention.query_kernel, self.compute_dtype)
         return {
-            "hidden_kernel": tf.concat([query_kernel, u_zr], axis=1),
-            "context_kernel": cell._weight(cell.context_kernel),
-            "candidate_kernel": u_h,
+            "hidden_kernel": tf.concat([query_kernel, u_zr], axis=1),  # [W_a | U_zr]: [H, A + 2H]
+            "context_kernel": cell._weight(cell.context_kernel),  # C: [C, 3H]
+            "candidate_kernel": u_h,  # U_h: [H, H]
+            "score_vector": ops.cast(self.attention.score_vector, self.compute_dtype),  # v_a: [A]
         }
 
     def _advance(self, projected, hidden, memory, weights):
         """One decoder step: projected [B, 3H] (target input projection x·W + b), hidden s_{i-1}
-        [B, H], weights from `_step_weights` -> (s_i [B, H], c_i [B, C], attention float32 [B, S]).
+        [B, H], weights from `_step_weights` -> (s_i [B, H], c_i [B, C], attention float32 [B, S])."""
+        return attention_gru_step(projected, hidden, memory, weights)[:3]
 
-        The GRU equations of `nmt.gru` on the cell's weights (the same function as
-        `cell.step(projected + cell.context_projection(c_i), s_{i-1})`), with the attention query
-        and the recurrent z/r term sharing one matmul and splits instead of slices (cheaper
-        gradients inside the loop)."""
-        units = self.units
-        hq = tf.matmul(hidden, weights["hidden_kernel"])  # [B, A + 2H]
-        query, recurrent_zr = tf.split(hq, [self.attention_units, 2 * units], axis=1)
-        context, attention = self.attention.attend(
-            query, memory["keys"], memory["encoder_outputs"], memory["source_mask"]
-        )  # [B, C], [B, S]
-        xp = projected + tf.matmul(context, weights["context_kernel"])  # [B, 3H]
-        x_zr, x_h = tf.split(xp, [2 * units, units], axis=1)
-        z, r = tf.split(tf.sigmoid(x_zr + recurrent_zr), 2, axis=1)  # [B, H] each
-        candidate = tf.tanh(x_h + tf.matmul(r * hidden, weights["candidate_kernel"]))
-        return hidden + z * (candidate - hidden), context, attention  # (1 - z)·s + z·s̃
+    def call(self, target_in, state, training=None, autodiff=False):
+        """target_in int [B, T] (BOS first, 0-padded), state from `start` -> logits float32 [B, T, V].
 
-    def call(self, target_in, state, training=None):
-        """target_in int [B, T] (BOS first, 0-padded), state from `start` -> logits float32 [B, T, V]."""
+        `autodiff=True` runs the same steps in a plain tf.while_loop differentiated by TensorFlow
+        (slower; the oracle for the hand-written gradient)."""
         memory = state["memory"]
         hidden = ops.cast(state["recurrent"]["hidden"], self.compute_dtype)
         embedded = self.embed(target_in, training)  # [B, T, E]
-        steps = tf.shape(target_in)[1]
         projected = self.cell.input_projection(tf.transpose(embedded, [1, 0, 2]))  # [T, B, 3H]
-        dtype = projected.dtype
-        inputs = tf.TensorArray(dtype, size=steps, element_shape=projected.shape[1:])
-        inputs = inputs.unstack(projected)
-        states = tf.TensorArray(dtype, size=steps, element_shape=hidden.shape)
-        contexts = tf.TensorArray(
-            dtype, size=steps, element_shape=(hidden.shape[0], self.context_dim)
-        )
-
-        weights = self._step_weights()
-
-        def body(t, hidden, states, contexts):
-            hidden, context, _ = self._advance(inputs.read(t), hidden, memory, weights)
-            return t + 1, hidden, states.write(t, hidden), contexts.write(t, context)
-
-        _, _, states, contexts = tf.while_loop(
-            lambda t, *_: t < steps,
-            body,
-            (tf.constant(0), hidden, states, contexts),
-            maximum_iterations=steps,
-        )
-        hidden_seq = tf.transpose(states.stack(), [1, 0, 2])  # [B, T, H]
-        context_seq = tf.transpose(contexts.stack(), [1, 0, 2])  # [B, T, C]
+        run = _autodiff_recurrence if autodiff else attention_gru_recurrence
+        states, contexts = run(projected, hidden, memory, self._step_weights())
+        hidden_seq = tf.transpose(states, [1, 0, 2])  # [B, T, H]
+        context_seq = tf.transpose(contexts, [1, 0, 2])  # [B, T, C]
         return self.readout(hidden_seq, embedded, self.readout_context(context_seq), training)
 
     def step(self, tokens, state):

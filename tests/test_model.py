@@ -187,6 +187,32 @@ def test_fused_attention_step_equals_cell_step():
     np.testing.assert_allclose(new_hidden.numpy(), ref_hidden.numpy(), atol=1e-6)
 
 
+def test_hand_written_attention_gradient_equals_autodiff():
+    """The attention decoder's backward pass against TensorFlow's autodiff of the same loop,
+    with padded sources, an all-padding source row and an unused (zero-gradient) last step."""
+    model = _model(architecture="attention", encoder_layers=2)
+    src = np.concatenate([SRC, np.zeros((1, SRC.shape[1]), "int32")])  # + an empty source
+    tgt_in = np.concatenate([TGT_IN, TGT_IN[:1]])
+    tgt_out = np.concatenate([TGT_OUT, TGT_OUT[:1]])
+    weights = (tgt_out != 0).astype("float32")
+    weights[:, -1] = 0.0
+
+    def loss_and_grads(autodiff):
+        with tf.GradientTape() as tape:
+            logits = model.decoder.call(tgt_in, model.encode(src), autodiff=autodiff)
+            loss = tf.reduce_sum(
+                tf.nn.sparse_softmax_cross_entropy_with_logits(tgt_out, logits) * weights
+            )
+        grads = tape.gradient(loss, model.trainable_variables)
+        return loss.numpy(), [tf.convert_to_tensor(g).numpy() for g in grads]
+
+    loss, grads = loss_and_grads(autodiff=False)
+    ref_loss, ref_grads = loss_and_grads(autodiff=True)
+    np.testing.assert_allclose(loss, ref_loss, rtol=1e-6)
+    for variable, grad, ref in zip(model.trainable_variables, grads, ref_grads):
+        np.testing.assert_allclose(grad, ref, atol=1e-5, err_msg=variable.path)
+
+
 @pytest.mark.parametrize("architecture", ["cho2014", "attention"])
 def test_dropout_only_when_training(architecture):
     model = _model(architecture=architecture)
@@ -206,7 +232,7 @@ def test_untrained_loss_is_close_to_log_vocabulary_size(architecture):
     tgt = rng.integers(4, vocab, (8, 7)).astype("int32")
     loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=0)
     loss = float(loss_fn(tgt[:, 1:], model((src, tgt[:, :-1]))))
-    assert abs(loss - math.log(vocab)) < 0.05 * math.log(vocab)
+    assert abs(loss - math.log(vocab)) < 0.1
 
 
 def _pairs(n=32, vocab=16, seed=0):
@@ -237,7 +263,7 @@ def test_small_model_memorises_32_pairs(architecture):
     model = build_model(cfg, 16, 16)
     loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=0)
     model.compile(optimizer=keras.optimizers.Adam(0.02), loss=loss, jit_compile=False)
-    history = model.fit((src, tgt_in), tgt_out, batch_size=16, epochs=60, verbose=0)
+    history = model.fit((src, tgt_in), tgt_out, batch_size=16, epochs=45, verbose=0)
     assert history.history["loss"][0] > 2.0
     assert model.evaluate((src, tgt_in), tgt_out, verbose=0) < 0.05
 
@@ -342,8 +368,12 @@ def test_xla_compiles_call_gradient_and_step():
         return logits, tape.gradient(loss, model.trainable_variables)
 
     logits, grads = loss_and_grads(src, tgt_in, tgt_out)
-    np.testing.assert_allclose(logits.numpy(), model((SRC, TGT_IN)).numpy(), atol=1e-5)
-    assert all(np.all(np.isfinite(tf.convert_to_tensor(g).numpy())) for g in grads)
+    ref_logits, ref_grads = loss_and_grads.python_function(src, tgt_in, tgt_out)  # eager
+    np.testing.assert_allclose(logits.numpy(), ref_logits.numpy(), atol=1e-5)
+    for grad, ref in zip(grads, ref_grads):
+        np.testing.assert_allclose(
+            tf.convert_to_tensor(grad).numpy(), tf.convert_to_tensor(ref).numpy(), atol=1e-5
+        )
 
     step = tf.function(model.decode_step, jit_compile=True)
     state = model.encode(src)
