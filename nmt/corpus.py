@@ -116,8 +116,8 @@ class CorpusConfig:
     tgt_col: int = 2
     #: Held out of a single training file when no dev/test data is given:
     #: a fraction in (0, 1) (float) or a number of pairs (int >= 0).
-    dev_size: float = 0.05
-    test_size: float = 0.05
+    dev_size: int | float = 0.05
+    test_size: int | float = 0.05
     split_seed: int = 1234
     #: Training pairs with a side longer than this many subword tokens are dropped (and counted).
     max_len: int = 100
@@ -145,13 +145,11 @@ class CorpusConfig:
             raise UserError(f"corpus.src_col and corpus.tgt_col are both {self.src_col}; they must differ")
         for name in ("dev_size", "test_size"):
             v = getattr(self, name)
-            if not _is_number(v) or v < 0 or (isinstance(v, float) and v >= 1 and v != int(v)):
+            if isinstance(v, float) and v >= 1 and v == int(v):
+                object.__setattr__(self, name, int(v))  # 1000.0 from a YAML/float source: a count
+            elif not _is_number(v) or v < 0 or (isinstance(v, float) and v >= 1):
                 raise UserError(
                     f"corpus.{name}: expected a fraction in (0, 1) or a whole number of pairs >= 0, got {v!r}"
-                )
-            if isinstance(v, float) and v >= 1:
-                raise UserError(
-                    f"corpus.{name}: {v!r} is neither a fraction below 1 nor a whole number; write {int(v)} for a pair count"
                 )
         if not _is_int(self.split_seed):
             raise UserError(f"corpus.split_seed: expected an integer, got {self.split_seed!r}")

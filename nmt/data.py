@@ -11,7 +11,7 @@ Training (``training=True``): the split is filtered first (unless it already was
 `nmt.corpus.Corpus.filtered_train`), and the summary of what was dropped is logged; the lines are
 streamed from disk by ``tf.data`` (only dropped/held-out line numbers are held in memory),
 shuffled with ``cfg.seed`` (a new order each epoch, the same orders on every run), tokenized in
-the graph, and grouped by length (``bucket_by_sequence_length``) into batches whose padded length
+the graph, and grouped by length (``group_by_window``) into batches whose padded length
 is one of ``bucket_lengths``, so XLA sees a small, fixed set of shapes. A pair goes to the shortest
 bucket that holds both its source and its target (with BOS/EOS); source and target are padded to
 that length. With ``batch_tokens`` a bucket of length L takes ``batch_tokens // L`` pairs, so
@@ -142,27 +142,41 @@ def _stderr(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def _tokenize_block(tokenizers: Tokenizers):
+def _tokenize_block(tokenizers: Tokenizers, max_len: int | None = None, lengths: tuple[int, ...] | None = None):
+    """A function from a block of (source, target) strings to ragged (source, target_in, target_out).
+
+    With max_len, pairs with an empty or over-long side are left out and a fourth value, each
+    pair's bucket (index into lengths), is added. Everything is vectorized over the block: per-pair
+    functions in tf.data cost more than the tokenization itself.
+    """
+    lengths_t = tf.constant(lengths or (0,), tf.int64)
+
     def fn(src, tgt):
         s = tokenizers.src.tf_tokenize(src)
         t = tokenizers.tgt.tf_tokenize(tgt)
-        n = tf.shape(src, out_type=tf.int64)[0]
-        bos = tf.RaggedTensor.from_tensor(tf.fill([n, 1], tf.constant(BOS_ID, tf.int32)))
-        eos = tf.RaggedTensor.from_tensor(tf.fill([n, 1], tf.constant(EOS_ID, tf.int32)))
-        return s, tf.concat([bos, t], axis=1), tf.concat([t, eos], axis=1)
+        if max_len is not None:
+            # The filters already dropped (and counted) such pairs; this guard keeps the
+            # bucketing sound whatever happens upstream.
+            ls, lt = s.row_lengths(), t.row_lengths()
+            ok = (ls >= 1) & (ls <= max_len) & (lt >= 1) & (lt <= max_len)
+            s, t = tf.ragged.boolean_mask(s, ok), tf.ragged.boolean_mask(t, ok)
+        n = s.nrows()
+        bos = tf.RaggedTensor.from_tensor(tf.fill(tf.stack([n, 1]), tf.constant(BOS_ID, tf.int32)))
+        eos = tf.RaggedTensor.from_tensor(tf.fill(tf.stack([n, 1]), tf.constant(EOS_ID, tf.int32)))
+        out = (s, tf.concat([bos, t], axis=1), tf.concat([t, eos], axis=1))
+        if max_len is None:
+            return out
+        # A pair goes to the shortest bucket holding its source and its target with BOS/EOS.
+        need = tf.maximum(s.row_lengths(), t.row_lengths() + 1)
+        return out + (tf.searchsorted(lengths_t, need, side="left", out_type=tf.int64),)
 
     return fn
 
 
-def _tokenized(split: CorpusSplit, tokenizers: Tokenizers, shuffle: tuple[int, int] | None) -> tf.data.Dataset:
-    ds = split.tf_pairs()
-    if shuffle is not None:
-        buffer, seed = shuffle
-        ds = ds.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(_TOKENIZE_BLOCK)
-    ds = ds.map(_tokenize_block(tokenizers), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    # Unbatching gives ragged elements of ragged rank 0; an identity map makes them plain tensors.
-    return ds.unbatch().map(lambda s, ti, to: (s, ti, to))
+def _pad_to(x: tf.RaggedTensor, length) -> tf.Tensor:
+    """A ragged batch [B, (n)] as a dense [B, length] padded with PAD_ID (length >= every n)."""
+    dense = x.to_tensor(default_value=PAD_ID)
+    return tf.pad(dense, [[0, 0], [0, tf.cast(length, tf.int32) - tf.shape(dense)[1]]], constant_values=PAD_ID)
 
 
 def make_dataset(
@@ -204,29 +218,28 @@ def make_dataset(
 
 def _training_dataset(split: CorpusSplit, tokenizers: Tokenizers, cfg: DataConfig, max_len: int) -> tf.data.Dataset:
     plan = cfg.batch_plan(max_len)
-    lengths = [L for L, _ in plan]
-    shuffle = (cfg.shuffle_buffer, cfg.seed) if cfg.shuffle_buffer > 1 else None
-    ds = _tokenized(split, tokenizers, shuffle)
+    lengths = tuple(L for L, _ in plan)
+    lengths_t = tf.constant(lengths, tf.int64)
+    sizes_t = tf.constant([b for _, b in plan], tf.int64)
+    ds = split.tf_pairs()
+    if cfg.shuffle_buffer > 1:
+        ds = ds.shuffle(cfg.shuffle_buffer, seed=cfg.seed, reshuffle_each_iteration=True)
+    ds = ds.batch(_TOKENIZE_BLOCK)
+    ds = ds.map(_tokenize_block(tokenizers, max_len, lengths), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    ds = ds.unbatch()
 
-    # The filters already dropped these pairs (and counted them); this guard keeps the bucketing
-    # sound whatever happens upstream.
-    def fits(s, ti, to):
-        return tf.logical_and(
-            tf.logical_and(tf.size(s) >= 1, tf.size(s) <= max_len),
-            tf.logical_and(tf.size(ti) >= 2, tf.size(ti) <= max_len + 1),
-        )
+    def batch_bucket(key, window):
+        L = tf.gather(lengths_t, key)
+        batches = window.batch(tf.gather(sizes_t, key))
+        return batches.map(lambda s, ti, to, k: ((_pad_to(s, L), _pad_to(ti, L)), _pad_to(to, L)))
 
-    ds = ds.filter(fits)
-    ds = ds.bucket_by_sequence_length(
-        element_length_func=lambda s, ti, to: tf.maximum(tf.size(s), tf.size(ti)),
-        # A length L goes to the first bucket with L < boundary, i.e. L <= the padded length.
-        bucket_boundaries=[L + 1 for L in lengths],
-        bucket_batch_sizes=[b for _, b in plan] + [1],
-        padding_values=(PAD_ID, PAD_ID, PAD_ID),
-        pad_to_bucket_boundary=True,
-        drop_remainder=False,
+    # The grouping of bucket_by_sequence_length, with the bucket computed per block above and
+    # padding done per batch (about 3x faster than per-pair functions).
+    ds = ds.group_by_window(
+        key_func=lambda s, ti, to, key: key,
+        reduce_func=batch_bucket,
+        window_size_func=lambda key: tf.gather(sizes_t, key),
     )
-    ds = ds.map(lambda s, ti, to: ((s, ti), to))
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
@@ -234,14 +247,15 @@ def _eval_dataset(split: CorpusSplit, tokenizers: Tokenizers, cfg: DataConfig, m
     lengths = tf.constant(cfg.lengths_for(max_len), tf.int32)
     n_lengths = int(lengths.shape[0])
 
-    def pad_up(x):
-        L = tf.shape(x)[1]
+    def pad_up(x: tf.RaggedTensor) -> tf.Tensor:
+        L = tf.cast(tf.reduce_max(tf.concat([x.row_lengths(), tf.zeros([1], tf.int64)], 0)), tf.int32)
         i = tf.searchsorted(lengths, tf.reshape(L, [1]), side="left")[0]
         target = tf.where(i < n_lengths, tf.gather(lengths, tf.minimum(i, n_lengths - 1)), (L + 7) // 8 * 8)
-        return tf.pad(x, [[0, 0], [0, target - L]], constant_values=PAD_ID)
+        return _pad_to(x, target)
 
-    ds = _tokenized(split, tokenizers, shuffle=None)
-    ds = ds.padded_batch(cfg.eval_batch(max_len), padded_shapes=([None], [None], [None]), padding_values=PAD_ID)
+    ds = split.tf_pairs().batch(_TOKENIZE_BLOCK)
+    ds = ds.map(_tokenize_block(tokenizers), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    ds = ds.unbatch().batch(cfg.eval_batch(max_len))
     ds = ds.map(lambda s, ti, to: ((pad_up(s), pad_up(ti)), pad_up(to)))
     return ds.prefetch(tf.data.AUTOTUNE)
 

@@ -317,6 +317,9 @@ def train_tokenizers(
     out.mkdir(parents=True, exist_ok=True)
     src_sample = sample_lines(_lines_of(src, "tokenizer source text"), cfg.input_sentence_size, cfg.seed)
     tgt_sample = sample_lines(_lines_of(tgt, "tokenizer target text"), cfg.input_sentence_size, cfg.seed + 1)
+    for side, sample in (("source", src_sample), ("target", tgt_sample)):
+        if not sample:
+            raise UserError(f"tokenizer {side} text: no non-empty lines to train the tokenizer on")
     if cfg.joint:
         proto = _train_one(cfg, src_sample + tgt_sample, "joint (source + target)")
         (out / JOINT_MODEL).write_bytes(proto)

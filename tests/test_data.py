@@ -1,0 +1,260 @@
+"""The tf.data pipeline: every kept pair exactly once, token budget, bucket shapes, seeds,
+teacher-forcing layout, evaluation order, streaming from (gzip) files."""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+from collections import Counter
+
+import numpy as np
+import pytest
+import sentencepiece as spm
+
+from nmt.corpus import Corpus, CorpusConfig, CorpusSplit, FilePairSource
+from nmt.data import DataConfig, describe_plan, make_dataset
+from nmt.errors import UserError
+from nmt.tokenizer import BOS_ID, EOS_ID, PAD_ID
+
+MAX_LEN = 30
+BUDGET = 1024
+
+
+@pytest.fixture(scope="module")
+def sp(numbers_tokenizer_dir):
+    """The plain sentencepiece processor: the independent reference for ids."""
+    return spm.SentencePieceProcessor(model_file=str(numbers_tokenizer_dir / "joint.model"))
+
+
+@pytest.fixture(scope="module")
+def pairs(numbers_corpus):
+    """The small numbers corpus plus pairs the filters must drop."""
+    extra = [
+        ("", "leer"),
+        ("empty target", "   "),
+        ("\t", "\t"),
+        (" ".join(["seven hundred seventy-seven thousand"] * 8), "siebenhundertsiebenundsiebzigtausend"),
+    ]
+    out = list(numbers_corpus["train"][:1500])
+    for i, p in enumerate(extra):
+        out.insert(100 + 300 * i, p)
+    return out
+
+
+def expected_rows(sp, pairs, max_len=MAX_LEN):
+    """(source ids, target ids) of the pairs the pipeline should keep, computed independently."""
+    rows = []
+    for s, t in pairs:
+        a, b = sp.encode(s), sp.encode(t)
+        if 1 <= len(a) <= max_len and 1 <= len(b) <= max_len:
+            rows.append((tuple(a), tuple(b)))
+    return rows
+
+
+def unpad(batch):
+    """Rows of a batch as (source ids, target ids), checking the teacher-forcing layout."""
+    (src, tin), tout = batch
+    src, tin, tout = np.asarray(src), np.asarray(tin), np.asarray(tout)
+    assert src.dtype == tin.dtype == tout.dtype == np.int32
+    assert tin.shape == tout.shape and src.shape[0] == tin.shape[0]
+    rows = []
+    for s, ti, to in zip(src, tin, tout):
+        n_s = int((s != PAD_ID).sum())
+        assert (s[:n_s] != PAD_ID).all() and (s[n_s:] == PAD_ID).all()
+        n_t = int((to != PAD_ID).sum())  # target ids + EOS
+        assert to[n_t - 1] == EOS_ID and (to[n_t:] == PAD_ID).all()
+        assert ti[0] == BOS_ID and (ti[1:n_t] == to[: n_t - 1]).all() and (ti[n_t:] == PAD_ID).all()
+        tgt = to[: n_t - 1]
+        assert EOS_ID not in tgt and BOS_ID not in tgt and BOS_ID not in s[:n_s]
+        rows.append((tuple(int(x) for x in s[:n_s]), tuple(int(x) for x in tgt)))
+    return rows
+
+
+def collect(ds):
+    return [((s.numpy(), ti.numpy()), to.numpy()) for (s, ti), to in ds]
+
+
+@pytest.fixture(scope="module")
+def token_batches(pairs, numbers_tokenizers):
+    log = []
+    cfg = DataConfig(batch_tokens=BUDGET, max_len=MAX_LEN, shuffle_buffer=500, seed=11)
+    ds = make_dataset(pairs, numbers_tokenizers, cfg, training=True, log=log.append)
+    return cfg, ds, collect(ds), log
+
+
+def test_every_kept_pair_exactly_once(token_batches, sp, pairs):
+    cfg, ds, batches, log = token_batches
+    got = [row for b in batches for row in unpad(b)]
+    want = expected_rows(sp, pairs)
+    assert len(want) < len(pairs) - 3  # the extras (and some long pairs) are dropped
+    assert Counter(got) == Counter(want)
+    # The summary the user sees counts exactly the difference.
+    assert len(log) == 1
+    assert log[0].startswith(f"train: {len(pairs):,} pairs read, {len(want):,} kept, {len(pairs) - len(want):,} dropped")
+    assert "3 empty or whitespace-only side" in log[0]
+
+
+def test_token_budget_and_bucket_shapes(token_batches):
+    cfg, ds, batches, _ = token_batches
+    lengths = [L for L, _ in cfg.batch_plan(MAX_LEN)]
+    assert lengths[-1] >= MAX_LEN + 1
+    shapes = set()
+    for b in batches:
+        (src, tin), tout = b
+        B, L = src.shape
+        assert tin.shape == (B, L)  # source and target padded to the bucket length
+        assert L in lengths
+        assert B * L <= BUDGET
+        prev = max([0] + [x for x in lengths if x < L])
+        for s, ti in zip(src, tin):
+            need = max(int((s != 0).sum()), int((ti != 0).sum()))
+            assert prev < need <= L  # in the shortest bucket that holds it
+        shapes.add(L)
+    assert len(shapes) >= 3
+    # Full batches reach the budget's batch size (the budget is used, not just respected).
+    plan = dict(cfg.batch_plan(MAX_LEN))
+    assert any(b[0][0].shape[0] == plan[b[0][0].shape[1]] for b in batches)
+
+
+def test_same_seed_same_batches(token_batches, pairs, numbers_tokenizers):
+    cfg, ds, batches, _ = token_batches
+    again = collect(make_dataset(pairs, numbers_tokenizers, cfg, training=True, log=None))
+    assert len(again) == len(batches)
+    for x, y in zip(batches, again):
+        np.testing.assert_array_equal(x[0][0], y[0][0])
+        np.testing.assert_array_equal(x[0][1], y[0][1])
+        np.testing.assert_array_equal(x[1], y[1])
+    other = collect(make_dataset(pairs, numbers_tokenizers, dataclasses.replace(cfg, seed=12), training=True, log=None))
+    assert [b[0][0].tolist() for b in other] != [b[0][0].tolist() for b in batches]
+
+
+def test_each_epoch_reshuffles_the_same_pairs(token_batches):
+    cfg, ds, batches, _ = token_batches
+    second = collect(ds)  # the same dataset iterated again: a new order, the same pairs
+    assert [b[0][0].tolist() for b in second] != [b[0][0].tolist() for b in batches]
+    assert Counter(r for b in second for r in unpad(b)) == Counter(r for b in batches for r in unpad(b))
+
+
+def test_sentence_count_batches(pairs, numbers_tokenizers, sp):
+    cfg = DataConfig(batch_size=64, max_len=MAX_LEN, seed=1, bucket_lengths=(16, 24, 32, 40))
+    batches = collect(make_dataset(pairs, numbers_tokenizers, cfg, training=True, log=None))
+    assert all(b[0][0].shape[0] <= 64 and b[0][0].shape[1] in (16, 24, 32) for b in batches)
+    assert sum(b[0][0].shape[0] == 64 for b in batches) >= len(batches) - 3  # at most one partial per bucket
+    assert Counter(r for b in batches for r in unpad(b)) == Counter(expected_rows(sp, pairs))
+
+
+def test_no_shuffle_keeps_file_order_within_buckets(pairs, numbers_tokenizers, sp):
+    cfg = DataConfig(batch_size=32, max_len=MAX_LEN, shuffle_buffer=0)
+    batches = collect(make_dataset(pairs, numbers_tokenizers, cfg, training=True, log=None))
+    want = expected_rows(sp, pairs)
+    pos = {r: i for i, r in enumerate(want)}  # rows are unique in this corpus
+    by_len = {}
+    for b in batches:
+        by_len.setdefault(b[0][0].shape[1], []).extend(pos[r] for r in unpad(b))
+    for order in by_len.values():
+        assert order == sorted(order)
+
+
+def test_evaluation_keeps_everything_in_order(pairs, numbers_tokenizers, sp):
+    cfg = DataConfig(batch_tokens=BUDGET, max_len=MAX_LEN, eval_batch_size=50)
+    batches = collect(make_dataset(pairs, numbers_tokenizers, cfg, training=False))
+    lengths = [L for L, _ in cfg.batch_plan(MAX_LEN)]
+    rows = []
+    for (src, tin), tout in batches:
+        assert src.shape[0] <= 50
+        for x in (src, tin):
+            assert x.shape[1] in lengths or (x.shape[1] > lengths[-1] and x.shape[1] % 8 == 0)
+        (s, ti), to = (src, tin), tout
+        for k in range(src.shape[0]):
+            n_s = int((s[k] != 0).sum())
+            n_t = int((to[k] != 0).sum())
+            rows.append((s[k][:n_s].tolist(), to[k][: n_t - 1].tolist()))
+    assert rows == [(sp.encode(a), sp.encode(b)) for a, b in pairs]  # nothing dropped or moved
+    assert any(len(s) > MAX_LEN for s, _ in rows)
+
+
+def test_streaming_from_gzip_files_matches_memory(tmp_path, pairs, numbers_tokenizers, token_batches):
+    cfg, _, batches, _ = token_batches
+    with gzip.open(tmp_path / "train.en.gz", "wt", encoding="utf-8") as f:
+        f.writelines(s + "\n" for s, _ in pairs)
+    with gzip.open(tmp_path / "train.de.gz", "wt", encoding="utf-8") as f:
+        f.writelines(t + "\n" for _, t in pairs)
+    split = CorpusSplit("train", FilePairSource(tmp_path / "train.en.gz", tmp_path / "train.de.gz"))
+    streamed = collect(make_dataset(split, numbers_tokenizers, cfg, training=True, log=None))
+    assert len(streamed) == len(batches)
+    for x, y in zip(batches, streamed):
+        np.testing.assert_array_equal(x[1], y[1])
+
+
+def test_corpus_split_through_pipeline(tmp_path, numbers_corpus, numbers_tokenizers, sp):
+    lines = [f"{s}\t{t}\tsource #{i}\n" for i, (s, t) in enumerate(numbers_corpus["train"][:600])]
+    lines[10] = lines[11]  # a duplicate
+    (tmp_path / "all.tsv").write_text("".join(lines), encoding="utf-8")
+    corpus = Corpus(CorpusConfig(train_tsv=str(tmp_path / "all.tsv"), dev_size=50, test_size=50, max_len=20, dedup=True))
+    train = corpus.filtered_train(numbers_tokenizers)
+    assert train.summary.read == 500 and train.summary.kept == len(train)
+    batches = collect(make_dataset(train, numbers_tokenizers, DataConfig(batch_tokens=512), training=True))
+    got = Counter(r for b in batches for r in unpad(b))
+    assert sum(got.values()) == train.summary.kept
+    assert got == Counter(expected_rows_filtered(sp, list(train.pairs())))
+    held_out = {(tuple(sp.encode(s)), tuple(sp.encode(t))) for sp_ in (corpus.dev, corpus.test) for s, t in sp_.pairs()}
+    assert not held_out & set(got)
+    dev = collect(make_dataset(corpus.dev, numbers_tokenizers, DataConfig(batch_tokens=512), training=False))
+    assert sum(b[1].shape[0] for b in dev) == 50
+
+
+def expected_rows_filtered(sp, pairs):
+    return [(tuple(sp.encode(s)), tuple(sp.encode(t))) for s, t in pairs]
+
+
+def test_multi30k_train_streams_every_kept_pair(multi30k_dir, multi30k_tokenizers):
+    corpus = Corpus(CorpusConfig(dir=str(multi30k_dir), src_lang="en", tgt_lang="de", max_len=40))
+    train = corpus.filtered_train(multi30k_tokenizers)
+    assert train.summary.read == 29000
+    cfg = DataConfig(batch_tokens=4096)
+    n = 0
+    for (src, tin), tout in make_dataset(train, multi30k_tokenizers, cfg, training=True):
+        assert src.shape[0] * src.shape[1] <= 4096 and tin.shape[0] * tin.shape[1] <= 4096
+        n += int(src.shape[0])
+    assert n == train.summary.kept
+
+
+# --------------------------------------------------------------------------------------------
+# Configuration
+
+
+def test_config_from_plain_dict():
+    cfg = DataConfig(**{"batch_tokens": 2048, "bucket_lengths": [8, 16, 32], "seed": 3, "shuffle_buffer": 100})
+    assert cfg.bucket_lengths == (8, 16, 32) and cfg.token_budget == 2048
+    assert DataConfig().token_budget == 4096 and DataConfig(batch_size=32).token_budget is None
+    assert "buckets (batch_tokens=4096): 8x512" in describe_plan(DataConfig(), 100)
+    assert describe_plan(DataConfig(), 100).endswith("104x39")
+
+
+@pytest.mark.parametrize(
+    "kwargs, field",
+    [
+        ({"batch_tokens": 1000, "batch_size": 10}, "data.batch_tokens=1000 and data.batch_size=10"),
+        ({"batch_tokens": 0}, "data.batch_tokens"),
+        ({"batch_size": 2.5}, "data.batch_size"),
+        ({"bucket_lengths": [16, 8]}, "data.bucket_lengths"),
+        ({"bucket_lengths": "8,16"}, "data.bucket_lengths"),
+        ({"shuffle_buffer": -1}, "data.shuffle_buffer"),
+        ({"max_len": 0}, "data.max_len"),
+    ],
+)
+def test_config_errors_name_the_field(kwargs, field):
+    with pytest.raises(UserError) as e:
+        DataConfig(**kwargs)
+    assert field in str(e.value)
+
+
+def test_inconsistent_lengths_are_user_errors(numbers_tokenizers, pairs):
+    with pytest.raises(UserError, match=r"data.bucket_lengths ends with 16, shorter than max_len \+ 1 = 31"):
+        make_dataset(pairs, numbers_tokenizers, DataConfig(bucket_lengths=(8, 16), max_len=30), training=True)
+    with pytest.raises(UserError, match=r"data.batch_tokens=20 cannot hold one pair of 32 tokens"):
+        make_dataset(pairs, numbers_tokenizers, DataConfig(batch_tokens=20, max_len=30), training=True)
+    split = CorpusSplit("train", FilePairSource.__new__(FilePairSource))
+    split.summary, split.max_len = object(), 50
+    with pytest.raises(UserError, match=r"data.max_len=30 is below the corpus filter's max_len=50"):
+        make_dataset(split, numbers_tokenizers, DataConfig(max_len=30), training=True)
