@@ -92,3 +92,32 @@ class Perplexity(keras.metrics.Metric):
     def reset_state(self):
         self.total.assign(0.0)
         self.count.assign(0.0)
+
+
+@keras.saving.register_keras_serializable(package="nmt")
+class BatchLoss(keras.metrics.Metric):
+    """The training loss of the last batch alone (Keras logs a running mean over the epoch).
+
+    Averaged over replicas under a distribution strategy. Used for per-step loss logs.
+    """
+
+    def __init__(self, label_smoothing=0.0, name="batch_loss", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.loss_fn = MaskedCrossEntropy(label_smoothing)
+        self.value = self.add_variable(
+            (), "float32", initializer="zeros", name="value", aggregation="mean"
+        )
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        self.value.assign(tf.cast(self.loss_fn(y_true, y_pred), tf.float32))
+
+    def result(self):
+        return tf.identity(self.value)
+
+    def reset_state(self):
+        self.value.assign(0.0)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(label_smoothing=self.loss_fn.label_smoothing)
+        return config

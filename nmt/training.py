@@ -1,0 +1,355 @@
+"""Training on Keras fit: corpus -> tokenizer -> tf.data -> model -> fit -> export.
+
+The run directory (RUN_DIR) ends up with:
+
+    config.yaml              the resolved config (all defaults filled in)
+    tokenizer/               SentencePiece model(s) + tokenizer.json (nmt.tokenizer)
+    checkpoints/             atomic last/best checkpoints (nmt.checkpoint)
+    model.keras              the best model by dev BLEU (the last one without a dev set)
+    export/                  the text-to-text SavedModel (nmt.translator)
+    logs/train.csv           one row per epoch (Keras CSVLogger): loss, val_loss, val_bleu, ...
+    logs/steps.tsv           the loss and learning rate of every step
+    logs/tensorboard/        TensorBoard: train/validation curves, dev BLEU, sample translations
+
+Epochs: an epoch is `train.steps_per_epoch` steps (default: the batches of one pass over the
+training data, counted once at the start). The training batches are one endless, seeded stream
+(`dataset.repeat()`, reshuffled deterministically at each pass), so the position in the data is
+the global step: a resumed run skips that many batches and sees exactly the batches the
+uninterrupted run would have seen. With model, optimizer (incl. its step and learning rate),
+dropout seed state and callback counters restored, the losses after a resume equal those of an
+uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import tensorflow as tf
+import yaml
+
+from nmt import callbacks as cb
+from nmt import config as config_lib
+from nmt import evaluation
+from nmt.checkpoint import CheckpointStore, atomic_write_text
+from nmt.corpus import Corpus
+from nmt.data import make_dataset
+from nmt.errors import UserError
+from nmt.losses import BatchLoss, MaskedAccuracy, MaskedCrossEntropy, Perplexity
+from nmt.model import build_model
+from nmt.optim import make_optimizer
+from nmt.tokenizer import META_FILE, Tokenizers, train_tokenizers
+
+# Keys that may change between a run and its resumption (they do not change the computation).
+RESUMABLE_CHANGES = {("train", "epochs"), ("train", "max_time"), ("train", "max_steps"), ("train", "verbose")}
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    steps: int
+    epochs: int
+    stopped: str  # "completed", "early_stopping", "max_time", "max_steps"
+    dev_scores: object | None
+    test_scores: object | None
+
+
+# ------------------------------------------------------------------------------------------- run dir
+
+
+def _config_differences(old: dict, new: dict) -> list[str]:
+    diffs = []
+    for section in new:
+        for key in new[section]:
+            a = (old.get(section) or {}).get(key, "<missing>")
+            b = new[section][key]
+            if a != b:
+                diffs.append(f"{section}.{key}: {a!r} -> {b!r}")
+    return diffs
+
+
+def prepare_run_dir(cfg: config_lib.Config, run_dir: Path, resume: bool, overwrite: bool) -> None:
+    """Checks the run directory against the config; writes config.yaml."""
+    config_path = run_dir / "config.yaml"
+    has_checkpoint = (run_dir / "checkpoints" / "last.json").is_file()
+    if overwrite and run_dir.exists() and not resume:
+        shutil.rmtree(run_dir)
+    elif config_path.is_file():
+        old = yaml.safe_load(config_path.read_text(encoding="utf-8")) or {}
+        diffs = [
+            d for d in _config_differences(old, cfg.to_dict())
+            if not (resume and tuple(d.split(":")[0].split(".")) in RESUMABLE_CHANGES)
+        ]
+        if diffs:
+            raise UserError(
+                f"{config_path} holds a different config ({'; '.join(diffs[:3])}"
+                f"{'; ...' if len(diffs) > 3 else ''}); use another --run-dir, or --overwrite to start over"
+            )
+        if has_checkpoint and not resume:
+            raise UserError(
+                f"{run_dir} already holds a training run; pass --resume to continue it "
+                "or --overwrite to start over"
+            )
+    if resume and not has_checkpoint:
+        raise UserError(f"--resume: {run_dir} has no checkpoint to resume from")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "logs").mkdir(exist_ok=True)
+    atomic_write_text(config_path, cfg.to_yaml())
+
+
+def load_or_train_tokenizers(cfg: config_lib.Config, corpus: Corpus, run_dir: Path) -> Tokenizers:
+    directory = run_dir / "tokenizer"
+    if (directory / META_FILE).is_file():
+        tokenizers = Tokenizers.load(directory)
+        log(f"tokenizer: reusing {directory} (vocabulary {tokenizers.src.vocab_size:,}"
+            f"{'' if tokenizers.joint else f' / {tokenizers.tgt.vocab_size:,}'})")
+        return tokenizers
+    tmp = run_dir / ".tokenizer.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    started = time.monotonic()
+    train_tokenizers(cfg.tokenizer, corpus.train.sources(), corpus.train.targets(), tmp)
+    os.replace(tmp, directory)
+    tokenizers = Tokenizers.load(directory)
+    log(f"tokenizer: trained {cfg.tokenizer.model_type} "
+        f"{'joint' if tokenizers.joint else 'source/target'} vocabulary of "
+        f"{tokenizers.tgt.vocab_size:,} pieces in {time.monotonic() - started:.1f}s -> {directory}")
+    return tokenizers
+
+
+# ---------------------------------------------------------------------------------------- strategy
+
+
+def make_strategy(name: str) -> tf.distribute.Strategy:
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "multi_worker":
+        if "TF_CONFIG" not in os.environ:
+            raise UserError("train.distribute=multi_worker needs the TF_CONFIG environment variable")
+        try:
+            json.loads(os.environ["TF_CONFIG"])
+        except ValueError:
+            raise UserError("TF_CONFIG: not valid JSON") from None
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def _distribute_options(ds: tf.data.Dataset) -> tf.data.Dataset:
+    """Every worker reads the same global batches; tf.distribute splits each across replicas."""
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    options.deterministic = True
+    return ds.with_options(options)
+
+
+# ------------------------------------------------------------------------------------------- train
+
+
+def count_batches(ds: tf.data.Dataset) -> int:
+    return int(ds.reduce(tf.constant(0, tf.int64), lambda n, _: n + 1).numpy())
+
+
+def build_and_compile(cfg: config_lib.Config, tokenizers: Tokenizers):
+    model = build_model(cfg.model, tokenizers.src.vocab_size, tokenizers.tgt.vocab_size)
+    model.compile(
+        optimizer=make_optimizer(cfg.train),
+        loss=MaskedCrossEntropy(cfg.train.label_smoothing),
+        metrics=[MaskedAccuracy(), Perplexity(), BatchLoss(cfg.train.label_smoothing)],
+        jit_compile=cfg.train.jit_compile,
+    )
+    dummy = tf.ones([1, 2], tf.int32)
+    model((dummy, dummy))
+    model.optimizer.build(model.trainable_variables)
+    return model
+
+
+def make_translate(model, tokenizers, cfg: config_lib.Config, beam_size: int):
+    from nmt.translator import Translator
+
+    translator = Translator(model, tokenizers, cfg.decode)
+
+    def translate(lines):
+        return translator.translate(list(lines), beam_size=beam_size)
+
+    return translate
+
+
+def train(cfg: config_lib.Config, run_dir: str | Path, resume: bool = False, overwrite: bool = False) -> TrainResult:
+    run_dir = Path(run_dir)
+    prepare_run_dir(cfg, run_dir, resume, overwrite)
+    tc = cfg.train
+    keras.utils.set_random_seed(tc.seed)
+    keras.mixed_precision.set_global_policy(tc.precision)
+    strategy = make_strategy(tc.distribute)
+
+    corpus = Corpus(cfg.corpus)
+    log(corpus.describe())
+    tokenizers = load_or_train_tokenizers(cfg, corpus, run_dir)
+    train_split = corpus.filtered_train(tokenizers)
+    log(train_split.summary.format())
+    base = make_dataset(train_split, tokenizers, cfg.data, training=True, log=None)
+    dev = corpus.dev
+    dev_ds = make_dataset(dev, tokenizers, cfg.data, training=False, log=None) if dev else None
+
+    store = CheckpointStore(run_dir)
+    state = store.state("last") if resume else None
+    steps_per_epoch = tc.steps_per_epoch
+    if state is not None:
+        steps_per_epoch = state["steps_per_epoch"]
+    if steps_per_epoch is None:
+        steps_per_epoch = count_batches(base)
+        log(f"one pass over the training data: {steps_per_epoch:,} batches = 1 epoch")
+
+    with strategy.scope():
+        model = build_and_compile(cfg, tokenizers)
+    if state is not None:
+        state = store.load(model, "last")
+        log(f"resumed from step {state['step']:,} (epoch {state['step'] // steps_per_epoch + 1}, "
+            f"{store.path('last')})")
+    start_step = int(model.optimizer.iterations.numpy())
+    if resume and start_step != state["step"]:
+        raise UserError(f"{store.path('last')}: checkpoint step {state['step']} != optimizer step {start_step}")
+
+    dev_pairs = list(dev.pairs()) if dev else []
+    if tc.eval_max_sentences is not None:
+        dev_pairs = dev_pairs[: tc.eval_max_sentences]
+
+    # Callbacks: order matters at epoch end (DevBleu adds val_bleu before the others read it).
+    nan_guard = cb.StopOnNaN()
+    time_budget = cb.TimeBudget(tc.max_time, spent_before=(state or {}).get("time_spent", 0.0))
+    callbacks = [nan_guard, time_budget]
+    dev_bleu = None
+    if dev_pairs:
+        dev_bleu = cb.DevBleu(
+            make_translate(model, tokenizers, cfg, tc.eval_beam_size),
+            [s for s, _ in dev_pairs],
+            [t for _, t in dev_pairs],
+            evaluation.score,
+            writer_dir=run_dir / "logs" / "tensorboard" / "dev" if tc.tensorboard else None,
+            samples=tc.sample_translations,
+        )
+        callbacks.append(dev_bleu)
+    monitor_name = lambda m: "val_bleu" if (m == "bleu" and dev_bleu) else "val_loss"
+    plateau = early = None
+    if tc.schedule == "plateau" and dev_ds is not None:
+        mon = monitor_name(tc.plateau_monitor)
+        plateau = cb.ResumableReduceLROnPlateau(
+            monitor=mon, mode="max" if mon == "val_bleu" else "min", factor=tc.plateau_factor,
+            patience=tc.plateau_patience, min_lr=tc.min_learning_rate, verbose=1,
+        )
+        callbacks.append(plateau)
+    if tc.early_stopping_patience is not None and dev_ds is not None:
+        mon = monitor_name(tc.early_stopping_monitor)
+        early = cb.ResumableEarlyStopping(
+            monitor=mon, mode="max" if mon == "val_bleu" else "min",
+            patience=tc.early_stopping_patience, verbose=1,
+        )
+        callbacks.append(early)
+    if state is not None:
+        for callback in (plateau, early):
+            if callback is not None:
+                callback.set_state(state["callbacks"].get(type(callback).__name__))
+
+    def checkpoint_state(best):
+        step = int(model.optimizer.iterations.numpy())
+        return {
+            "step": step,
+            "epoch": step // steps_per_epoch,
+            "steps_per_epoch": steps_per_epoch,
+            "best": best if math.isfinite(best) else None,
+            "time_spent": time_budget.spent(),
+            "callbacks": {type(c).__name__: c.get_state() for c in (plateau, early) if c is not None},
+        }
+
+    best_before = (state or {}).get("best")
+    checkpointer = cb.Checkpointer(
+        store, tc.checkpoint_every, checkpoint_state,
+        monitor="val_bleu" if dev_bleu else "val_loss_negated",
+        best=best_before if best_before is not None else -math.inf, guard=nan_guard,
+    )
+    callbacks.append(checkpointer)
+    callbacks.append(cb.StepLog(run_dir / "logs" / "steps.tsv"))
+    callbacks.append(keras.callbacks.CSVLogger(str(run_dir / "logs" / "train.csv"), append=resume))
+    if tc.tensorboard:
+        callbacks.append(keras.callbacks.TensorBoard(str(run_dir / "logs" / "tensorboard"), update_freq="epoch"))
+
+    total_steps = tc.epochs * steps_per_epoch
+    if tc.max_steps is not None:
+        total_steps = min(total_steps, tc.max_steps)
+    stopped = "completed"
+    step = start_step
+    while step < total_steps:
+        # A partly done epoch (after a resume, or cut by max_steps) runs as its own fit call.
+        epoch = step // steps_per_epoch
+        whole = (total_steps - step) // steps_per_epoch if step % steps_per_epoch == 0 else 0
+        if whole:
+            epochs_end, steps = epoch + whole, steps_per_epoch
+        else:
+            epochs_end = epoch + 1
+            steps = min((epoch + 1) * steps_per_epoch, total_steps) - step
+        model.fit(
+            _distribute_options(base.repeat().skip(step)),
+            epochs=epochs_end,
+            initial_epoch=epoch,
+            steps_per_epoch=steps,
+            validation_data=dev_ds,
+            callbacks=callbacks,
+            verbose=tc.verbose,
+        )
+        for callback in (plateau, early):
+            if callback is not None:
+                callback.set_state(callback.get_state())
+        step = int(model.optimizer.iterations.numpy())
+        if model.stop_training or nan_guard.nan_step is not None:
+            break
+    step = int(model.optimizer.iterations.numpy())
+    if nan_guard.nan_step is not None:
+        raise UserError(
+            f"training stopped: the loss became NaN or infinite at step {nan_guard.nan_step}; "
+            f"the last good checkpoint is {store.path('last')}; lower train.learning_rate or set train.clip_norm"
+        )
+    if time_budget.stopped:
+        stopped = "max_time"
+        log(f"train.max_time={tc.max_time:g}s spent: stopped at step {step:,}")
+    elif early is not None and early.stopped_epoch:
+        stopped = "early_stopping"
+    elif tc.max_steps is not None and step >= tc.max_steps:
+        stopped = "max_steps"
+
+    return finish(cfg, run_dir, model, tokenizers, store, corpus, dev_pairs, step, stopped, steps_per_epoch)
+
+
+def finish(cfg, run_dir, model, tokenizers, store, corpus, dev_pairs, step, stopped, steps_per_epoch):
+    """Loads the best checkpoint, saves model.keras, exports the translator, scores dev and test."""
+    from nmt.translator import Translator, export_translator
+
+    if store.path("best") is not None:
+        store.load(model, "best")
+        log(f"best checkpoint: {store.path('best')}")
+    tmp = run_dir / ".model.tmp.keras"
+    model.save(tmp)
+    os.replace(tmp, run_dir / "model.keras")
+    translator = Translator(model, tokenizers, cfg.decode)
+    export_translator(translator, run_dir / "export")
+    log(f"exported: {run_dir / 'model.keras'} and the SavedModel {run_dir / 'export'}")
+
+    scores = {}
+    for name, pairs in (("dev", dev_pairs), ("test", list(corpus.test.pairs()) if corpus.test else [])):
+        if not pairs:
+            scores[name] = None
+            continue
+        hyps = translator.translate([s for s, _ in pairs])
+        scores[name] = evaluation.score(hyps, [t for _, t in pairs])
+        log(f"{name} ({len(pairs)} sentences, beam {cfg.decode.beam_size}): {scores[name].format()}")
+    return TrainResult(run_dir, step, step // steps_per_epoch, stopped, scores["dev"], scores["test"])

@@ -1,0 +1,52 @@
+#!/usr/bin/env python
+"""Train a GRU encoder-decoder: python train.py --config FILE [--run-dir DIR] [--set k=v ...] [--resume]
+
+Command line only; the work is in nmt.training. User mistakes end in one line on stderr
+("error: ...", exit status 2), not a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description="Train an nmt model (see configs/ for commented configs).")
+    p.add_argument("--config", required=True, help="YAML config file, e.g. configs/toy.yaml")
+    p.add_argument("--run-dir", help="where checkpoints, logs and the export go (default: runs/<config name>)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="override one config value, e.g. --set train.epochs=3 (repeatable)")
+    p.add_argument("--resume", action="store_true", help="continue from the run directory's last checkpoint")
+    p.add_argument("--overwrite", action="store_true", help="delete an existing run directory and start over")
+    args = p.parse_args(argv)
+    if args.resume and args.overwrite:
+        p.error("--resume and --overwrite exclude each other")
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    from nmt.errors import UserError
+
+    try:
+        from nmt import config, training
+
+        cfg = config.load(args.config, args.overrides)
+        run_dir = args.run_dir or os.path.join("runs", os.path.splitext(os.path.basename(args.config))[0])
+        result = training.train(cfg, run_dir, resume=args.resume, overwrite=args.overwrite)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: the last checkpoint is kept; continue with --resume", file=sys.stderr)
+        return 130
+    print(f"done: {result.steps:,} steps ({result.stopped}); run directory {result.run_dir}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
