@@ -597,3 +597,20 @@ def test_data_dir_keeps_corpora_out_of_git():
     ignore = (REPO_ROOT / "data" / ".gitignore").read_text().split()
     assert "*" in ignore and "!README.md" in ignore and "!.gitignore" in ignore
     assert (REPO_ROOT / "data" / "README.md").is_file()
+
+
+def test_progress_line_only_for_long_work(tmp_path):
+    import io
+
+    from nmt.progress import Progress
+
+    quiet = io.StringIO()
+    with Progress("reading small", total_bytes=100, stream=quiet) as p:  # default: silent for 1 s
+        p.update(10, 50)
+    assert quiet.getvalue() == ""
+    shown = io.StringIO()
+    with Progress("reading big.txt", total_bytes=1000, stream=shown, delay=0, log_interval=0) as p:
+        p.update(1000, 500)
+    lines = shown.getvalue().splitlines()
+    assert lines[0].startswith("reading big.txt: 1,000 lines (500 B of 1000 B, 50%)")
+    assert lines[-1].endswith("done")
