@@ -32,7 +32,6 @@ of dropped/held-out line numbers. ``dedup`` keeps one 64-bit hash per distinct p
 
 from __future__ import annotations
 
-import bisect
 import dataclasses
 import gzip
 import hashlib

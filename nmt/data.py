@@ -26,7 +26,6 @@ of 8 beyond the longest bucket).
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 from dataclasses import dataclass
 from typing import Any, Callable
