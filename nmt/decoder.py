@@ -6,7 +6,7 @@ previous word y_{t-1}, new decoder state h_t and context c_t:
     s_t = O_h·h_t + O_y·e(y_{t-1}) + O_c·c_t + b            [..., D]
     maxout: u_t = max(s_t[:D/2], s_t[D/2:])                 [..., D/2]   ("maxout", D even)
     or      u_t = tanh(s_t)                                  [..., D]     ("tanh", simpler)
-    logits_t = dropout(u_t)·W_o + b_o                        [..., V]     (W_o = E_tgtᵀ when tied)
+    logits_t = dropout(u_t)·W_o + b_o                        [..., V]     (W_o = E_tgtᵀ, tied)
 
 Maxout pairs unit i with unit i + D/2 rather than 2i with 2i + 1: the same model up to a
 permutation of O's columns, and two contiguous slices are cheaper than strided ones. The paper
@@ -109,8 +109,9 @@ class _Decoder(keras.layers.Layer):
         return self.embedding_drop(self.embedding(tf.cast(tokens, tf.int32)), training=training)
 
     def readout(self, hidden, embedded, context_term, training=None):
-        """hidden [..., H], embedded [..., E], context_term O_c·c [..., D] -> logits float32 [..., V]."""
-        s = self.readout_state(hidden) + self.readout_embedding(embedded) + context_term  # [..., D]
+        """hidden [..., H], embedded [..., E], context_term O_c·c [..., D]
+        -> logits float32 [..., V]."""
+        s = self.readout_state(hidden) + self.readout_embedding(embedded) + context_term
         if self.deep_output == "maxout":
             u = tf.maximum(*tf.split(s, 2, axis=-1))  # [..., D/2]
         else:
@@ -183,7 +184,8 @@ class Cho2014Decoder(_Decoder):
         }
 
     def call(self, target_in, state, training=None):
-        """target_in int [B, T] (BOS first, 0-padded), state from `start` -> logits float32 [B, T, V]."""
+        """target_in int [B, T] (BOS first, 0-padded), state from `start`
+        -> logits float32 [B, T, V]."""
         memory = state["memory"]
         embedded = self.embed(target_in, training)  # [B, T, E]
         hidden = self.gru(
@@ -226,7 +228,10 @@ def attention_gru_step(projected, hidden, memory, weights):
     hq = tf.matmul(hidden, weights["hidden_kernel"])  # [B, A + 2H]
     query, recurrent_zr = tf.split(hq, [attention_units, 2 * units], axis=1)
     context, attention = additive_attention(
-        query, memory["keys"], memory["encoder_outputs"], memory["source_mask"],
+        query,
+        memory["keys"],
+        memory["encoder_outputs"],
+        memory["source_mask"],
         weights["score_vector"],
     )  # [B, C], [B, S]
     a = projected + tf.matmul(context, weights["context_kernel"])  # [B, 3H]
@@ -243,7 +248,8 @@ def _autodiff_recurrence(projected, h0, memory, weights):
     (states [T, B, H], contexts [T, B, C]). The oracle for `attention_gru_recurrence`."""
     steps = tf.shape(projected)[0]
     dtype = projected.dtype
-    inputs = tf.TensorArray(dtype, size=steps, element_shape=projected.shape[1:]).unstack(projected)
+    inputs = tf.TensorArray(dtype, size=steps, element_shape=projected.shape[1:])
+    inputs = inputs.unstack(projected)  # read per step: its gradient is a TensorArray too
     states = tf.TensorArray(dtype, size=steps, element_shape=h0.shape)
     contexts = tf.TensorArray(dtype, size=steps)
 
@@ -279,8 +285,12 @@ def attention_gru_recurrence(projected, h0, memory, weights):
     @tf.custom_gradient
     def run(projected, h0, keys, values, w_hq, w_c, u_h, v):
         mem = {"keys": keys, "encoder_outputs": values, "source_mask": mask}
-        wts = {"hidden_kernel": w_hq, "context_kernel": w_c, "candidate_kernel": u_h,
-               "score_vector": v}
+        wts = {
+            "hidden_kernel": w_hq,
+            "context_kernel": w_c,
+            "candidate_kernel": u_h,
+            "score_vector": v,
+        }
 
         def ta(element_dtype=dtype):
             return tf.TensorArray(element_dtype, size=steps)
@@ -289,8 +299,16 @@ def attention_gru_recurrence(projected, h0, memory, weights):
             hidden, context, alpha, query, zr, cand = attention_gru_step(
                 projected[t], hidden, mem, wts
             )
-            return (t + 1, hidden, hs.write(t, hidden), cs.write(t, context), qs.write(t, query),
-                    alphas.write(t, alpha), zrs.write(t, zr), cands.write(t, cand))
+            return (
+                t + 1,
+                hidden,
+                hs.write(t, hidden),
+                cs.write(t, context),
+                qs.write(t, query),
+                alphas.write(t, alpha),
+                zrs.write(t, zr),
+                cands.write(t, cand),
+            )
 
         loop = tf.while_loop(
             lambda t, *_: t < steps,
@@ -324,20 +342,28 @@ def attention_gru_recurrence(projected, h0, memory, weights):
                 d_e = tf.cast(d_e, dtype)  # scores: [B, S]
                 th = tf.tanh(keys + queries[t][:, None, :])  # recomputed: [B, S, A]
                 d_v = d_v + tf.matmul(
-                    tf.reshape(th, [-1, attention_units]), tf.reshape(d_e, [-1, 1]),
+                    tf.reshape(th, [-1, attention_units]),
+                    tf.reshape(d_e, [-1, 1]),
                     transpose_a=True,
-                )[:, 0]
+                )[:, 0]  # Σ_bs d_e·th
                 d_pre = d_e[:, :, None] * v * (1 - th * th)  # [B, S, A]
                 d_hq = tf.concat([tf.reduce_sum(d_pre, axis=1), d_zr], axis=1)  # [B, A + 2H]
                 dh_prev = dh * (1 - z) + d_rh * r + tf.matmul(d_hq, w_hq_t)
-                return (t - 1, dh_prev, d_keys + d_pre, d_v, d_hqs.write(t, d_hq),
-                        d_as.write(t, d_a), d_cs.write(t, d_c))
+                return (
+                    t - 1,
+                    dh_prev,
+                    d_keys + d_pre,
+                    d_v,
+                    d_hqs.write(t, d_hq),
+                    d_as.write(t, d_a),
+                    d_cs.write(t, d_c),
+                )
 
             _, dh0, d_keys, d_v, d_hqs, d_as, d_cs = tf.while_loop(
                 lambda t, *_: t >= 0,
                 back,
-                (steps - 1, tf.zeros_like(h0), tf.zeros_like(keys), tf.zeros_like(v), ta(),
-                 ta(), ta()),
+                (steps - 1, tf.zeros_like(h0), tf.zeros_like(keys), tf.zeros_like(v))
+                + (ta(), ta(), ta()),
                 maximum_iterations=steps,
             )
             d_hq, d_a, d_c = d_hqs.stack(), d_as.stack(), d_cs.stack()
@@ -409,13 +435,15 @@ class AttentionDecoder(_Decoder):
     def _step_weights(self):
         """The weights one step uses, arranged once per sequence (outside the loop)."""
         cell = self.cell
-        u_zr, u_h = tf.split(cell._weight(cell.recurrent_kernel), [2 * self.units, self.units], 1)
-        query_kernel = ops.cast(self.attention.query_kernel, self.compute_dtype)
+        dtype = self.compute_dtype
+        u = ops.cast(cell.recurrent_kernel, dtype)
+        u_zr, u_h = tf.split(u, [2 * self.units, self.units], axis=1)
+        query_kernel = ops.cast(self.attention.query_kernel, dtype)
         return {
-            "hidden_kernel": tf.concat([query_kernel, u_zr], axis=1),  # [W_a | U_zr]: [H, A + 2H]
-            "context_kernel": cell._weight(cell.context_kernel),  # C: [C, 3H]
+            "hidden_kernel": tf.concat([query_kernel, u_zr], axis=1),  # [W_a | U_zr] [H, A + 2H]
+            "context_kernel": ops.cast(cell.context_kernel, dtype),  # C: [C, 3H]
             "candidate_kernel": u_h,  # U_h: [H, H]
-            "score_vector": ops.cast(self.attention.score_vector, self.compute_dtype),  # v_a: [A]
+            "score_vector": ops.cast(self.attention.score_vector, dtype),  # v_a: [A]
         }
 
     def _advance(self, projected, hidden, memory, weights):
@@ -424,7 +452,8 @@ class AttentionDecoder(_Decoder):
         return attention_gru_step(projected, hidden, memory, weights)[:3]
 
     def call(self, target_in, state, training=None, autodiff=False):
-        """target_in int [B, T] (BOS first, 0-padded), state from `start` -> logits float32 [B, T, V].
+        """target_in int [B, T] (BOS first, 0-padded), state from `start`
+        -> logits float32 [B, T, V].
 
         `autodiff=True` runs the same steps in a plain tf.while_loop differentiated by TensorFlow
         (slower; the oracle for the hand-written gradient)."""

@@ -241,7 +241,8 @@ def _pairs(n=32, vocab=16, seed=0):
     tgt_in = np.zeros((n, 7), "int32")
     tgt_out = np.zeros((n, 7), "int32")
     for i in range(n):
-        s, t = rng.integers(4, vocab, rng.integers(3, 7)), rng.integers(4, vocab, rng.integers(2, 7))
+        s = rng.integers(4, vocab, rng.integers(3, 7))
+        t = rng.integers(4, vocab, rng.integers(2, 7))
         src[i, : len(s) + 1] = list(s) + [3]
         tgt_in[i, : len(t) + 1] = [2] + list(t)
         tgt_out[i, : len(t) + 1] = list(t) + [3]
@@ -329,7 +330,9 @@ def test_keras_file_round_trip(architecture, tmp_path):
     ]
     assert loaded.model_config == model.model_config
     np.testing.assert_array_equal(loaded((SRC, TGT_IN)).numpy(), model((SRC, TGT_IN)).numpy())
-    np.testing.assert_array_equal(_stepwise(loaded, SRC, TGT_IN)[0], _stepwise(model, SRC, TGT_IN)[0])
+    np.testing.assert_array_equal(
+        _stepwise(loaded, SRC, TGT_IN)[0], _stepwise(model, SRC, TGT_IN)[0]
+    )
 
 
 # ---------------------------------------------------------------------------- precision, XLA
@@ -347,7 +350,8 @@ def test_mixed_bfloat16_runs_with_float32_logits():
             assert logits.dtype == tf.float32 and np.all(np.isfinite(logits.numpy()))
             grads = tape.gradient(loss, model.trainable_variables)
             assert all(g is not None and g.dtype == tf.float32 for g in grads)
-            log_probs, _, attention = model.decode_step(tf.constant(TGT_IN[:, 0]), model.encode(SRC))
+            state = model.encode(SRC)
+            log_probs, _, attention = model.decode_step(tf.constant(TGT_IN[:, 0]), state)
             assert log_probs.dtype == tf.float32
             assert attention is None or attention.dtype == tf.float32
     finally:
@@ -375,9 +379,16 @@ def test_xla_compiles_call_gradient_and_step():
             tf.convert_to_tensor(grad).numpy(), tf.convert_to_tensor(ref).numpy(), atol=1e-5
         )
 
-    step = tf.function(model.decode_step, jit_compile=True)
-    state = model.encode(src)
-    log_probs, new_state, attention = step(tgt_in[:, 0], state)
-    ref_log_probs, _, ref_attention = model.decode_step(tgt_in[:, 0], state)
-    np.testing.assert_allclose(log_probs.numpy(), ref_log_probs.numpy(), atol=1e-5)
-    np.testing.assert_allclose(attention.numpy(), ref_attention.numpy(), atol=1e-6)
+    for model in (model, _model(architecture="cho2014")):
+        step = tf.function(model.decode_step, jit_compile=True)
+        state = tf.function(model.encode, jit_compile=True)(src)
+        log_probs, new_state, attention = step(tgt_in[:, 0], state)
+        ref_log_probs, ref_state, ref_attention = model.decode_step(tgt_in[:, 0], state)
+        np.testing.assert_allclose(log_probs.numpy(), ref_log_probs.numpy(), atol=1e-5)
+        np.testing.assert_allclose(
+            new_state["recurrent"]["hidden"].numpy(),
+            ref_state["recurrent"]["hidden"].numpy(),
+            atol=1e-6,
+        )
+        if attention is not None:
+            np.testing.assert_allclose(attention.numpy(), ref_attention.numpy(), atol=1e-6)
