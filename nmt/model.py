@@ -128,7 +128,7 @@ class ModelConfig:
 
     @property
     def readout_dim(self) -> int:
-        """What the vocabulary projection reads: output_dim/2 after maxout, output_dim after tanh."""
+        """What the vocabulary projection reads: output_dim/2 (maxout) or output_dim (tanh)."""
         return self.output_dim // 2 if self.deep_output == "maxout" else self.output_dim
 
 
@@ -194,7 +194,8 @@ class Seq2Seq(keras.Model):
 
     def decode_step(self, tokens, state):
         """tokens int [B] (the previous target token, BOS first), state ->
-        (log_probs float32 [B, V], new state (memory unchanged), attention float32 [B, S] or None)."""
+        (log_probs float32 [B, V], new state (memory unchanged), attention float32 [B, S] or
+        None)."""
         logits, new_state, attention = self.decoder.step(tokens, state)
         return tf.nn.log_softmax(logits, axis=-1), new_state, attention
 
