@@ -54,8 +54,8 @@ class MaskedAccuracy(keras.metrics.Metric):
 
     def __init__(self, name="accuracy", **kwargs):
         super().__init__(name=name, **kwargs)
-        self.correct = self.add_variable((), "float32", initializer="zeros", name="correct")
-        self.count = self.add_variable((), "float32", initializer="zeros", name="count")
+        self.correct = self.add_variable(shape=(), initializer="zeros", dtype="float32", name="correct")
+        self.count = self.add_variable(shape=(), initializer="zeros", dtype="float32", name="count")
 
     def update_state(self, y_true, y_pred, sample_weight=None):
         y_true = tf.cast(y_true, tf.int32)
@@ -78,8 +78,8 @@ class Perplexity(keras.metrics.Metric):
 
     def __init__(self, name="perplexity", **kwargs):
         super().__init__(name=name, **kwargs)
-        self.total = self.add_variable((), "float32", initializer="zeros", name="total")
-        self.count = self.add_variable((), "float32", initializer="zeros", name="count")
+        self.total = self.add_variable(shape=(), initializer="zeros", dtype="float32", name="total")
+        self.count = self.add_variable(shape=(), initializer="zeros", dtype="float32", name="count")
 
     def update_state(self, y_true, y_pred, sample_weight=None):
         nll, _, mask = _token_terms(y_true, y_pred)
@@ -105,7 +105,7 @@ class BatchLoss(keras.metrics.Metric):
         super().__init__(name=name, **kwargs)
         self.loss_fn = MaskedCrossEntropy(label_smoothing)
         self.value = self.add_variable(
-            (), "float32", initializer="zeros", name="value", aggregation="mean"
+            shape=(), initializer="zeros", dtype="float32", name="value", aggregation="mean"
         )
 
     def update_state(self, y_true, y_pred, sample_weight=None):

@@ -200,7 +200,9 @@ def train(cfg: config_lib.Config, run_dir: str | Path, resume: bool = False, ove
     log(train_split.summary.format())
     base = make_dataset(train_split, tokenizers, cfg.data, training=True, log=None)
     dev = corpus.dev
-    dev_ds = make_dataset(dev, tokenizers, cfg.data, training=False, log=None) if dev else None
+    # Dev batches use the training buckets (dev pairs are never filtered; longer ones get a shape of their own).
+    dev_data = dataclasses.replace(cfg.data, max_len=cfg.data.max_len or train_split.max_len)
+    dev_ds = make_dataset(dev, tokenizers, dev_data, training=False, log=None) if dev else None
 
     store = CheckpointStore(run_dir)
     state = store.state("last") if resume else None
@@ -306,6 +308,7 @@ def train(cfg: config_lib.Config, run_dir: str | Path, resume: bool = False, ove
             validation_data=dev_ds,
             callbacks=callbacks,
             verbose=tc.verbose,
+            shuffle=False,  # the stream is shuffled by tf.data, with its seed
         )
         for callback in (plateau, early):
             if callback is not None:
