@@ -259,6 +259,11 @@ def run(args, stdin: TextIO, stdout: TextIO, stderr: TextIO) -> int:
         )
     if args.sentences and args.input:
         raise UserError("give sentences as arguments or --input FILE, not both")
+    for number, sentence in enumerate(args.sentences, 1):
+        try:
+            sentence.encode("utf-8")
+        except UnicodeEncodeError:
+            raise UserError(f"sentence argument {number}: not valid UTF-8; expected UTF-8 text") from None
 
     interactive = not args.sentences and not args.input and bool(getattr(stdin, "isatty", lambda: False)())
     known_count = len(args.sentences) if args.sentences else (count_lines(args.input) if args.input else None)

@@ -285,7 +285,7 @@ class Translator:
                 raise UserError(f"sentence {i + 1}: expected a string, got {type(s).__name__}")
         if not sentences:
             return []
-        ragged = self.tokenizers.src.tf_tokenize(tf.constant([s.encode("utf-8", "surrogateescape") for s in sentences], tf.string))
+        ragged = self.tokenizers.src.tf_tokenize(tf.constant([s.encode("utf-8", "replace") for s in sentences], tf.string))
         values, splits = ragged.flat_values.numpy(), ragged.row_splits.numpy()
         lengths = np.diff(splits)
         source_ids = [values[splits[i] : splits[i + 1]].tolist() for i in range(len(sentences))]
