@@ -145,15 +145,60 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
     return tf.distribute.get_strategy()
 
 
-def _distribute_options(ds: tf.data.Dataset) -> tf.data.Dataset:
-    """Every worker reads the same global batches; tf.distribute splits each across replicas."""
+def _deterministic(ds: tf.data.Dataset) -> tf.data.Dataset:
     options = tf.data.Options()
-    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     options.deterministic = True
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
     return ds.with_options(options)
 
 
+def training_input(strategy: tf.distribute.Strategy, base: tf.data.Dataset, skip: int):
+    """The endless training stream from global step `skip` on, split across replicas.
+
+    Every worker builds the same seeded stream of global batches; replica r of R takes rows
+    [r·⌈B/R⌉, (r+1)·⌈B/R⌉) of each batch, so a global batch means the same data whatever the
+    number of workers and replicas (the last replica may get fewer rows).
+    """
+    stream = _deterministic(base.repeat().skip(skip))
+    if strategy.num_replicas_in_sync == 1:
+        return stream
+
+    def per_replica(ctx: tf.distribute.InputContext):
+        replicas = ctx.num_replicas_in_sync
+        local = replicas // ctx.num_input_pipelines
+        first = ctx.input_pipeline_id * local
+
+        def take(inputs, target, r):
+            rows = tf.shape(target)[0]
+            size = (rows + replicas - 1) // replicas
+            start = tf.minimum(tf.cast(r, tf.int32) * size, rows)
+            end = tf.minimum(start + size, rows)
+            (src, tgt_in) = inputs
+            return (src[start:end], tgt_in[start:end]), target[start:end]
+
+        return stream.flat_map(
+            lambda inputs, target: tf.data.Dataset.range(first, first + local).map(
+                lambda r: take(inputs, target, r)
+            )
+        )
+
+    return strategy.distribute_datasets_from_function(per_replica)
+
+
 # ------------------------------------------------------------------------------------------- train
+
+
+def _vector_logs(model) -> None:
+    """Keras 3 reduces fit's logs across workers with reduce("MEAN", v, axis=0), which fails on
+    the scalar metric results under MultiWorkerMirroredStrategy (tensorflow/tensorflow#72388).
+    Returning each as a [1] vector makes that reduction give back the scalar."""
+    for name in ("train_step", "test_step"):
+        step = getattr(model, name)
+
+        def as_vectors(data, step=step):
+            return {k: tf.reshape(v, [1]) for k, v in step(data).items()}
+
+        setattr(model, name, as_vectors)
 
 
 def count_batches(ds: tf.data.Dataset) -> int:
@@ -202,7 +247,7 @@ def train(cfg: config_lib.Config, run_dir: str | Path, resume: bool = False, ove
     dev = corpus.dev
     # Dev batches use the training buckets (dev pairs are never filtered; longer ones get a shape of their own).
     dev_data = dataclasses.replace(cfg.data, max_len=cfg.data.max_len or train_split.max_len)
-    dev_ds = make_dataset(dev, tokenizers, dev_data, training=False, log=None) if dev else None
+    dev_ds = _deterministic(make_dataset(dev, tokenizers, dev_data, training=False, log=None)) if dev else None
 
     store = CheckpointStore(run_dir)
     state = store.state("last") if resume else None
@@ -215,6 +260,14 @@ def train(cfg: config_lib.Config, run_dir: str | Path, resume: bool = False, ove
 
     with strategy.scope():
         model = build_and_compile(cfg, tokenizers)
+        if tc.distribute != "default":
+            # Keras' fit builds metrics and loss from the first distributed batch averaged over
+            # replicas (_maybe_symbolic_build), which fails for nested int32 batches under
+            # MultiWorkerMirroredStrategy; build them here from a local batch instead.
+            model._symbolic_build(data_batch=next(iter(base.take(1))))
+            model._maybe_symbolic_build = lambda *args, **kwargs: None
+            if tc.distribute == "multi_worker":
+                _vector_logs(model)
     if state is not None:
         state = store.load(model, "last")
         log(f"resumed from step {state['step']:,} (epoch {state['step'] // steps_per_epoch + 1}, "
@@ -301,7 +354,7 @@ def train(cfg: config_lib.Config, run_dir: str | Path, resume: bool = False, ove
             epochs_end = epoch + 1
             steps = min((epoch + 1) * steps_per_epoch, total_steps) - step
         model.fit(
-            _distribute_options(base.repeat().skip(step)),
+            training_input(strategy, base, step),
             epochs=epochs_end,
             initial_epoch=epoch,
             steps_per_epoch=steps,
