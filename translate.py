@@ -223,18 +223,12 @@ class Writer:
         self.count += 1
 
     def plot(self, index: int, translation) -> None:
-        from nmt.plotting import plot_attention
+        from nmt.plotting import plot_translation
 
-        best = translation.hypotheses[0]
-        targets = self.translator.target_pieces(best.tokens)
-        if best.attention.shape[0] > len(targets):
-            targets.append("</s>")
-        plot_attention(
-            best.attention,
-            self.translator.source_pieces(translation.source_ids),
-            targets,
-            self.plot_dir / f"{index:06d}.png",
-            title=f"sentence {index} (score {best.score:.3f})",
+        score = translation.hypotheses[0].score
+        plot_translation(
+            self.translator, translation, self.plot_dir / f"{index:06d}.png",
+            title=f"sentence {index} (score {score:.3f})",
         )
 
 

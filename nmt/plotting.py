@@ -62,3 +62,13 @@ def plot_attention(
     except OSError as error:
         raise UserError(f"{path}: cannot write the attention plot ({error.strerror or error})") from None
     return path
+
+
+def plot_translation(translator, translation, path, title: str = ""):
+    """The attention heatmap of a translation's best hypothesis (from
+    `Translator.translate_detailed(..., attention=True)`), with an `</s>` row when EOS was produced."""
+    best = translation.hypotheses[0]
+    targets = translator.target_pieces(best.tokens)
+    if best.attention.shape[0] > len(targets):
+        targets.append("</s>")
+    return plot_attention(best.attention, translator.source_pieces(translation.source_ids), targets, path, title=title)
