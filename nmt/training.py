@@ -248,6 +248,7 @@ def train(cfg: config_lib.Config, run_dir: str | Path, resume: bool = False, ove
     # Dev batches use the training buckets (dev pairs are never filtered; longer ones get a shape of their own).
     dev_data = dataclasses.replace(cfg.data, max_len=cfg.data.max_len or train_split.max_len)
     dev_ds = _deterministic(make_dataset(dev, tokenizers, dev_data, training=False, log=None)) if dev else None
+    dev_steps = count_batches(dev_ds) if dev else None  # known length: Keras need not run dry
 
     store = CheckpointStore(run_dir)
     state = store.state("last") if resume else None
@@ -359,6 +360,7 @@ def train(cfg: config_lib.Config, run_dir: str | Path, resume: bool = False, ove
             initial_epoch=epoch,
             steps_per_epoch=steps,
             validation_data=dev_ds,
+            validation_steps=dev_steps,
             callbacks=callbacks,
             verbose=tc.verbose,
             shuffle=False,  # the stream is shuffled by tf.data, with its seed

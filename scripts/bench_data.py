@@ -13,8 +13,9 @@ Printed: the corpus check and filter pass (Python), then for each epoch through 
 pipeline pairs/s and target tokens/s (non-padding target_out tokens, i.e. target words + EOS),
 plus the padding share. The first epoch includes graph tracing.
 
-HOOK (training step rate): ``--train-steps N`` is reserved for printing the training step rate
-side by side with the pipeline rate once training exists; see `train_step_rate` below.
+``--train-steps N`` (default 40) also times N training steps of the comparison model
+(configs/multi30k_attention.yaml) on the same batches and prints the step rate next to the
+pipeline's batch rate, so the pipeline is seen never to starve training; 0 skips it.
 """
 
 from __future__ import annotations
@@ -37,14 +38,20 @@ def default_corpus_dir() -> Path:
     return Path(os.environ.get("NMT_MULTI30K_DIR", str(REPO_ROOT.parent / "shared" / "data" / "multi30k")))
 
 
-def train_step_rate(dataset, steps: int) -> float | None:
-    """HOOK for the training issue: return training steps per second over `steps` batches.
+def train_step_rate(dataset, tokenizers, steps: int, warmup: int = 10) -> float:
+    """Training steps per second of the comparison model (configs/multi30k_attention.yaml's
+    model and optimizer, float32, no XLA) on batches from `dataset`, after `warmup` steps."""
+    import keras
 
-    Build the default model here (e.g. from nmt.config / nmt.model), run `steps` training steps
-    on batches from `dataset`, and return steps/s; main() then prints it next to the pipeline
-    rate. Until training exists this returns None and main() says so.
-    """
-    return None
+    from nmt import config
+    from nmt.training import build_and_compile
+
+    cfg = config.load(REPO_ROOT / "configs" / "multi30k_attention.yaml")
+    model = build_and_compile(cfg, tokenizers)
+    marks = []
+    clock = keras.callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs: marks.append(time.perf_counter()))
+    model.fit(dataset.repeat(), epochs=1, steps_per_epoch=warmup + steps, callbacks=[clock], verbose=0, shuffle=False)
+    return steps / (marks[-1] - marks[warmup - 1])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -59,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--max-len", type=int, default=100)
     p.add_argument("--epochs", type=int, default=2, help="timed passes over the training split")
-    p.add_argument("--train-steps", type=int, default=0, help="HOOK: also time this many training steps (once training exists)")
+    p.add_argument("--train-steps", type=int, default=40, help="also time this many training steps of the comparison model (0: skip)")
     args = p.parse_args(argv)
     try:
         run(args)
@@ -124,15 +131,14 @@ def run(args: argparse.Namespace) -> None:
             if pairs != train.summary.kept:
                 raise UserError(f"internal error: the pipeline gave {pairs} pairs, the filter kept {train.summary.kept}")
 
-        # HOOK: training step rate side by side (a later issue fills in train_step_rate).
+        # The training step rate side by side: the pipeline must deliver batches faster.
         if args.train_steps:
-            rate = train_step_rate(ds, args.train_steps)
-            if rate is None:
-                print("training step rate: not available yet (HOOK: scripts/bench_data.py train_step_rate)")
-            else:
-                batches_per_s = batches / dt
-                print(f"training: {rate:.2f} steps/s vs pipeline {batches_per_s:.2f} batches/s")
-
+            rate = train_step_rate(ds, tokenizers, args.train_steps)
+            batches_per_s = batches / dt
+            print(
+                f"training (comparison model, float32): {rate:.2f} steps/s vs pipeline {batches_per_s:.2f} batches/s "
+                f"({batches_per_s / rate:.0f}x headroom)"
+            )
 
 if __name__ == "__main__":
     sys.exit(main())

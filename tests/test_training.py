@@ -163,6 +163,19 @@ def test_nan_loss_stops_with_a_clear_message(tmp_path, tokenizer_dir):
     assert "Traceback" not in proc.stderr
 
 
+def test_mixed_bfloat16_with_xla_trains_and_exports(tmp_path, tokenizer_dir):
+    """train.precision=mixed_bfloat16 and train.jit_compile=true: bucketed shapes compile, the loss
+    falls like float32's, and the exported model translates."""
+    run = _fresh_run(tmp_path, tokenizer_dir, "bf16")
+    proc = run_train(run, *TINY, "train.precision=mixed_bfloat16", "train.jit_compile=true")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    got, want = step_losses(run), step_losses(tokenizer_dir)
+    assert sorted(got) == list(range(1, 61))
+    assert abs(got[1] - want[1]) < 0.05 * want[1]  # same start, bfloat16 rounding apart
+    assert got[60] < got[1]
+    assert (run / "export" / "saved_model.pb").exists()
+
+
 @pytest.mark.slow
 def test_toy_config_reaches_dev_bleu_90(tmp_path):
     """The README's main job: the toy config learns number translation (dev BLEU >= 90)."""
@@ -175,6 +188,17 @@ def test_toy_config_reaches_dev_bleu_90(tmp_path):
     with open(run / "logs" / "train.csv", encoding="utf-8") as f:
         best = max(float(row["val_bleu"]) for row in csv.DictReader(f))
     assert best >= 90.0, proc.stderr[-2000:]
+
+    # On the trained model, beam search (5) scores at least as well as greedy search on dev.
+    from nmt import evaluation
+    from nmt.translator import load_run
+
+    translator = load_run(run)
+    dev_src = (ROOT / "data" / "numbers" / "dev.en").read_text(encoding="utf-8").splitlines()
+    dev_ref = (ROOT / "data" / "numbers" / "dev.de").read_text(encoding="utf-8").splitlines()
+    greedy = evaluation.score(translator.translate(dev_src, beam_size=1), dev_ref).bleu
+    beam = evaluation.score(translator.translate(dev_src, beam_size=5), dev_ref).bleu
+    assert beam >= greedy, (beam, greedy)
 
 
 def _free_ports(n):
