@@ -331,7 +331,7 @@ def train(cfg: config_lib.Config, run_dir: str | Path, resume: bool = False, ove
     best_before = (state or {}).get("best")
     checkpointer = cb.Checkpointer(
         store, tc.checkpoint_every, checkpoint_state,
-        monitor="val_bleu" if dev_bleu else "val_loss_negated",
+        monitor="val_bleu",  # without a dev set no checkpoint is "best"; model.keras is the last
         best=best_before if best_before is not None else -math.inf, guard=nan_guard,
     )
     callbacks.append(checkpointer)
