@@ -37,6 +37,7 @@ import json
 import os
 import random
 import re
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -44,6 +45,7 @@ from typing import Any, Iterable, Iterator
 import sentencepiece as spm
 import tensorflow as tf
 import tensorflow_text as tf_text
+from tensorflow_text.python.ops.sentencepiece_tokenizer import gen_sentencepiece_tokenizer
 
 from nmt.errors import UserError
 
@@ -107,6 +109,26 @@ class TokenizerConfig:
 # Tokenizer
 
 
+class _SentencepieceResource(tf.saved_model.experimental.TrackableResource):
+    """tensorflow-text's SentencePiece model resource, with a unique shared name.
+
+    tensorflow-text creates the model as a kernel-owned resource with an empty shared name, which
+    TensorFlow deletes when it clears its eager kernel cache, as `tf.random.set_seed` (and so
+    `keras.utils.set_random_seed`) does: every tokenizer made before a seed was set then fails
+    with "Resource .../SentencepieceOp/... does not exist". A named resource lives in the
+    resource manager until the process ends (one model copy per tokenizer; they are small).
+    """
+
+    def __init__(self, model_proto: bytes):
+        super().__init__()
+        self._model = model_proto
+        self._shared_name = f"nmt_sentencepiece_{uuid.uuid4().hex}"
+        _ = self.resource_handle  # creates the resource now
+
+    def _create_resource(self):
+        return gen_sentencepiece_tokenizer.sentencepiece_op(model=self._model, shared_name=self._shared_name)
+
+
 class Tokenizer(tf.Module):
     """One SentencePiece model: Python encode/decode and TensorFlow graph ops.
 
@@ -125,6 +147,8 @@ class Tokenizer(tf.Module):
                 )
         self.vocab_size = int(self._sp.get_piece_size())
         self._tf = tf_text.SentencepieceTokenizer(model=self.model_proto, out_type=tf.int32)
+        # Replace tensorflow-text's model resource by one with a unique shared name (see below).
+        self._tf._model_resource = _SentencepieceResource(self.model_proto)
 
     @classmethod
     def from_file(cls, path: str | Path, name: str = "tokenizer") -> "Tokenizer":

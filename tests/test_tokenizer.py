@@ -252,3 +252,17 @@ def test_exported_module_tokenizes_raw_strings(multi30k_tokenizers, tmp_path):
     out = loaded.round_trip(tf.constant(texts))
     assert [x.decode("utf-8") for x in out["text"].numpy()] == [normalized(t) for t in texts]
     assert out["ids"].numpy()[1][: len(tok.encode(texts[1]))].tolist() == tok.encode(texts[1])
+
+
+def test_graph_tokenizer_survives_a_random_seed_reset(tmp_path):
+    """tf.random.set_seed clears TensorFlow's kernel cache, which used to delete tensorflow-text's
+    kernel-owned SentencePiece resource under every existing tokenizer."""
+    import keras
+
+    lines = [f"sentence number {i} with some words" for i in range(300)]
+    train_tokenizers(TokenizerConfig(vocab_size=60, byte_fallback=False), lines, lines, tmp_path)
+    tok = Tokenizers.load(tmp_path).src
+    before = tok.tf_tokenize(["sentence number 7"]).to_list()
+    keras.utils.set_random_seed(3)
+    assert tok.tf_tokenize(["sentence number 7"]).to_list() == before == [tok.encode("sentence number 7")]
+    assert tok.tf_detokenize(tf.constant(before)).numpy().tolist() == [b"sentence number 7"]
