@@ -335,7 +335,10 @@ def train(cfg: config_lib.Config, run_dir: str | Path, resume: bool = False, ove
         best=best_before if best_before is not None else -math.inf, guard=nan_guard,
     )
     callbacks.append(checkpointer)
-    callbacks.append(cb.StepLog(run_dir / "logs" / "steps.tsv"))
+    steps_log = run_dir / "logs" / "steps.tsv"
+    if not resume and steps_log.exists():
+        steps_log.unlink()  # a fresh start in a directory whose earlier run left no checkpoint
+    callbacks.append(cb.StepLog(steps_log))
     callbacks.append(keras.callbacks.CSVLogger(str(run_dir / "logs" / "train.csv"), append=resume))
     if tc.tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(str(run_dir / "logs" / "tensorboard"), update_freq="epoch"))
