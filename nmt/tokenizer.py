@@ -192,13 +192,19 @@ class Tokenizer(tf.Module):
 
         Each row stops at its first EOS or PAD; BOS ids are skipped.
         """
-        if isinstance(ids, tf.RaggedTensor):
-            ids = ids.to_tensor(default_value=PAD_ID)
-        ids = tf.cast(tf.convert_to_tensor(ids), tf.int32)
-        stop = tf.logical_or(tf.equal(ids, EOS_ID), tf.equal(ids, PAD_ID))
-        before_stop = tf.equal(tf.cumsum(tf.cast(stop, tf.int32), axis=-1), 0)
-        keep = tf.logical_and(before_stop, tf.not_equal(ids, BOS_ID))
-        return self._tf.detokenize(tf.ragged.boolean_mask(ids, keep))
+        return self._tf.detokenize(text_ids(ids))
+
+
+def text_ids(ids) -> tf.RaggedTensor:
+    """int ids [N, L] (dense and padded, or ragged) -> the ids to detokenize, ragged int32 [N, (n)]:
+    each row up to its first EOS or PAD, BOS ids skipped."""
+    if isinstance(ids, tf.RaggedTensor):
+        ids = ids.to_tensor(default_value=PAD_ID)
+    ids = tf.cast(tf.convert_to_tensor(ids), tf.int32)
+    stop = tf.logical_or(tf.equal(ids, EOS_ID), tf.equal(ids, PAD_ID))
+    before_stop = tf.equal(tf.cumsum(tf.cast(stop, tf.int32), axis=-1), 0)
+    keep = tf.logical_and(before_stop, tf.not_equal(ids, BOS_ID))
+    return tf.ragged.boolean_mask(ids, keep)
 
 
 class Tokenizers:

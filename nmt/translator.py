@@ -53,7 +53,7 @@ import tensorflow_text as tf_text
 from nmt.config import DecodeConfig
 from nmt.errors import UserError
 from nmt.search import search
-from nmt.tokenizer import BOS_ID, EOS_ID, PAD_ID, Tokenizers
+from nmt.tokenizer import BOS_ID, EOS_ID, PAD_ID, Tokenizers, text_ids
 
 CONFIG_FILE = "config.yaml"
 TOKENIZER_DIR = "tokenizer"
@@ -477,11 +477,9 @@ class ExportedTranslator(tf.Module):
 
 
 def _detokenize(sentencepiece, ids):
-    """ids int32[R, L] (search output: tokens, EOS, PAD) -> string[R]; each row stops at its first EOS or PAD
-    (the rule of `Tokenizer.tf_detokenize`)."""
-    stop = tf.logical_or(tf.equal(ids, EOS_ID), tf.equal(ids, PAD_ID))
-    keep = tf.logical_and(tf.equal(tf.cumsum(tf.cast(stop, tf.int32), axis=-1), 0), tf.not_equal(ids, BOS_ID))
-    return sentencepiece.detokenize(tf.ragged.boolean_mask(ids, keep))
+    """ids int32[R, L] (search output: tokens, EOS, PAD) -> string[R], by the rule of
+    `Tokenizer.tf_detokenize` (each row stops at its first EOS or PAD)."""
+    return sentencepiece.detokenize(text_ids(ids))
 
 
 def export_translator(translator: Translator, path) -> Path:
