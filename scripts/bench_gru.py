@@ -8,6 +8,12 @@ subprocess so TensorFlow's thread pools do not slow it down. Times are medians o
 after --warmup runs. GFLOP/s count 2·B·T·3H·(3E + 3H) FLOPs (forward + backward) and stand next to
 the GFLOP/s of a 2048³ float32 matmul measured in the same run.
 
+For bfloat16 the script also measures a 2048³ bfloat16 matmul (with and without XLA) and lists the
+processor's bfloat16 instructions, because the bfloat16 speed-up is bounded by the hardware: no
+GRU can run its matmuls faster than the machine's best bfloat16 matmul, so the largest possible
+speed-up is (bfloat16 matmul GFLOP/s) / (float32 GRU GFLOP/s). Without AVX512_BF16 or AMX on a
+CPU, bfloat16 is converted to float32 around every product and that bound is below 1.
+
     python scripts/bench_gru.py [--batch 64 --length 30 --input 256 --units 512]
 
 Keras' `fit` turns XLA on by default for TensorFlow; a layer called in a plain tf.function, as
@@ -108,7 +114,14 @@ def time_tf(args):
     a = tf.constant(rng.normal(size=(2048, 2048)).astype("float32"))
     matmul = tf.function(lambda: tf.matmul(a, a))
     mm_time = median_time(lambda: matmul().numpy(), 2, 5)
-    matmul_gflops = 2 * 2048**3 / mm_time / 1e9
+    matmul_gflops = {"float32": 2 * 2048**3 / mm_time / 1e9}
+    if "bfloat16" in args.dtypes:
+        a16 = tf.cast(a, tf.bfloat16)
+        best = 0.0
+        for xla in (False, True):
+            matmul16 = tf.function(lambda: tf.matmul(a16, a16), jit_compile=xla)
+            best = max(best, 2 * 2048**3 / median_time(lambda: matmul16().numpy(), 2, 5) / 1e9)
+        matmul_gflops["bfloat16"] = best
 
     contenders = {
         "nmt.gru.GRU": lambda policy: GRU(args.units, return_sequences=True, dtype=policy),
@@ -145,6 +158,16 @@ def time_tf(args):
     return results, matmul_gflops
 
 
+def bf16_instructions():
+    """The processor's bfloat16 instruction sets, from /proc/cpuinfo (Linux; None elsewhere)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
+    except OSError:
+        return None
+    return [name for name in ("avx512_bf16", "amx_bf16", "avx_ne_convert") if name in flags]
+
+
 def main(argv=None):
     args = parse_args(argv)
     if args.torch_worker:
@@ -158,7 +181,10 @@ def main(argv=None):
 
     print(f"\nGRU forward+backward, batch {B}, length {T}, input {E}, units {H}; "
           f"median of {args.repeats} after {args.warmup} warm-up runs")
-    print(f"{flops / 1e9:.2f} GFLOP per run; 2048^3 float32 matmul: {matmul_gflops:.1f} GFLOP/s\n")
+    print(f"{flops / 1e9:.2f} GFLOP per run; 2048^3 float32 matmul: {matmul_gflops['float32']:.1f} GFLOP/s")
+    if "bfloat16" in matmul_gflops:
+        print(f"2048^3 bfloat16 matmul (best of graph and XLA): {matmul_gflops['bfloat16']:.1f} GFLOP/s")
+    print()
     print(f"{'contender':32s} {'dtype':9s} {'mode':6s} {'ms':>9s} {'GFLOP/s':>9s} {'% matmul':>9s}")
     rows = [((name, dt, xla), s) for (name, dt, xla), s in tf_results.items()]
     if torch_result:
@@ -166,7 +192,7 @@ def main(argv=None):
     for (name, dt, xla), s in rows:
         mode = "torch" if xla is None else ("xla" if xla else "graph")
         print(f"{name:32s} {dt:9s} {mode:6s} {s * 1e3:9.2f} {gflops(s):9.1f} "
-              f"{100 * gflops(s) / matmul_gflops:8.1f}%")
+              f"{100 * gflops(s) / matmul_gflops['float32']:8.1f}%")
     if torch_note:
         print(f"torch.nn.GRU: {torch_note}")
 
@@ -193,6 +219,13 @@ def main(argv=None):
         speedup = best("float32") / best("bfloat16")
         print(f"\nnmt.gru.GRU bfloat16 speed-up over float32: {speedup:.2f}x "
               f"(target >= 1.6: {'met' if speedup >= 1.6 else 'NOT met'})")
+        ceiling = matmul_gflops["bfloat16"] / gflops(best("float32"))
+        instructions = bf16_instructions()
+        hardware = ("unknown (no /proc/cpuinfo)" if instructions is None
+                    else ", ".join(instructions) if instructions else "none (bfloat16 is emulated)")
+        print(f"  hardware bound: bfloat16 matmul {matmul_gflops['bfloat16']:.1f} GFLOP/s / float32 GRU "
+              f"{gflops(best('float32')):.1f} GFLOP/s = at most {ceiling:.2f}x on this machine; "
+              f"CPU bfloat16 instructions: {hardware}")
     return 0
 
 
