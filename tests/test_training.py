@@ -204,3 +204,60 @@ def test_toy_config_reaches_dev_bleu_90(tmp_path):
     greedy_bleu = evaluation.score([h[0].text for h in greedy], dev_ref).bleu
     beam_bleu = evaluation.score([h[0].text for h in beam], dev_ref).bleu
     assert beam_bleu >= greedy_bleu, (beam_bleu, greedy_bleu)
+
+
+def _free_ports(n):
+    import socket
+
+    sockets, ports = [], []
+    for _ in range(n):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        sockets.append(s)
+        ports.append(s.getsockname()[1])
+    for s in sockets:
+        s.close()
+    return ports
+
+
+@pytest.mark.slow
+def test_two_multi_worker_processes_match_a_single_worker(tmp_path, tokenizer_dir):
+    """Two MultiWorkerMirroredStrategy workers on 127.0.0.1 (TF_CONFIG), each taking half of every
+    global batch of 32, against one worker with the same global batches.
+
+    Tolerance: each replica averages the loss over its own tokens and the gradients are averaged
+    over replicas, while a single worker averages over all tokens of the batch; the halves hold
+    slightly different token counts, so the losses agree to about 1e-4 relative, not exactly.
+    """
+    import json
+
+    steps = ["train.max_steps=6"]
+    single = _fresh_run(tmp_path, tokenizer_dir, "single")
+    proc = run_train(single, *TINY, *steps)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    ports = _free_ports(2)
+    workers = []
+    for index in range(2):
+        run = _fresh_run(tmp_path, tokenizer_dir, f"worker{index}")
+        env = _env()
+        env["TF_CONFIG"] = json.dumps({
+            "cluster": {"worker": [f"127.0.0.1:{p}" for p in ports]},
+            "task": {"type": "worker", "index": index},
+        })
+        log = open(tmp_path / f"worker{index}.log", "w")
+        cmd = train_cmd(run, *TINY, *steps, "train.distribute=multi_worker")
+        workers.append((run, log, subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=log)))
+    try:
+        for run, log, proc in workers:
+            assert proc.wait(timeout=600) == 0, (tmp_path / f"{run.name}.log").read_text()[-3000:]
+    finally:
+        for _, log, proc in workers:
+            if proc.poll() is None:
+                proc.kill()
+            log.close()
+    want = step_losses(single)
+    for run, _, _ in workers:
+        got = step_losses(run)
+        assert sorted(got) == sorted(want) == list(range(1, 7))
+        for step in want:
+            assert abs(got[step] - want[step]) <= 1e-3 * abs(want[step]), (step, got[step], want[step])
