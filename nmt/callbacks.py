@@ -106,7 +106,8 @@ class TimeBudget(keras.callbacks.Callback):
 class StepLog(keras.callbacks.Callback):
     """Appends `step<TAB>loss<TAB>learning_rate` for every training step to a TSV file.
 
-    The loss is the step's own (the `batch_loss` metric), not Keras' running mean.
+    The loss is the step's own (the `batch_loss` metric), not Keras' running mean. Each line is
+    flushed when written, so the log is up to date while training runs and after a kill.
     """
 
     def __init__(self, path: Path):
@@ -126,6 +127,7 @@ class StepLog(keras.callbacks.Callback):
         loss = logs.get("batch_loss", logs.get("loss"))
         lr = current_learning_rate(self.model.optimizer)
         self._file.write(f"{step}\t{float(loss):.9g}\t{lr:.9g}\n")
+        self._file.flush()  # each line reaches the file at once: a killed run keeps its steps
 
     def on_train_end(self, logs=None):
         if self._file is not None:

@@ -3,7 +3,8 @@
 Layout under RUN_DIR/checkpoints/:
 
     ckpt-<step>/weights.weights.h5   model + optimizer variables (Keras' save_weights)
-    ckpt-<step>/state.json           step, epoch, position in the epoch, callback states, ...
+    ckpt-<step>/state.json           step, epoch, position in the epoch, callback states, and the
+                                     state of the model's random generators (dropout masks)
     last.json                        {"dir": "ckpt-<step>"}: the newest complete checkpoint
     best.json                        {"dir": "ckpt-<step>", "bleu": ...}: the best by dev BLEU
 
@@ -56,6 +57,14 @@ def atomic_write_text(path: Path, text: str) -> None:
         raise
 
 
+def rng_variables(model) -> list:
+    """The model's variables that are not weights: the states of its Keras SeedGenerators (dropout
+    masks), in the model's fixed variable order. Keras' save_weights leaves them out, so a resumed
+    run would draw other dropout masks than the uninterrupted one without them."""
+    weights = {id(v) for v in model.weights}
+    return [v for v in model.variables if id(v) not in weights]
+
+
 class CheckpointStore:
     """Writes and reads the checkpoints of one run directory."""
 
@@ -89,6 +98,7 @@ class CheckpointStore:
         name = f"ckpt-{int(state['step']):08d}"
         final = self.root / name
         tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=self.root))
+        state = {**state, "rng": [{"path": v.path, "value": v.numpy().tolist()} for v in rng_variables(model)]}
         try:
             model.save_weights(tmp / WEIGHTS)
             with open(tmp / STATE, "w", encoding="utf-8") as f:
@@ -120,4 +130,10 @@ class CheckpointStore:
         if directory is None:
             raise UserError(f"{self.root}: no {name} checkpoint to load")
         model.load_weights(directory / WEIGHTS)
-        return json.loads((directory / STATE).read_text(encoding="utf-8"))
+        state = json.loads((directory / STATE).read_text(encoding="utf-8"))
+        variables, saved = rng_variables(model), state.get("rng", [])
+        if len(variables) != len(saved):
+            raise UserError(f"{directory / STATE}: {len(saved)} random-generator states for a model with {len(variables)}")
+        for variable, entry in zip(variables, saved):
+            variable.assign(entry["value"])
+        return state

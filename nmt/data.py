@@ -190,39 +190,115 @@ def make_dataset(
     ``pairs_source``: a `CorpusSplit` (e.g. ``corpus.filtered_train(tokenizers)`` or
     ``corpus.dev``), a `Corpus` (its training split), or a list of (source, target) strings.
     ``log`` receives the one-line filter summary (default: stderr; None: silent).
+
+    With ``training=True`` this is one epoch, reshuffled each time it is iterated: the n-th
+    iterator of the same dataset object gets the n-th order. Training uses
+    `make_training_stream`, whose order does not depend on how often anything was iterated.
     """
     cfg = cfg if cfg is not None else DataConfig()
-    split = as_split(pairs_source, name="train" if training else "eval")
     if training:
-        if split.summary is None:
-            max_len = cfg.max_len if cfg.max_len is not None else DEFAULT_MAX_LEN
-            cfg.lengths_for(max_len)  # configuration errors before the long pass
-            split = filter_split(split, tokenizers, max_len=max_len)
-            if log is not None:
-                log(split.summary.format())
-        else:
-            max_len = cfg.max_len if cfg.max_len is not None else split.max_len
-            if max_len < split.max_len:
-                raise UserError(
-                    f"data.max_len={max_len} is below the corpus filter's max_len={split.max_len}: pairs in between would "
-                    "be dropped without being counted; set data.max_len >= corpus.max_len or leave it unset"
-                )
-        if split.summary.kept == 0:
-            raise UserError(f"{split.name}: all {split.summary.read} pairs were dropped by the filters ({split.summary.format()})")
-        return _training_dataset(split, tokenizers, cfg, max_len)
+        split, max_len = _training_split(pairs_source, tokenizers, cfg, log)
+        return _training_dataset(split, tokenizers, cfg, max_len).prefetch(tf.data.AUTOTUNE)
+    split = as_split(pairs_source, name="eval")
     split.source.count()  # validate the files before streaming them
     max_len = cfg.max_len if cfg.max_len is not None else (split.max_len or DEFAULT_MAX_LEN)
     return _eval_dataset(split, tokenizers, cfg, max_len)
 
 
-def _training_dataset(split: CorpusSplit, tokenizers: Tokenizers, cfg: DataConfig, max_len: int) -> tf.data.Dataset:
+def make_training_stream(
+    pairs_source: Any,
+    tokenizers: Tokenizers,
+    cfg: DataConfig | None = None,
+    start: int = 0,
+    batches_per_epoch: int | None = None,
+    log: Callable[[str], None] | None = _stderr,
+) -> tf.data.Dataset:
+    """The endless stream of training batches, epoch after epoch, from batch number ``start`` on.
+
+    Epoch e (0, 1, 2, ...) is the split shuffled with the seed pair (``cfg.seed``, e + 1), then
+    bucketed as in `make_dataset`; its order is a pure function of (seed, e). So batch number n
+    of the stream is the same batch in every process, whatever was iterated before: what exact
+    resume needs (a resumed run starts the stream at its global step).
+
+    Each epoch has the same number of batches (a bucket of n pairs and batch size b always gives
+    ceil(n / b) batches); given it as ``batches_per_epoch``, ``start`` skips whole epochs without
+    reading them, and only ``start mod batches_per_epoch`` batches are read and dropped.
+    """
+    cfg = cfg if cfg is not None else DataConfig()
+    if start < 0:
+        raise ValueError(f"start must be >= 0, got {start}")
+    split, max_len = _training_split(pairs_source, tokenizers, cfg, log)
+    first_epoch, skip = (start // batches_per_epoch, start % batches_per_epoch) if batches_per_epoch else (0, start)
+
+    @tf.autograph.experimental.do_not_convert  # plain graph building, no Python control flow on tensors
+    def one_epoch(epoch):
+        return _training_dataset(split, tokenizers, cfg, max_len, epoch=epoch)
+
+    ds = tf.data.Dataset.range(first_epoch, _ENDLESS).flat_map(one_epoch)
+    return ds.skip(skip).prefetch(tf.data.AUTOTUNE)
+
+
+_ENDLESS = 2**62  # epochs in the training stream (never reached)
+
+
+def _shuffle_epoch(ds: tf.data.Dataset, buffer_size: int, seed: int, epoch: tf.Tensor) -> tf.data.Dataset:
+    """`ds` shuffled once (tf.data's shuffle op) with the seed pair (seed, epoch + 1).
+
+    The op is called directly because `Dataset.shuffle` mixes in TensorFlow's global seed and
+    cannot take a seed tensor when that global seed is 0; here the order depends on (seed, epoch)
+    alone. seed2 = epoch + 1 is never 0, so the pair is never (0, 0), which the op reads as
+    "nondeterministic".
+    """
+    specs = tf.nest.flatten(ds.element_spec)
+    variant = tf.raw_ops.ShuffleDatasetV3(
+        input_dataset=tf.data.experimental.to_variant(ds),
+        buffer_size=tf.constant(buffer_size, tf.int64),
+        seed=tf.constant(seed, tf.int64),
+        seed2=tf.cast(epoch, tf.int64) + 1,
+        seed_generator=tf.raw_ops.DummySeedGenerator(),
+        output_types=[spec.dtype for spec in specs],
+        output_shapes=[spec.shape for spec in specs],
+        reshuffle_each_iteration=False,
+    )
+    return tf.data.experimental.from_variant(variant, ds.element_spec)
+
+
+def _training_split(pairs_source: Any, tokenizers: Tokenizers, cfg: DataConfig, log) -> tuple[CorpusSplit, int]:
+    """The filtered training split and its max_len (filtering it here unless it already was)."""
+    split = as_split(pairs_source, name="train")
+    if split.summary is None:
+        max_len = cfg.max_len if cfg.max_len is not None else DEFAULT_MAX_LEN
+        cfg.lengths_for(max_len)  # configuration errors before the long pass
+        split = filter_split(split, tokenizers, max_len=max_len)
+        if log is not None:
+            log(split.summary.format())
+    else:
+        max_len = cfg.max_len if cfg.max_len is not None else split.max_len
+        if max_len < split.max_len:
+            raise UserError(
+                f"data.max_len={max_len} is below the corpus filter's max_len={split.max_len}: pairs in between would "
+                "be dropped without being counted; set data.max_len >= corpus.max_len or leave it unset"
+            )
+    if split.summary.kept == 0:
+        raise UserError(f"{split.name}: all {split.summary.read} pairs were dropped by the filters ({split.summary.format()})")
+    return split, max_len
+
+
+def _training_dataset(
+    split: CorpusSplit, tokenizers: Tokenizers, cfg: DataConfig, max_len: int, epoch: tf.Tensor | None = None
+) -> tf.data.Dataset:
+    """One epoch of bucketed batches (not prefetched). Shuffled with ``cfg.seed`` and reshuffled
+    on each iteration when ``epoch`` is None, else shuffled once with the seed of that epoch."""
     plan = cfg.batch_plan(max_len)
     lengths = tuple(L for L, _ in plan)
     lengths_t = tf.constant(lengths, tf.int64)
     sizes_t = tf.constant([b for _, b in plan], tf.int64)
     ds = split.tf_pairs()
     if cfg.shuffle_buffer > 1:
-        ds = ds.shuffle(cfg.shuffle_buffer, seed=cfg.seed, reshuffle_each_iteration=True)
+        if epoch is None:
+            ds = ds.shuffle(cfg.shuffle_buffer, seed=cfg.seed, reshuffle_each_iteration=True)
+        else:
+            ds = _shuffle_epoch(ds, cfg.shuffle_buffer, cfg.seed, epoch)
     ds = ds.batch(_TOKENIZE_BLOCK)
     ds = ds.map(_tokenize_block(tokenizers, max_len, lengths), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     ds = ds.unbatch()
@@ -234,12 +310,11 @@ def _training_dataset(split: CorpusSplit, tokenizers: Tokenizers, cfg: DataConfi
 
     # The grouping of bucket_by_sequence_length, with the bucket computed per block above and
     # padding done per batch (about 3x faster than per-pair functions).
-    ds = ds.group_by_window(
+    return ds.group_by_window(
         key_func=lambda s, ti, to, key: key,
         reduce_func=batch_bucket,
         window_size_func=lambda key: tf.gather(sizes_t, key),
     )
-    return ds.prefetch(tf.data.AUTOTUNE)
 
 
 def _eval_dataset(split: CorpusSplit, tokenizers: Tokenizers, cfg: DataConfig, max_len: int) -> tf.data.Dataset:

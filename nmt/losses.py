@@ -2,6 +2,14 @@
 
 Targets are int32 [B, T] with PAD = 0 at padded positions; logits float32 [B, T, V]. Padded
 positions contribute nothing to the loss or the metrics; the loss is the mean over real tokens.
+
+Under a distribution strategy each of the R replicas sees only its share of the global batch.
+Keras sums the replicas' gradients, so each replica's loss is its own token sum divided by the
+token count of the *global* batch (all-reduced): the summed gradient is then exactly the
+gradient of the global batch's mean, whatever the replicas' token counts, as on one device
+(averaging per-replica means instead would weight a replica's tokens by 1/its own count, and
+summing them would multiply the gradient by R). The metrics all-reduce their sums likewise, so
+accuracy, perplexity and the per-step loss are those of the global batch.
 """
 
 from __future__ import annotations
@@ -10,6 +18,15 @@ import keras
 import tensorflow as tf
 
 PAD_ID = 0
+
+
+def replica_sum(value):
+    """The sum of `value` over the replicas in sync, inside a distribution strategy's replica
+    context; `value` itself elsewhere (no strategy, one replica, or cross-replica context)."""
+    ctx = tf.distribute.get_replica_context()
+    if ctx is None or ctx.num_replicas_in_sync == 1:
+        return value
+    return ctx.all_reduce(tf.distribute.ReduceOp.SUM, value)
 
 
 def _token_terms(y_true, y_pred):
@@ -40,7 +57,8 @@ class MaskedCrossEntropy(keras.losses.Loss):
         if self.label_smoothing:
             uniform = -tf.reduce_mean(log_probs, axis=-1)  # [B, T]
             per_token = (1.0 - self.label_smoothing) * nll + self.label_smoothing * uniform
-        return tf.reduce_sum(per_token * mask) / tf.maximum(tf.reduce_sum(mask), 1.0)
+        tokens = tf.stop_gradient(replica_sum(tf.reduce_sum(mask)))  # of the global batch
+        return tf.reduce_sum(per_token * mask) / tf.maximum(tokens, 1.0)
 
     def get_config(self):
         config = super().get_config()
@@ -61,8 +79,8 @@ class MaskedAccuracy(keras.metrics.Metric):
         y_true = tf.cast(y_true, tf.int32)
         mask = tf.cast(tf.not_equal(y_true, PAD_ID), tf.float32)
         hits = tf.cast(tf.equal(tf.argmax(y_pred, axis=-1, output_type=tf.int32), y_true), tf.float32)
-        self.correct.assign_add(tf.reduce_sum(hits * mask))
-        self.count.assign_add(tf.reduce_sum(mask))
+        self.correct.assign_add(replica_sum(tf.reduce_sum(hits * mask)))
+        self.count.assign_add(replica_sum(tf.reduce_sum(mask)))
 
     def result(self):
         return self.correct / tf.maximum(self.count, 1.0)
@@ -83,8 +101,8 @@ class Perplexity(keras.metrics.Metric):
 
     def update_state(self, y_true, y_pred, sample_weight=None):
         nll, _, mask = _token_terms(y_true, y_pred)
-        self.total.assign_add(tf.reduce_sum(nll * mask))
-        self.count.assign_add(tf.reduce_sum(mask))
+        self.total.assign_add(replica_sum(tf.reduce_sum(nll * mask)))
+        self.count.assign_add(replica_sum(tf.reduce_sum(mask)))
 
     def result(self):
         return tf.exp(self.total / tf.maximum(self.count, 1.0))
@@ -98,7 +116,8 @@ class Perplexity(keras.metrics.Metric):
 class BatchLoss(keras.metrics.Metric):
     """The training loss of the last batch alone (Keras logs a running mean over the epoch).
 
-    Averaged over replicas under a distribution strategy. Used for per-step loss logs.
+    Under a distribution strategy, the loss of the global batch (each replica's loss is its share
+    of it; their sum is held by every replica). Used for per-step loss logs.
     """
 
     def __init__(self, label_smoothing=0.0, name="batch_loss", **kwargs):
@@ -109,7 +128,7 @@ class BatchLoss(keras.metrics.Metric):
         )
 
     def update_state(self, y_true, y_pred, sample_weight=None):
-        self.value.assign(tf.cast(self.loss_fn(y_true, y_pred), tf.float32))
+        self.value.assign(replica_sum(tf.cast(self.loss_fn(y_true, y_pred), tf.float32)))
 
     def result(self):
         return tf.identity(self.value)

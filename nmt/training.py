@@ -13,8 +13,10 @@ The run directory (RUN_DIR) ends up with:
 
 Epochs: an epoch is `train.steps_per_epoch` steps (default: the batches of one pass over the
 training data, counted once at the start). The training batches are one endless, seeded stream
-(`dataset.repeat()`, reshuffled deterministically at each pass), so the position in the data is
-the global step: a resumed run skips that many batches and sees exactly the batches the
+(`nmt.data.make_training_stream`: pass e is shuffled with the seed pair (data.seed, e + 1), so
+batch n is the same in every process whatever was iterated before), and the position in the
+data is the global step: each fit call, a resumed run's included, starts the stream at its
+step (skipping whole passes without reading them) and sees exactly the batches the
 uninterrupted run would have seen. With model, optimizer (incl. its step and learning rate),
 dropout seed state and callback counters restored, the losses after a resume equal those of an
 uninterrupted run.
@@ -22,7 +24,9 @@ uninterrupted run.
 
 from __future__ import annotations
 
+import csv
 import dataclasses
+import io
 import json
 import math
 import os
@@ -41,7 +45,7 @@ from nmt import config as config_lib
 from nmt import evaluation
 from nmt.checkpoint import CheckpointStore, atomic_write_text
 from nmt.corpus import Corpus
-from nmt.data import make_dataset
+from nmt.data import make_dataset, make_training_stream
 from nmt.errors import UserError
 from nmt.losses import BatchLoss, MaskedAccuracy, MaskedCrossEntropy, Perplexity
 from nmt.model import build_model
@@ -152,14 +156,14 @@ def _deterministic(ds: tf.data.Dataset) -> tf.data.Dataset:
     return ds.with_options(options)
 
 
-def training_input(strategy: tf.distribute.Strategy, base: tf.data.Dataset, skip: int):
-    """The endless training stream from global step `skip` on, split across replicas.
+def training_input(strategy: tf.distribute.Strategy, stream: tf.data.Dataset):
+    """The endless training stream (`nmt.data.make_training_stream`), split across replicas.
 
     Every worker builds the same seeded stream of global batches; replica r of R takes rows
     [r·⌈B/R⌉, (r+1)·⌈B/R⌉) of each batch, so a global batch means the same data whatever the
     number of workers and replicas (the last replica may get fewer rows).
     """
-    stream = _deterministic(base.repeat().skip(skip))
+    stream = _deterministic(stream)
     if strategy.num_replicas_in_sync == 1:
         return stream
 
@@ -201,6 +205,23 @@ def _vector_logs(model) -> None:
         setattr(model, name, as_vectors)
 
 
+def cut_log(path: Path, delimiter: str, keep) -> None:
+    """Rewrites a CSV/TSV log with a header keeping the rows for which keep(row) holds (atomically)."""
+    if not path.exists():
+        return
+    with open(path, encoding="utf-8", newline="") as f:
+        reader = csv.DictReader(f, delimiter=delimiter)
+        fields = reader.fieldnames
+        rows = [row for row in reader if keep(row)]
+    if fields is None:
+        return
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=fields, delimiter=delimiter, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(path, out.getvalue())
+
+
 def count_batches(ds: tf.data.Dataset) -> int:
     return int(ds.reduce(tf.constant(0, tf.int64), lambda n, _: n + 1).numpy())
 
@@ -237,13 +258,16 @@ def train(cfg: config_lib.Config, run_dir: str | Path, resume: bool = False, ove
     keras.utils.set_random_seed(tc.seed)
     keras.mixed_precision.set_global_policy(tc.precision)
     strategy = make_strategy(tc.distribute)
+    if tc.distribute != "default":
+        log(f"distribution: {type(strategy).__name__}, {strategy.num_replicas_in_sync} replica(s) in sync; "
+            f"each takes its share of every global batch")
 
     corpus = Corpus(cfg.corpus)
     log(corpus.describe())
     tokenizers = load_or_train_tokenizers(cfg, corpus, run_dir)
     train_split = corpus.filtered_train(tokenizers)
     log(train_split.summary.format())
-    base = make_dataset(train_split, tokenizers, cfg.data, training=True, log=None)
+    one_pass = lambda: make_dataset(train_split, tokenizers, cfg.data, training=True, log=None)
     dev = corpus.dev
     # Dev batches use the training buckets (dev pairs are never filtered; longer ones get a shape of their own).
     dev_data = dataclasses.replace(cfg.data, max_len=cfg.data.max_len or train_split.max_len)
@@ -256,7 +280,7 @@ def train(cfg: config_lib.Config, run_dir: str | Path, resume: bool = False, ove
     if state is not None:
         steps_per_epoch = state["steps_per_epoch"]
     if steps_per_epoch is None:
-        steps_per_epoch = count_batches(base)
+        steps_per_epoch = count_batches(one_pass())
         log(f"one pass over the training data: {steps_per_epoch:,} batches = 1 epoch")
 
     with strategy.scope():
@@ -265,7 +289,7 @@ def train(cfg: config_lib.Config, run_dir: str | Path, resume: bool = False, ove
             # Keras' fit builds metrics and loss from the first distributed batch averaged over
             # replicas (_maybe_symbolic_build), which fails for nested int32 batches under
             # MultiWorkerMirroredStrategy; build them here from a local batch instead.
-            model._symbolic_build(data_batch=next(iter(base.take(1))))
+            model._symbolic_build(data_batch=next(iter(one_pass().take(1))))
             model._maybe_symbolic_build = lambda *args, **kwargs: None
             if tc.distribute == "multi_worker":
                 _vector_logs(model)
@@ -334,12 +358,17 @@ def train(cfg: config_lib.Config, run_dir: str | Path, resume: bool = False, ove
         monitor="val_bleu",  # without a dev set no checkpoint is "best"; model.keras is the last
         best=best_before if best_before is not None else -math.inf, guard=nan_guard,
     )
-    callbacks.append(checkpointer)
-    steps_log = run_dir / "logs" / "steps.tsv"
-    if not resume and steps_log.exists():
-        steps_log.unlink()  # a fresh start in a directory whose earlier run left no checkpoint
+    steps_log, epochs_log = run_dir / "logs" / "steps.tsv", run_dir / "logs" / "train.csv"
+    if state is None:  # a fresh start (in a directory whose earlier run may have left logs but no checkpoint)
+        for path in (steps_log, epochs_log):
+            path.unlink(missing_ok=True)
+    else:  # rows written after the checkpoint, before the process died, are trained and logged again
+        cut_log(steps_log, "\t", lambda row: int(row["step"]) <= state["step"])
+        cut_log(epochs_log, ",", lambda row: int(row["epoch"]) < state["epoch"])
     callbacks.append(cb.StepLog(steps_log))
-    callbacks.append(keras.callbacks.CSVLogger(str(run_dir / "logs" / "train.csv"), append=resume))
+    # append: one run makes several fit calls (a partial epoch runs in its own), each starting the logger again
+    callbacks.append(keras.callbacks.CSVLogger(str(epochs_log), append=True))
+    callbacks.append(checkpointer)  # after the loggers: a checkpoint never runs ahead of the logs
     if tc.tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(str(run_dir / "logs" / "tensorboard"), update_freq="epoch"))
 
@@ -358,7 +387,11 @@ def train(cfg: config_lib.Config, run_dir: str | Path, resume: bool = False, ove
             epochs_end = epoch + 1
             steps = min((epoch + 1) * steps_per_epoch, total_steps) - step
         model.fit(
-            training_input(strategy, base, step),
+            training_input(strategy, make_training_stream(
+                train_split, tokenizers, cfg.data, start=step, log=None,
+                # an epoch is a whole pass unless train.steps_per_epoch says otherwise
+                batches_per_epoch=steps_per_epoch if tc.steps_per_epoch is None else None,
+            )),
             epochs=epochs_end,
             initial_epoch=epoch,
             steps_per_epoch=steps,

@@ -9,10 +9,11 @@ from collections import Counter
 
 import numpy as np
 import pytest
+import tensorflow as tf
 import sentencepiece as spm
 
 from nmt.corpus import Corpus, CorpusConfig, CorpusSplit, FilePairSource
-from nmt.data import DataConfig, describe_plan, make_dataset
+from nmt.data import DataConfig, describe_plan, make_dataset, make_training_stream
 from nmt.errors import UserError
 from nmt.tokenizer import BOS_ID, EOS_ID, PAD_ID
 
@@ -133,6 +134,38 @@ def test_each_epoch_reshuffles_the_same_pairs(token_batches):
     second = collect(ds)  # the same dataset iterated again: a new order, the same pairs
     assert [b[0][0].tolist() for b in second] != [b[0][0].tolist() for b in batches]
     assert Counter(r for b in second for r in unpad(b)) == Counter(r for b in batches for r in unpad(b))
+
+
+def _keys(batches):
+    return [(b[0][0].tobytes(), b[1].tobytes()) for b in batches]
+
+
+def test_training_stream_epochs_hold_every_pair_once_and_do_not_depend_on_history(token_batches, pairs,
+                                                                                  numbers_tokenizers, sp):
+    """The stream used by training: epoch after epoch, every kept pair exactly once per epoch, a new
+    order each epoch, and batch n the same however many datasets were iterated before, whatever
+    TensorFlow's global seed, and from whichever batch it is started (exact resume)."""
+    cfg, ds, batches, _ = token_batches
+    n = len(batches)
+    stream = collect(make_training_stream(pairs, numbers_tokenizers, cfg, log=None).take(3 * n))
+    want = Counter(expected_rows(sp, pairs))
+    epochs = [stream[e * n:(e + 1) * n] for e in range(3)]
+    for epoch in epochs:
+        assert Counter(r for b in epoch for r in unpad(b)) == want
+    assert len({tuple(_keys(e)) for e in epochs}) == 3
+
+    collect(ds)  # iterating other datasets (or reshuffling ones) changes nothing
+    tf.random.set_seed(1234)
+    again = make_training_stream(pairs, numbers_tokenizers, cfg, log=None)
+    collect(again.take(5))
+    assert _keys(collect(again.take(3 * n))) == _keys(stream)
+    for start in (1, n - 1, n + 3, 2 * n):
+        plain = make_training_stream(pairs, numbers_tokenizers, cfg, start=start, log=None)
+        fast = make_training_stream(pairs, numbers_tokenizers, cfg, start=start, batches_per_epoch=n, log=None)
+        assert _keys(collect(plain.take(3 * n - start))) == _keys(stream[start:])
+        assert _keys(collect(fast.take(3 * n - start))) == _keys(stream[start:])
+    other = make_training_stream(pairs, numbers_tokenizers, dataclasses.replace(cfg, seed=12), log=None)
+    assert _keys(collect(other.take(n))) != _keys(stream[:n])
 
 
 def test_sentence_count_batches(pairs, numbers_tokenizers, sp):
