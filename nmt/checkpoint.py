@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -131,7 +132,11 @@ class CheckpointStore:
             raise UserError(f"{self.root}: no {name} checkpoint to load")
         model.load_weights(directory / WEIGHTS)
         state = json.loads((directory / STATE).read_text(encoding="utf-8"))
-        variables, saved = rng_variables(model), state.get("rng", [])
+        variables, saved = rng_variables(model), state.get("rng")
+        if saved is None:  # written before checkpoints held them: the generators start afresh
+            print(f"warning: {directory / STATE} holds no random-generator states (an older checkpoint); "
+                  "dropout masks after it differ from an uninterrupted run's", file=sys.stderr)
+            return state
         if len(variables) != len(saved):
             raise UserError(f"{directory / STATE}: {len(saved)} random-generator states for a model with {len(variables)}")
         for variable, entry in zip(variables, saved):

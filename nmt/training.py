@@ -259,7 +259,8 @@ def train(cfg: config_lib.Config, run_dir: str | Path, resume: bool = False, ove
     keras.mixed_precision.set_global_policy(tc.precision)
     strategy = make_strategy(tc.distribute)
     if tc.distribute != "default":
-        log(f"distribution: {type(strategy).__name__}, {strategy.num_replicas_in_sync} replica(s) in sync; "
+        kind = {"mirrored": "MirroredStrategy", "multi_worker": "MultiWorkerMirroredStrategy"}[tc.distribute]
+        log(f"distribution: {kind}, {strategy.num_replicas_in_sync} replica(s) in sync; "
             f"each takes its share of every global batch")
 
     corpus = Corpus(cfg.corpus)

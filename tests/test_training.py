@@ -32,6 +32,12 @@ TINY = [
 
 # Dropout masks depend on how the batch is split across replicas: off where runs are compared.
 NO_DROPOUT = ["model.embedding_dropout=0", "model.output_dropout=0"]
+# Where replicas are compared with one device: no dropout, and an optimizer whose update scales
+# with the gradient (Adam with epsilon 1 >> sqrt(v) is SGD with learning rate lr; no clipping), so
+# a gradient R times too large or too small shows in the losses (plain Adam and clipping hide it):
+# doubling the learning rate here moves the losses of steps 2-6 by 1e-4 to 7e-4 relative.
+REPLICA_COMPARISON = ["train.max_steps=6", *NO_DROPOUT, "train.clip_norm=null", "train.epsilon=1",
+                      "train.learning_rate=1.0"]
 
 
 def _env():
@@ -229,8 +235,15 @@ def test_mixed_bfloat16_with_xla_trains_and_exports(tmp_path, tokenizer_dir):
     got, want = step_losses(run), step_losses(tokenizer_dir)
     assert sorted(got) == list(range(1, 61))
     assert abs(got[1] - want[1]) < 0.05 * want[1]  # same start, bfloat16 rounding apart
+    assert got[1] != want[1]  # ... but apart: the policy was applied
     assert got[60] < got[1]
-    assert (run / "export" / "saved_model.pb").exists()
+    import tensorflow as tf
+    import tensorflow_text  # noqa: F401  (registers the SentencePiece ops the export uses)
+
+    export = tf.saved_model.load(str(run / "export"))
+    texts = export.signatures["serving_default"](sentences=tf.constant(["twenty-one dogs .", "seven"]))
+    texts = texts["translations"].numpy()
+    assert texts.shape == (2,) and all(isinstance(t, bytes) for t in texts)
 
 
 @pytest.mark.slow
@@ -284,12 +297,13 @@ def test_two_multi_worker_processes_match_a_single_worker(tmp_path, tokenizer_di
 
     Each replica divides its token sum by the token count of the global batch, so the summed
     gradient is the global batch's, as on one worker: the losses agree to float rounding (measured
-    7e-8 relative; 1e-5 allowed). Averaging per-replica means instead differed by up to 3e-4, and
+    1.4e-7 relative; 1e-5 allowed; a gradient twice too large moves them by 1e-4 to 7e-4, see
+    REPLICA_COMPARISON). Averaging per-replica means instead differed by up to 3e-4, and
     both replicas taking the same half by 9e-4.
     """
     import json
 
-    steps = ["train.max_steps=6", *NO_DROPOUT]
+    steps = REPLICA_COMPARISON
     single = _fresh_run(tmp_path, tokenizer_dir, "single")
     proc = run_train(single, *TINY, *steps)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -315,6 +329,8 @@ def test_two_multi_worker_processes_match_a_single_worker(tmp_path, tokenizer_di
             log.close()
     want = step_losses(single)
     for run, _, _ in workers:
+        log = (tmp_path / f"{run.name}.log").read_text()
+        assert "distribution: MultiWorkerMirroredStrategy, 2 replica(s) in sync" in log, log[-3000:]
         got = step_losses(run)
         assert sorted(got) == sorted(want) == list(range(1, 7))
         for step in want:
@@ -343,7 +359,7 @@ def test_mirrored_strategy_with_two_replicas_matches_one(tmp_path, tokenizer_dir
     """MirroredStrategy over two replicas in one process (two logical CPU devices standing in for
     two GPUs), each taking half of every global batch, against one replica with the same batches.
     Same tolerance and reason as the multi-worker test; dropout is off as there."""
-    steps = ["train.max_steps=6", *NO_DROPOUT]
+    steps = REPLICA_COMPARISON
     single = _fresh_run(tmp_path, tokenizer_dir, "single")
     proc = run_train(single, *TINY, *steps)
     assert proc.returncode == 0, proc.stderr[-3000:]
