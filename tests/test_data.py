@@ -298,3 +298,31 @@ def test_inconsistent_lengths_are_user_errors(numbers_tokenizers, pairs):
     split.summary, split.max_len = object(), 50
     with pytest.raises(UserError, match=r"data.max_len=30 is below the corpus filter's max_len=50"):
         make_dataset(split, numbers_tokenizers, DataConfig(max_len=30), training=True)
+
+
+def test_separate_source_and_target_tokenizers_stay_on_their_sides(tmp_path, numbers_corpus):
+    """With one SentencePiece model per side (tokenizer.joint: false) the source is encoded with
+    the source model and the target with the target model, in make_dataset and in the training
+    stream (a joint model, as elsewhere in this file, cannot tell the sides apart)."""
+    from nmt.tokenizer import SRC_MODEL, TGT_MODEL, TokenizerConfig, Tokenizers, train_tokenizers
+
+    train = numbers_corpus["train"][:800]
+    train_tokenizers(TokenizerConfig(vocab_size=300, joint=False), [s for s, _ in train],
+                     [t for _, t in train], tmp_path)
+    tokenizers = Tokenizers.load(tmp_path)
+    sp_src = spm.SentencePieceProcessor(model_file=str(tmp_path / SRC_MODEL))
+    sp_tgt = spm.SentencePieceProcessor(model_file=str(tmp_path / TGT_MODEL))
+    assert sp_src.encode(train[0][0]) != sp_tgt.encode(train[0][0])  # the two models differ
+    max_len = 24  # the length filter bites (about 90 of 800 kept), and differently for the two models
+
+    def kept(sp_s, sp_t):
+        return Counter((tuple(sp_src.encode(s)), tuple(sp_tgt.encode(t))) for s, t in train
+                       if 1 <= len(sp_s.encode(s)) <= max_len and 1 <= len(sp_t.encode(t)) <= max_len)
+
+    want = kept(sp_src, sp_tgt)
+    assert 0 < sum(want.values()) < len(train) and want != kept(sp_tgt, sp_src)
+    cfg = DataConfig(batch_size=64, max_len=max_len, seed=3)
+    one_pass = collect(make_dataset(train, tokenizers, cfg, training=True, log=None))
+    assert Counter(r for b in one_pass for r in unpad(b)) == want
+    stream = collect(make_training_stream(train, tokenizers, cfg, log=None).take(len(one_pass)))
+    assert Counter(r for b in stream for r in unpad(b)) == want
