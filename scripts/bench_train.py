@@ -77,7 +77,7 @@ def worker(args) -> None:
     import keras
     import tensorflow as tf
 
-    from nmt.data import make_dataset
+    from nmt.data import make_training_stream
     from nmt.training import build_and_compile
 
     # Seed first: tf.random.set_seed after a tensorflow-text tokenizer exists drops its resource.
@@ -85,12 +85,15 @@ def worker(args) -> None:
     keras.mixed_precision.set_global_policy(precision)
     cfg, corpus, tokenizers = load_setup(args, precision, xla == "xla")
     train = corpus.filtered_train(tokenizers)
-    ds = make_dataset(train, tokenizers, cfg.data, training=True, log=None).repeat()
+    # The stream training uses: the same batches on every iteration, so the token counts below are
+    # those of the batches fit trains on.
+    ds = make_training_stream(train, tokenizers, cfg.data, log=None)
     model = build_and_compile(cfg, tokenizers)
 
     total = args.warmup + args.steps
-    tokens = [int(tf.reduce_sum(tf.cast(t > 0, tf.int32))) for _, t in ds.take(total)]
-    sentences = [int(t.shape[0]) for _, t in ds.take(total)]
+    targets = [t for _, t in ds.take(total)]
+    tokens = [int(tf.reduce_sum(tf.cast(t > 0, tf.int32))) for t in targets]
+    sentences = [int(t.shape[0]) for t in targets]
 
     class Clock(keras.callbacks.Callback):
         def __init__(self):
