@@ -207,6 +207,7 @@ def test_paired_bootstrap_on_multi30k_slice_equals_the_command_line(tmp_path):
     text = sacrebleu_cli(paths[0], "-i", *paths[1:], "-m", "bleu", "--paired-bs", "--paired-bs-n", 200, "-f", "text", "-w", 4)
     triples, p_values, _ = parse_paired_table(text)
     ours = evaluation.paired_bootstrap(base, system, references, metrics=("bleu",), n_samples=200).metrics["bleu"]
+    assert triples[0] == tuple(round(x, 4) for x in (ours.baseline, ours.baseline_mean, ours.baseline_ci))
     assert triples[1] == tuple(round(x, 4) for x in (ours.system, ours.system_mean, ours.system_ci))
     assert p_values == [round(ours.p_value, 4)]
 

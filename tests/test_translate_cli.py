@@ -253,3 +253,18 @@ def test_interactive_under_a_pty(run, translator):
         proc.stdout.close()
         proc.stderr.close()
         os.close(leader)
+
+
+def test_decode_line_strips_exactly_one_line_ending():
+    """LF and CRLF endings go, nothing else does (the CRLF part of the stdin test above would pass
+    even without the stripping, since SentencePiece's normalisation treats \\r as a space)."""
+    cli = translate
+    assert cli.decode_line(b"one two\r\n", "stdin", 1) == "one two"
+    assert cli.decode_line(b"one two\n", "stdin", 1) == "one two"
+    assert cli.decode_line(b"one two", "stdin", 1) == "one two"  # the last line, without an ending
+    assert cli.decode_line(b" tab\there \r\r\n", "stdin", 1) == " tab\there \r"  # one ending only
+    assert cli.decode_line("grün\n".encode(), "stdin", 1) == "grün"
+    from nmt.errors import UserError
+
+    with pytest.raises(UserError, match=r"^in.txt, line 7: not valid UTF-8 \(byte 0xff at byte 3 of the line\)"):
+        cli.decode_line(b"ab\xffc\n", "in.txt", 7)
