@@ -227,8 +227,15 @@ def test_streaming_from_gzip_files_matches_memory(tmp_path, pairs, numbers_token
 
 
 def test_corpus_split_through_pipeline(tmp_path, numbers_corpus, numbers_tokenizers, sp):
-    lines = [f"{s}\t{t}\tsource #{i}\n" for i, (s, t) in enumerate(numbers_corpus["train"][:600])]
-    lines[10] = lines[11]  # a duplicate
+    raw = [(s, t) for s, t in numbers_corpus["train"][:600]]
+
+    def passes(pair):  # the length and ratio filters, with plain SentencePiece
+        a, b = sp.encode(pair[0]), sp.encode(pair[1])
+        return 1 <= len(a) <= 20 and 1 <= len(b) <= 20 and max(len(a), len(b)) <= 3.0 * min(len(a), len(b))
+
+    short = [i for i in range(11, 600) if passes(raw[i])]
+    raw[10] = raw[short[0]]  # a duplicate the length filters keep, so dedup must drop it
+    lines = [f"{s}\t{t}\tsource #{i}\n" for i, (s, t) in enumerate(raw)]
     (tmp_path / "all.tsv").write_text("".join(lines), encoding="utf-8")
     corpus = Corpus(CorpusConfig(train_tsv=str(tmp_path / "all.tsv"), dev_size=50, test_size=50, max_len=20, dedup=True))
     train = corpus.filtered_train(numbers_tokenizers)
@@ -236,15 +243,31 @@ def test_corpus_split_through_pipeline(tmp_path, numbers_corpus, numbers_tokeniz
     batches = collect(make_dataset(train, numbers_tokenizers, DataConfig(batch_tokens=512), training=True))
     got = Counter(r for b in batches for r in unpad(b))
     assert sum(got.values()) == train.summary.kept
-    assert got == Counter(expected_rows_filtered(sp, list(train.pairs())))
+    # Independently of the corpus code: the raw pairs, less the held-out ones (the seeded split is
+    # tested in test_corpus), less repeats and pairs equal to a held-out pair, less the length and
+    # ratio filters, computed with plain SentencePiece.
+    held = Counter(list(corpus.dev.pairs()) + list(corpus.test.pairs()))
+    assert sum(held.values()) == 100
+    remaining = Counter(raw) - held
+    seen, want, repeats = set(), Counter(), 0
+    for pair in raw:
+        if remaining[pair] == 0:
+            continue
+        remaining[pair] -= 1
+        if not passes(pair):
+            continue
+        if pair in seen or pair in held:
+            repeats += 1
+            continue
+        seen.add(pair)
+        want[(tuple(sp.encode(pair[0])), tuple(sp.encode(pair[1])))] += 1
+    assert repeats == 1
+    assert train.summary.dropped.get("duplicate", 0) + train.summary.dropped.get("heldout_duplicate", 0) == 1
+    assert got == want
     held_out = {(tuple(sp.encode(s)), tuple(sp.encode(t))) for sp_ in (corpus.dev, corpus.test) for s, t in sp_.pairs()}
     assert not held_out & set(got)
     dev = collect(make_dataset(corpus.dev, numbers_tokenizers, DataConfig(batch_tokens=512), training=False))
     assert sum(b[1].shape[0] for b in dev) == 50
-
-
-def expected_rows_filtered(sp, pairs):
-    return [(tuple(sp.encode(s)), tuple(sp.encode(t))) for s, t in pairs]
 
 
 def test_multi30k_train_streams_every_kept_pair(multi30k_dir, multi30k_tokenizers):
