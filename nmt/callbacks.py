@@ -124,7 +124,9 @@ class StepLog(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         logs = logs or {}
         step = int(self.model.optimizer.iterations.numpy())
-        loss = logs.get("batch_loss", logs.get("loss"))
+        if "batch_loss" not in logs:  # Keras' "loss" is a running mean: never log it as the step's loss
+            raise ValueError(f"StepLog needs the batch_loss metric in the logs; got {sorted(logs)}")
+        loss = logs["batch_loss"]
         lr = current_learning_rate(self.model.optimizer)
         self._file.write(f"{step}\t{float(loss):.9g}\t{lr:.9g}\n")
         self._file.flush()  # each line reaches the file at once: a killed run keeps its steps

@@ -46,6 +46,7 @@ def test_round_trip_through_yaml(tmp_path):
     again = config.load(path)
     assert again == cfg
     assert again.data.bucket_lengths == (8, 64)
+    assert again.train.epochs == 2 and config.load(ROOT / "configs" / "toy.yaml").train.epochs == 3
 
 
 @pytest.mark.parametrize(
