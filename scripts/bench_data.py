@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> None:
     import tensorflow as tf
 
     from nmt.corpus import Corpus, CorpusConfig
-    from nmt.data import DataConfig, describe_plan, make_dataset
+    from nmt.data import DataConfig, describe_plan, make_dataset, make_training_stream
     from nmt.tokenizer import PAD_ID, TokenizerConfig, Tokenizers, train_tokenizers
 
     corpus_dir = args.corpus or default_corpus_dir()
@@ -130,6 +130,17 @@ def run(args: argparse.Namespace) -> None:
             )
             if pairs != train.summary.kept:
                 raise UserError(f"internal error: the pipeline gave {pairs} pairs, the filter kept {train.summary.kept}")
+
+        # What training iterates: the endless stream, each pass shuffled with its own seed.
+        stream = make_training_stream(train, tokenizers, data_cfg, log=None).take(args.epochs * batches)
+        t = time.perf_counter()
+        total = stream.map(counts).reduce(tf.zeros([4], tf.int64), lambda a, x: a + x).numpy()
+        stream_dt = time.perf_counter() - t
+        print(f"training stream (make_training_stream), {args.epochs} pass(es): {int(total[0]) / stream_dt:,.0f} pairs/s, "
+              f"{int(total[1]) / stream_dt:,.0f} target tokens/s ({stream_dt:.2f} s)")
+        if int(total[0]) != args.epochs * train.summary.kept:
+            raise UserError(f"internal error: the stream gave {int(total[0])} pairs in {args.epochs} passes, "
+                            f"the filter kept {train.summary.kept} per pass")
 
         # The training step rate side by side: the pipeline must deliver batches faster.
         if args.train_steps:

@@ -73,5 +73,5 @@ def test_bench_data_runs(multi30k_dir):
     proc = run_script("bench_data.py", "--corpus", str(multi30k_dir), "--epochs", "1", "--train-steps", "2",
                       "--vocab-size", "1000")
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "pipeline epoch 1:" in proc.stdout
+    assert "pipeline epoch 1:" in proc.stdout and "training stream (make_training_stream)" in proc.stdout
     assert "headroom" in proc.stdout
