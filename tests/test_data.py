@@ -72,6 +72,15 @@ def unpad(batch):
     return rows
 
 
+def assert_same_batches(got, want):
+    """Equal batch lists: source, target-in and target-out of every batch, in order."""
+    assert len(got) == len(want)
+    for x, y in zip(got, want):
+        np.testing.assert_array_equal(x[0][0], y[0][0])
+        np.testing.assert_array_equal(x[0][1], y[0][1])
+        np.testing.assert_array_equal(x[1], y[1])
+
+
 def collect(ds):
     return [((s.numpy(), ti.numpy()), to.numpy()) for (s, ti), to in ds]
 
@@ -121,11 +130,7 @@ def test_token_budget_and_bucket_shapes(token_batches):
 def test_same_seed_same_batches(token_batches, pairs, numbers_tokenizers):
     cfg, ds, batches, _ = token_batches
     again = collect(make_dataset(pairs, numbers_tokenizers, cfg, training=True, log=None))
-    assert len(again) == len(batches)
-    for x, y in zip(batches, again):
-        np.testing.assert_array_equal(x[0][0], y[0][0])
-        np.testing.assert_array_equal(x[0][1], y[0][1])
-        np.testing.assert_array_equal(x[1], y[1])
+    assert_same_batches(again, batches)
     other = collect(make_dataset(pairs, numbers_tokenizers, dataclasses.replace(cfg, seed=12), training=True, log=None))
     assert [b[0][0].tolist() for b in other] != [b[0][0].tolist() for b in batches]
 
@@ -219,11 +224,7 @@ def test_streaming_from_gzip_files_matches_memory(tmp_path, pairs, numbers_token
         f.writelines(t + "\n" for _, t in pairs)
     split = CorpusSplit("train", FilePairSource(tmp_path / "train.en.gz", tmp_path / "train.de.gz"))
     streamed = collect(make_dataset(split, numbers_tokenizers, cfg, training=True, log=None))
-    assert len(streamed) == len(batches)
-    for x, y in zip(batches, streamed):
-        np.testing.assert_array_equal(x[0][0], y[0][0])
-        np.testing.assert_array_equal(x[0][1], y[0][1])
-        np.testing.assert_array_equal(x[1], y[1])
+    assert_same_batches(streamed, batches)
 
 
 def test_corpus_split_through_pipeline(tmp_path, numbers_corpus, numbers_tokenizers, sp):
