@@ -246,6 +246,14 @@ def test_mixed_bfloat16_with_xla_trains_and_exports(tmp_path, tokenizer_dir):
     assert texts.shape == (2,) and all(isinstance(t, bytes) for t in texts)
 
 
+# Beam 5 against greedy on the trained toy model (500 dev sentences): at most this share of sentences
+# where beam 5's best scores below greedy's, and beam 5's dev BLEU at least greedy's minus this.
+# Measured at the CI size (2 epochs): on an Intel Xeon, beam 96.92 vs greedy 96.52 BLEU; on an AMD EPYC
+# (avx512_bf16), 1 sentence of 500 (0.2 %) worse, beam 95.35 vs greedy 95.36 BLEU.
+BEAM_WORSE_THAN_GREEDY_MAX_SHARE = 0.02
+BEAM_BLEU_TOLERANCE = 0.5
+
+
 @pytest.mark.slow
 def test_toy_config_reaches_dev_bleu_90(tmp_path):
     """The README's main job: the toy config learns number translation (dev BLEU >= 90)."""
@@ -259,8 +267,12 @@ def test_toy_config_reaches_dev_bleu_90(tmp_path):
         best = max(float(row["val_bleu"]) for row in csv.DictReader(f))
     assert best >= 90.0, proc.stderr[-2000:]
 
-    # On the trained model: beam search (5) finds, for every dev sentence, a translation the model
-    # scores at least as high as greedy search's, and its dev BLEU is at least greedy's.
+    # On the trained model, beam search (5) against greedy search. Beam search with pruning does not
+    # guarantee, sentence by sentence, a score at least greedy's: the greedy path can fall out of the
+    # beam before it ends (what it does guarantee is tested in test_search.py against exhaustive
+    # search and a reference beam search). The model itself differs between CPUs (float rounding),
+    # so assert margins that hold for any such model: beam 5 does at least as well as greedy on
+    # almost every sentence, and its corpus BLEU is not below greedy's by more than noise.
     from nmt import evaluation
     from nmt.translator import load_run
 
@@ -269,11 +281,11 @@ def test_toy_config_reaches_dev_bleu_90(tmp_path):
     dev_ref = (ROOT / "data" / "numbers" / "dev.de").read_text(encoding="utf-8").splitlines()
     greedy = translator.translate_nbest(dev_src, beam_size=1, nbest=1)
     beam = translator.translate_nbest(dev_src, beam_size=5, nbest=1)
-    for sentence, g, b in zip(dev_src, greedy, beam):
-        assert b[0].score >= g[0].score - 1e-5, (sentence, g[0], b[0])
+    worse = [(s, g[0], b[0]) for s, g, b in zip(dev_src, greedy, beam) if b[0].score < g[0].score - 1e-5]
+    assert len(worse) <= BEAM_WORSE_THAN_GREEDY_MAX_SHARE * len(dev_src), worse[:5]
     greedy_bleu = evaluation.score([h[0].text for h in greedy], dev_ref).bleu
     beam_bleu = evaluation.score([h[0].text for h in beam], dev_ref).bleu
-    assert beam_bleu >= greedy_bleu, (beam_bleu, greedy_bleu)
+    assert beam_bleu >= greedy_bleu - BEAM_BLEU_TOLERANCE, (beam_bleu, greedy_bleu, worse[:5])
 
 
 def _free_ports(n):
