@@ -7,7 +7,6 @@ Command line only; the work is in nmt.training. User mistakes end in one line on
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
@@ -15,13 +14,17 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description="Train an nmt model (see configs/ for commented configs).")
+    from nmt.errors import OneLineArgumentParser
+
+    p = OneLineArgumentParser(description="Train an nmt model (see configs/ for commented configs).")
     p.add_argument("--config", required=True, help="YAML config file, e.g. configs/toy.yaml")
     p.add_argument("--run-dir", help="where checkpoints, logs and the export go (default: runs/<config name>)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override one config value, e.g. --set train.epochs=3 (repeatable)")
     p.add_argument("--resume", action="store_true", help="continue from the run directory's last checkpoint")
-    p.add_argument("--overwrite", action="store_true", help="delete an existing run directory and start over")
+    p.add_argument("--overwrite", action="store_true",
+                   help="remove what an earlier run wrote into --run-dir and start over (refused for a directory "
+                        "that is not a run directory; files of your own in it are kept)")
     args = p.parse_args(argv)
     if args.resume and args.overwrite:
         p.error("--resume and --overwrite exclude each other")
@@ -40,6 +43,10 @@ def main(argv=None) -> int:
         result = training.train(cfg, run_dir, resume=args.resume, overwrite=args.overwrite)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # e.g. a full disk under a log or a checkpoint: say which file, no traceback
+        where = exc.filename or args.run_dir or "the run directory"
+        print(f"error: {where}: {exc.strerror or exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted: the last checkpoint is kept; continue with --resume", file=sys.stderr)

@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import argparse
 import os
+import stat
 import sys
-import tempfile
 from pathlib import Path
 from typing import BinaryIO, Iterator, List, Optional, TextIO
 
 from nmt.errors import UserError
+from nmt.files import AtomicFile
 
 LINE_BREAKS = str.maketrans({c: " " for c in "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"})
 PROMPT = "> "
@@ -57,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reference", metavar="FILE", help="reference translations, one per input line: print BLEU and chrF on standard error")
     p.add_argument("--attention-plot", metavar="DIR", help="write one attention heatmap PNG per sentence into DIR (attention models)")
     p.add_argument("--chunk-lines", type=int, default=DEFAULT_CHUNK_LINES, metavar="N", help=f"lines read, sorted by length and translated at a time (default {DEFAULT_CHUNK_LINES})")
+    p.add_argument("--max-input-len", type=int, metavar="N", help="source tokens translated per line; longer lines are cut with a warning (default: config decode.max_input_len)")
     p.add_argument("--xla", action="store_true", help="compile the search with XLA (batches padded to a few fixed shapes)")
     return p
 
@@ -115,8 +117,16 @@ def open_input(path: str) -> BinaryIO:
         raise UserError(f"--input {p}: cannot read it ({error.strerror or error})") from None
 
 
+def is_regular_file(path: str) -> bool:
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
 def count_lines(path: str) -> int:
-    """Lines as LineReader sees them (a last line without LF counts)."""
+    """Lines as LineReader sees them (a last line without LF counts). Only for a regular file: a pipe
+    or a FIFO can be read once only, so its lines are counted as they are translated."""
     count, last = 0, b"\n"
     with open_input(path) as f:
         while True:
@@ -136,45 +146,54 @@ def binary_stream(stream) -> BinaryIO:
 
 
 class Output:
-    """Standard output, or a file written to a temporary name and renamed when complete."""
+    """Standard output, or --output FILE written to a temporary name and renamed when complete (a device
+    or a pipe such as /dev/stdout, /dev/null or a FIFO is written directly). A failed write (a full disk)
+    is a one-line UserError, and the temporary file is removed."""
 
     def __init__(self, path: Optional[str], stdout: TextIO):
         self.path = Path(path) if path else None
-        self.tmp = None
+        self.atomic: Optional[AtomicFile] = None
+        self.file = stdout
         if self.path is None:
-            self.file = stdout
             return
         parent = self.path.parent
         if self.path.is_dir():
             raise UserError(f"--output {self.path}: is a directory, expected a file name")
         if not parent.is_dir():
             raise UserError(f"--output {self.path}: the directory {parent} does not exist")
-        try:
-            fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{self.path.name}.tmp-")
-        except OSError as error:
-            raise UserError(f"--output {self.path}: cannot write there ({error.strerror or error})") from None
-        self.tmp = Path(tmp)
-        self.file = os.fdopen(fd, "w", encoding="utf-8", newline="\n")
+        self.atomic = AtomicFile(self.path, what="--output")
 
     def write(self, text: str) -> None:
-        self.file.write(text)
+        if self.atomic is not None:
+            self.atomic.write(text)
+            return
+        try:
+            self.file.write(text)
+        except BrokenPipeError:
+            raise
+        except OSError as error:
+            raise UserError(f"standard output: cannot write it ({error.strerror or error})") from None
 
     def flush(self) -> None:
-        self.file.flush()
+        if self.atomic is not None:
+            self.atomic.flush()
+            return
+        try:
+            self.file.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as error:
+            raise UserError(f"standard output: cannot write it ({error.strerror or error})") from None
 
     def commit(self) -> None:
-        if self.tmp is not None:
-            self.file.close()
-            os.replace(self.tmp, self.path)
-            self.tmp = None
+        if self.atomic is not None:
+            self.atomic.commit()
         else:
-            self.file.flush()
+            self.flush()
 
     def abort(self) -> None:
-        if self.tmp is not None:
-            self.file.close()
-            self.tmp.unlink(missing_ok=True)
-            self.tmp = None
+        if self.atomic is not None:
+            self.atomic.abort()
 
 
 def one_line(text: str) -> str:
@@ -201,8 +220,11 @@ def get_translator(run_dir, jit_compile: bool):
 class Writer:
     """Writes translations (plain or n-best), keeps the best ones for scoring, draws attention plots."""
 
-    def __init__(self, translator, output: Output, nbest_format: bool, keep: bool, plot_dir: Optional[Path]):
+    def __init__(self, translator, output: Output, nbest_format: bool, keep: bool, plot_dir: Optional[Path],
+                 source_name: Optional[str] = "<stdin>", stderr: Optional[TextIO] = None):
         self.translator = translator
+        self.source_name = source_name
+        self.stderr = stderr if stderr is not None else sys.stderr
         self.output = output
         self.nbest_format = nbest_format
         self.hypotheses: Optional[List[str]] = [] if keep else None
@@ -211,6 +233,13 @@ class Writer:
 
     def __call__(self, translation) -> None:
         index = self.count
+        if translation.truncated_from is not None:
+            where = f"sentence argument {index + 1}" if self.source_name is None else f"{self.source_name}, line {index + 1}"
+            print(
+                f"warning: {where}: {translation.truncated_from:,} source tokens; "
+                f"translated the first {len(translation.source_ids):,} (--max-input-len)",
+                file=self.stderr, flush=True,
+            )
         if self.nbest_format:
             for hyp in translation.hypotheses:
                 self.output.write(f"{index} ||| {one_line(hyp.text)} ||| {hyp.score:.6f}\n")
@@ -260,7 +289,11 @@ def run(args, stdin: TextIO, stdout: TextIO, stderr: TextIO) -> int:
             raise UserError(f"sentence argument {number}: not valid UTF-8; expected UTF-8 text") from None
 
     interactive = not args.sentences and not args.input and bool(getattr(stdin, "isatty", lambda: False)())
-    known_count = len(args.sentences) if args.sentences else (count_lines(args.input) if args.input else None)
+    known_count = None  # checked again against the lines translated: a pipe is read once only
+    if args.sentences:
+        known_count = len(args.sentences)
+    elif args.input and is_regular_file(args.input):
+        known_count = count_lines(args.input)
     references = None
     if args.reference:
         from nmt.evaluation import read_lines
@@ -287,17 +320,27 @@ def run(args, stdin: TextIO, stdout: TextIO, stderr: TextIO) -> int:
         batch_size=args.batch_size,
         batch_tokens=args.batch_tokens,
         attention=plot_dir is not None,
+        max_input_len=args.max_input_len,
     )
     translator.settings(beam_size, nbest, length_penalty, plot_dir is not None)  # validates before reading input
     output = Output(args.output, stdout)
     nbest_format = args.nbest is not None or decode.nbest > 1
-    writer = Writer(translator, output, nbest_format, references is not None, plot_dir)
+    source_name = None if args.sentences else (args.input or "<stdin>")
+    writer = Writer(translator, output, nbest_format, references is not None, plot_dir, source_name, stderr)
     try:
         if interactive:
             interact(translator, LineReader(binary_stream(stdin), "<stdin>"), writer, options, stderr)
         else:
             stream_all(translator, args, stdin, writer, options, stderr)
         output.commit()
+    except KeyboardInterrupt:
+        if not interactive:  # a partial file would pass for a complete translation
+            output.abort()
+            raise
+        output.commit()  # every sentence translated in the session is kept
+        if args.output:
+            print(f"\ninterrupted: {writer.count:,} translation(s) kept in {args.output}", file=stderr, flush=True)
+        raise
     except BaseException:
         output.abort()
         raise
@@ -323,7 +366,7 @@ def stream_all(translator, args, stdin, writer: Writer, options: dict, stderr: T
         return
     source = open_input(args.input) if args.input else binary_stream(stdin)
     name = args.input or "<stdin>"
-    total = os.fstat(source.fileno()).st_size if args.input else None
+    total = os.fstat(source.fileno()).st_size if args.input and stat.S_ISREG(os.fstat(source.fileno()).st_mode) else None
     reader = LineReader(source, name)
     try:
         with Progress(f"translating {name}", total_bytes=total, stream=stderr) as progress:

@@ -2,7 +2,8 @@
 
 Layout under RUN_DIR/checkpoints/:
 
-    ckpt-<step>/weights.weights.h5   model + optimizer variables (Keras' save_weights)
+    ckpt-<step>[.<n>]/weights.weights.h5   model + optimizer variables (Keras' save_weights;
+                                     .<n> when the same step is saved again)
     ckpt-<step>/state.json           step, epoch, position in the epoch, callback states, and the
                                      state of the model's random generators (dropout masks)
     last.json                        {"dir": "ckpt-<step>"}: the newest complete checkpoint
@@ -20,42 +21,14 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 from nmt.errors import UserError
+from nmt.rundir import CHECKPOINTS_DIR
+from nmt.files import atomic_write_text, child, fsync_dir, new_temp_dir, write_error
 
 WEIGHTS = "weights.weights.h5"
 STATE = "state.json"
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Writes text to path via a temporary file in the same directory and os.replace."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        _fsync_dir(path.parent)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def rng_variables(model) -> list:
@@ -70,52 +43,86 @@ class CheckpointStore:
     """Writes and reads the checkpoints of one run directory."""
 
     def __init__(self, run_dir: str | Path):
-        self.root = Path(run_dir) / "checkpoints"
+        self.root = Path(run_dir) / CHECKPOINTS_DIR
 
     def _pointer(self, name: str) -> dict | None:
         path = self.root / f"{name}.json"
         if not path.is_file():
             return None
         try:
-            return json.loads(path.read_text(encoding="utf-8"))
-        except ValueError:
-            raise UserError(f"{path}: not valid JSON; the checkpoint pointer is damaged") from None
+            pointer = json.loads(path.read_text(encoding="utf-8"))
+        except (ValueError, OSError):
+            raise UserError(f"{path}: not a valid checkpoint pointer (expected {{\"dir\": \"ckpt-...\"}}); the file is damaged") from None
+        if not isinstance(pointer, dict) or not isinstance(pointer.get("dir"), str):
+            raise UserError(f"{path}: not a valid checkpoint pointer (expected {{\"dir\": \"ckpt-...\"}}), got {pointer!r:.80}")
+        return pointer
 
     def path(self, name: str) -> Path | None:
         """The directory of the 'last' or 'best' checkpoint, or None."""
         pointer = self._pointer(name)
-        return None if pointer is None else self.root / pointer["dir"]
+        if pointer is None:
+            return None
+        return child(self.root, pointer["dir"], str(self.root / f"{name}.json"))
 
     def state(self, name: str) -> dict | None:
         directory = self.path(name)
         if directory is None:
             return None
-        return json.loads((directory / STATE).read_text(encoding="utf-8"))
+        return self._read_state(directory)
+
+    def _read_state(self, directory: Path) -> dict:
+        path = directory / STATE
+        try:
+            state = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise UserError(f"{path}: missing; the checkpoint {directory.name} is incomplete") from None
+        except (ValueError, OSError) as error:
+            raise UserError(f"{path}: damaged checkpoint state ({type(error).__name__}); "
+                            "expected the JSON written by train.py") from None
+        if not isinstance(state, dict) or not isinstance(state.get("step"), int):
+            raise UserError(f"{path}: damaged checkpoint state (no integer 'step'); expected the JSON written by train.py")
+        return state
+
+    def _free_name(self, step: int) -> str:
+        """ckpt-<step>, or ckpt-<step>.<n> when that step was saved before (an epoch end right after a
+        periodic save): a new name, so the directory a pointer names is never touched while it is
+        written."""
+        name = f"ckpt-{step:08d}"
+        n = 1
+        while (self.root / name).exists():
+            name = f"ckpt-{step:08d}.{n}"
+            n += 1
+        return name
 
     def save(self, model, state: dict, best: bool = False, extra_pointer: dict | None = None) -> Path:
         """Saves model (+ optimizer) weights and state as a new checkpoint and points 'last' at it
-        (and 'best' too when best is set)."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        name = f"ckpt-{int(state['step']):08d}"
-        final = self.root / name
-        tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=self.root))
+        (and 'best' too when best is set).
+
+        Order: the new directory is written under a temporary name and renamed to a name no pointer
+        uses; then the pointers are replaced atomically; only then are directories no pointer names
+        removed. At every instant last.json (and best.json) name a complete checkpoint."""
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            name = self._free_name(int(state["step"]))
+            final = self.root / name
+            tmp = new_temp_dir(self.root, f".{name}.")
+        except OSError as error:
+            raise write_error(self.root, error, "checkpoint") from None
         state = {**state, "rng": [{"path": v.path, "value": v.numpy().tolist()} for v in rng_variables(model)]}
         try:
             model.save_weights(tmp / WEIGHTS)
-            with open(tmp / STATE, "w", encoding="utf-8") as f:
-                json.dump(state, f, indent=1)
-                f.flush()
-                os.fsync(f.fileno())
-            if final.exists():  # the same step saved again (e.g. epoch end right after a periodic save)
-                shutil.rmtree(final)
+            atomic_write_text(tmp / STATE, json.dumps(state, indent=1))
             os.replace(tmp, final)
-            _fsync_dir(self.root)
-        except BaseException:
+            fsync_dir(self.root)
+        except BaseException as error:
             shutil.rmtree(tmp, ignore_errors=True)
+            if isinstance(error, OSError):
+                raise write_error(final, error, "checkpoint") from None
             raise
-        atomic_write_text(self.root / "last.json", json.dumps({"dir": name}))
+        atomic_write_text(self.root / "last.json", json.dumps({"dir": name}), what="checkpoint pointer")
         if best:
-            atomic_write_text(self.root / "best.json", json.dumps({"dir": name, **(extra_pointer or {})}))
+            atomic_write_text(self.root / "best.json", json.dumps({"dir": name, **(extra_pointer or {})}),
+                              what="checkpoint pointer")
         self._clean()
         return final
 
@@ -130,8 +137,16 @@ class CheckpointStore:
         directory = self.path(name)
         if directory is None:
             raise UserError(f"{self.root}: no {name} checkpoint to load")
-        model.load_weights(directory / WEIGHTS)
-        state = json.loads((directory / STATE).read_text(encoding="utf-8"))
+        if not directory.is_dir():
+            raise UserError(f"{self.root / (name + '.json')}: names {directory.name}, which does not exist; "
+                            "the checkpoints are damaged")
+        state = self._read_state(directory)
+        try:
+            model.load_weights(directory / WEIGHTS)
+        except Exception as error:  # a truncated or foreign HDF5 file, or weights of another model
+            detail = " ".join(str(error).split())[:200]
+            raise UserError(f"{directory / WEIGHTS}: cannot load the checkpoint's weights "
+                            f"({type(error).__name__}: {detail})") from None
         variables, saved = rng_variables(model), state.get("rng")
         if saved is None:  # written before checkpoints held them: the generators start afresh
             print(f"warning: {directory / STATE} holds no random-generator states (an older checkpoint); "
@@ -139,6 +154,9 @@ class CheckpointStore:
             return state
         if len(variables) != len(saved):
             raise UserError(f"{directory / STATE}: {len(saved)} random-generator states for a model with {len(variables)}")
-        for variable, entry in zip(variables, saved):
-            variable.assign(entry["value"])
+        try:
+            for variable, entry in zip(variables, saved):
+                variable.assign(entry["value"])
+        except (KeyError, TypeError, ValueError) as error:
+            raise UserError(f"{directory / STATE}: damaged random-generator state ({type(error).__name__})") from None
         return state

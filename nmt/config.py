@@ -17,6 +17,7 @@ Overrides are parsed as YAML scalars (`--set train.epochs=3`), never executed.
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass
@@ -123,9 +124,10 @@ class DecodeConfig:
     max_len_b: int = 10
     batch_size: int = 64
     nbest: int = 1
+    max_input_len: int = 256
 
     def __post_init__(self):
-        for name in ("beam_size", "batch_size", "nbest"):
+        for name in ("beam_size", "batch_size", "nbest", "max_input_len"):
             if getattr(self, name) <= 0:
                 _fail(f"decode.{name}", getattr(self, name), "a positive integer")
         if self.nbest > self.beam_size:
@@ -230,6 +232,8 @@ def _coerce(key: str, value: Any, tp) -> Any:
         _fail(key, value, "an integer")
     if tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if not math.isfinite(value):  # YAML's .nan / .inf
+                _fail(key, value, "a finite number")
             return float(value)
         _fail(key, value, "a number")
     if tp is str:

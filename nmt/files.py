@@ -196,3 +196,21 @@ def atomic_directory(path, what: Optional[str] = None) -> Iterator[Path]:
             shutil.rmtree(tmp, ignore_errors=True)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
+
+
+def child(directory, name, what: str) -> Path:
+    """directory/name for a file name read from a run directory's own files (tokenizer.json, a checkpoint
+    pointer): a run directory is data, so the name must be a plain name of an entry inside directory
+    (no separator, no '..'), and the entry must not lead outside it through a symbolic link. `what` names
+    the file the name came from, for the one-line error."""
+    directory = Path(directory)
+    if not isinstance(name, str) or name in ("", ".", "..") or "/" in name or "\\" in name or "\0" in name:
+        raise UserError(f"{what}: {name!r} is not a plain file name inside {directory}; expected a name such as 'spm.model'")
+    path = directory / name
+    try:
+        resolved, root = path.resolve(), directory.resolve()
+    except (OSError, RuntimeError) as error:
+        raise UserError(f"{what}: cannot resolve {path} ({error})") from None
+    if resolved.parent != root and root not in resolved.parents:
+        raise UserError(f"{what}: {path} leads outside {directory} (a symbolic link); a run directory must be self-contained")
+    return path

@@ -48,6 +48,7 @@ import tensorflow_text as tf_text
 from tensorflow_text.python.ops.sentencepiece_tokenizer import gen_sentencepiece_tokenizer
 
 from nmt.errors import UserError
+from nmt.files import child, write_error
 
 PAD_ID = 0
 UNK_ID = 1
@@ -155,7 +156,17 @@ class Tokenizer(tf.Module):
         p = Path(path)
         if not p.is_file():
             raise UserError(f"tokenizer model not found: {p}")
-        return cls(p.read_bytes(), name=name)
+        try:
+            data = p.read_bytes()
+        except OSError as error:
+            raise UserError(f"{p}: cannot read the tokenizer model ({error.strerror or error})") from None
+        try:
+            return cls(data, name=name)
+        except UserError as error:
+            raise UserError(f"{p}: {error}") from None
+        except Exception as error:  # SentencePiece or tensorflow-text refusing a damaged model file
+            detail = " ".join(str(error).split())[:200]
+            raise UserError(f"{p}: not a valid SentencePiece model ({type(error).__name__}: {detail})") from None
 
     # Python side -------------------------------------------------------------------------
     def encode(self, text: str) -> list[int]:
@@ -232,8 +243,9 @@ class Tokenizers:
             src_file, tgt_file = meta["src"], meta["tgt"]
         except (ValueError, KeyError, TypeError) as e:
             raise UserError(f"{meta_path}: not a valid tokenizer description ({e})") from None
-        src = Tokenizer.from_file(d / src_file, name="src_tokenizer" if src_file != tgt_file else "tokenizer")
-        tgt = src if tgt_file == src_file else Tokenizer.from_file(d / tgt_file, name="tgt_tokenizer")
+        src_path, tgt_path = child(d, src_file, str(meta_path)), child(d, tgt_file, str(meta_path))
+        src = Tokenizer.from_file(src_path, name="src_tokenizer" if src_file != tgt_file else "tokenizer")
+        tgt = src if tgt_file == src_file else Tokenizer.from_file(tgt_path, name="tgt_tokenizer")
         return cls(src, tgt, cfg, d)
 
 
@@ -351,12 +363,11 @@ def train_tokenizers(
         if not sample:
             raise UserError(f"tokenizer {side} text: no non-empty lines to train the tokenizer on")
     if cfg.joint:
-        proto = _train_one(cfg, src_sample + tgt_sample, "joint (source + target)")
-        (out / JOINT_MODEL).write_bytes(proto)
+        _write(out / JOINT_MODEL, _train_one(cfg, src_sample + tgt_sample, "joint (source + target)"))
         names = {"src": JOINT_MODEL, "tgt": JOINT_MODEL}
     else:
-        (out / SRC_MODEL).write_bytes(_train_one(cfg, src_sample, "source"))
-        (out / TGT_MODEL).write_bytes(_train_one(cfg, tgt_sample, "target"))
+        _write(out / SRC_MODEL, _train_one(cfg, src_sample, "source"))
+        _write(out / TGT_MODEL, _train_one(cfg, tgt_sample, "target"))
         names = {"src": SRC_MODEL, "tgt": TGT_MODEL}
     meta = {
         "config": dataclasses.asdict(cfg),
@@ -365,5 +376,14 @@ def train_tokenizers(
         "special_ids": {"pad": PAD_ID, "unk": UNK_ID, "bos": BOS_ID, "eos": EOS_ID},
         "sampled_sentences": {"src": len(src_sample), "tgt": len(tgt_sample)},
     }
-    (out / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    _write(out / META_FILE, (json.dumps(meta, indent=2) + "\n").encode("utf-8"))
     return {"src": out / names["src"], "tgt": out / names["tgt"], "meta": out / META_FILE}
+
+
+def _write(path: Path, data: bytes) -> None:
+    """Writes one file of a tokenizer directory (itself written under a temporary name by training)."""
+    try:
+        path.write_bytes(data)
+    except OSError as error:
+        raise write_error(path, error) from None
+

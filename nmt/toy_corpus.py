@@ -32,12 +32,11 @@ Default sizes: 30,000 train, 500 dev, 500 test pairs (about 4.3 MB of text); ``m
 
 from __future__ import annotations
 
-import os
 import random
-import tempfile
 from pathlib import Path
 
 from nmt.errors import UserError
+from nmt.files import AtomicFile
 
 MAX_NUMBER = 999_999
 DEFAULT_SEED = 1
@@ -208,11 +207,8 @@ def write(
     for split, pairs in generate(seed, sizes, max_digits).items():
         for lang, col in ((SRC_LANG, 0), (TGT_LANG, 1)):
             path = out / f"{split}.{lang}"
-            fd, tmp = tempfile.mkstemp(dir=out, prefix=f".{path.name}.")
-            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-                for p in pairs:
-                    f.write(p[col] + "\n")
-            os.replace(tmp, path)
+            with AtomicFile(path) as f:
+                f.write("".join(p[col] + "\n" for p in pairs))
             written[path.name] = path
     return written
 

@@ -43,10 +43,12 @@ import yaml
 from nmt import callbacks as cb
 from nmt import config as config_lib
 from nmt import evaluation
-from nmt.checkpoint import CheckpointStore, atomic_write_text
+from nmt import rundir
+from nmt.checkpoint import CheckpointStore
 from nmt.corpus import Corpus
 from nmt.data import make_dataset, make_training_stream
 from nmt.errors import UserError
+from nmt.files import atomic_write_text, write_error
 from nmt.losses import BatchLoss, MaskedAccuracy, MaskedCrossEntropy, Perplexity
 from nmt.model import build_model
 from nmt.optim import make_optimizer
@@ -84,14 +86,28 @@ def _config_differences(old: dict, new: dict) -> list[str]:
     return diffs
 
 
-def prepare_run_dir(cfg: config_lib.Config, run_dir: Path, resume: bool, overwrite: bool) -> None:
-    """Checks the run directory against the config; writes config.yaml."""
-    config_path = run_dir / "config.yaml"
-    has_checkpoint = (run_dir / "checkpoints" / "last.json").is_file()
-    if overwrite and run_dir.exists() and not resume:
-        shutil.rmtree(run_dir)
+def prepare_run_dir(cfg: config_lib.Config, run_dir: Path, resume: bool, overwrite: bool) -> bool:
+    """Checks the run directory against the config; writes config.yaml. -> whether there is a
+    checkpoint to resume from (False for a fresh start, and for --resume of a run that was stopped
+    before its first checkpoint, which starts again from step 0 with the same config)."""
+    config_path = run_dir / rundir.CONFIG_FILE
+    has_checkpoint = (run_dir / rundir.CHECKPOINTS_DIR / "last.json").is_file()
+    if run_dir.exists() and not run_dir.is_dir():
+        raise UserError(f"--run-dir {run_dir}: not a directory")
+    if overwrite and not resume:
+        removed = rundir.clear(run_dir)
+        if removed:
+            log(f"--overwrite: removed {', '.join(removed)} from {run_dir}")
+        has_checkpoint = False
     elif config_path.is_file():
-        old = yaml.safe_load(config_path.read_text(encoding="utf-8")) or {}
+        try:
+            old = yaml.safe_load(config_path.read_text(encoding="utf-8")) or {}
+        except (OSError, UnicodeDecodeError, yaml.YAMLError):
+            raise UserError(f"{config_path}: not a config written by train.py; use another --run-dir, "
+                            "or --overwrite to start over") from None
+        if not isinstance(old, dict):
+            raise UserError(f"{config_path}: not a config written by train.py; use another --run-dir, "
+                            "or --overwrite to start over")
         diffs = [
             d for d in _config_differences(old, cfg.to_dict())
             if not (resume and tuple(d.split(":")[0].split(".")) in RESUMABLE_CHANGES)
@@ -107,24 +123,38 @@ def prepare_run_dir(cfg: config_lib.Config, run_dir: Path, resume: bool, overwri
                 "or --overwrite to start over"
             )
     if resume and not has_checkpoint:
-        raise UserError(f"--resume: {run_dir} has no checkpoint to resume from")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "logs").mkdir(exist_ok=True)
+        if not config_path.is_file():
+            raise UserError(f"--resume: {run_dir} holds no training run to resume (no {rundir.CONFIG_FILE}); "
+                            "start it without --resume")
+        log(f"--resume: {run_dir} has no checkpoint yet (the run stopped before its first one); "
+            "starting from step 0 with its config")
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / rundir.LOGS_DIR).mkdir(exist_ok=True)
+    except OSError as error:
+        raise UserError(f"--run-dir {run_dir}: cannot create it ({error.strerror or error})") from None
     atomic_write_text(config_path, cfg.to_yaml())
+    return resume and has_checkpoint
 
 
 def load_or_train_tokenizers(cfg: config_lib.Config, corpus: Corpus, run_dir: Path) -> Tokenizers:
-    directory = run_dir / "tokenizer"
+    directory = run_dir / rundir.TOKENIZER_DIR
     if (directory / META_FILE).is_file():
         tokenizers = Tokenizers.load(directory)
         log(f"tokenizer: reusing {directory} (vocabulary {tokenizers.src.vocab_size:,}"
             f"{'' if tokenizers.joint else f' / {tokenizers.tgt.vocab_size:,}'})")
         return tokenizers
-    tmp = run_dir / ".tokenizer.tmp"
+    tmp = run_dir / rundir.TOKENIZER_TMP
     shutil.rmtree(tmp, ignore_errors=True)
     started = time.monotonic()
-    train_tokenizers(cfg.tokenizer, corpus.train.sources(), corpus.train.targets(), tmp)
-    os.replace(tmp, directory)
+    try:
+        train_tokenizers(cfg.tokenizer, corpus.train.sources(), corpus.train.targets(), tmp)
+        os.replace(tmp, directory)
+    except BaseException as error:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(error, OSError):
+            raise write_error(directory, error) from None
+        raise
     tokenizers = Tokenizers.load(directory)
     log(f"tokenizer: trained {cfg.tokenizer.model_type} "
         f"{'joint' if tokenizers.joint else 'source/target'} vocabulary of "
@@ -253,7 +283,7 @@ def make_translate(model, tokenizers, cfg: config_lib.Config, beam_size: int):
 
 def train(cfg: config_lib.Config, run_dir: str | Path, resume: bool = False, overwrite: bool = False) -> TrainResult:
     run_dir = Path(run_dir)
-    prepare_run_dir(cfg, run_dir, resume, overwrite)
+    resume = prepare_run_dir(cfg, run_dir, resume, overwrite)
     tc = cfg.train
     keras.utils.set_random_seed(tc.seed)
     keras.mixed_precision.set_global_policy(tc.precision)
@@ -317,7 +347,7 @@ def train(cfg: config_lib.Config, run_dir: str | Path, resume: bool = False, ove
             [s for s, _ in dev_pairs],
             [t for _, t in dev_pairs],
             evaluation.score,
-            writer_dir=run_dir / "logs" / "tensorboard" / "dev" if tc.tensorboard else None,
+            writer_dir=run_dir / rundir.LOGS_DIR / rundir.TENSORBOARD_DIR / "dev" if tc.tensorboard else None,
             samples=tc.sample_translations,
         )
         callbacks.append(dev_bleu)
@@ -359,7 +389,8 @@ def train(cfg: config_lib.Config, run_dir: str | Path, resume: bool = False, ove
         monitor="val_bleu",  # without a dev set no checkpoint is "best"; model.keras is the last
         best=best_before if best_before is not None else -math.inf, guard=nan_guard,
     )
-    steps_log, epochs_log = run_dir / "logs" / "steps.tsv", run_dir / "logs" / "train.csv"
+    logs = run_dir / rundir.LOGS_DIR
+    steps_log, epochs_log = logs / rundir.STEPS_LOG, logs / rundir.EPOCHS_LOG
     if state is None:  # a fresh start (in a directory whose earlier run may have left logs but no checkpoint)
         for path in (steps_log, epochs_log):
             path.unlink(missing_ok=True)
@@ -371,7 +402,7 @@ def train(cfg: config_lib.Config, run_dir: str | Path, resume: bool = False, ove
     callbacks.append(keras.callbacks.CSVLogger(str(epochs_log), append=True))
     callbacks.append(checkpointer)  # after the loggers: a checkpoint never runs ahead of the logs
     if tc.tensorboard:
-        callbacks.append(keras.callbacks.TensorBoard(str(run_dir / "logs" / "tensorboard"), update_freq="epoch"))
+        callbacks.append(keras.callbacks.TensorBoard(str(logs / rundir.TENSORBOARD_DIR), update_freq="epoch"))
 
     total_steps = tc.epochs * steps_per_epoch
     if tc.max_steps is not None:
@@ -410,10 +441,7 @@ def train(cfg: config_lib.Config, run_dir: str | Path, resume: bool = False, ove
             break
     step = int(model.optimizer.iterations.numpy())
     if nan_guard.nan_step is not None:
-        raise UserError(
-            f"training stopped: the loss became NaN or infinite at step {nan_guard.nan_step}; "
-            f"the last good checkpoint is {store.path('last')}; lower train.learning_rate or set train.clip_norm"
-        )
+        raise UserError(nan_message(nan_guard.nan_step, store.path("last"), run_dir))
     if time_budget.stopped:
         stopped = "max_time"
         log(f"train.max_time={tc.max_time:g}s spent: stopped at step {step:,}")
@@ -425,6 +453,19 @@ def train(cfg: config_lib.Config, run_dir: str | Path, resume: bool = False, ove
     return finish(cfg, run_dir, model, tokenizers, store, corpus, dev_pairs, step, stopped, steps_per_epoch)
 
 
+def nan_message(nan_step: int, last: Path | None, run_dir: Path) -> str:
+    """What the user can do after a NaN loss. Resuming repeats the same steps on the same batches (exact
+    resume) and reaches the same NaN, and --resume refuses a changed learning rate: the way out is a
+    new run with a lower train.learning_rate or a train.clip_norm."""
+    remedy = (f"start again with a lower train.learning_rate or a train.clip_norm, either with --overwrite "
+              f"(replaces {run_dir}) or with another --run-dir")
+    if last is None:
+        return (f"training stopped: the loss became NaN or infinite at step {nan_step}, before the first "
+                f"checkpoint; {remedy}")
+    return (f"training stopped: the loss became NaN or infinite at step {nan_step}; the last good checkpoint "
+            f"is {last}, but --resume would repeat the same steps and reach the same NaN; {remedy}")
+
+
 def finish(cfg, run_dir, model, tokenizers, store, corpus, dev_pairs, step, stopped, steps_per_epoch):
     """Loads the best checkpoint, saves model.keras, exports the translator, scores dev and test."""
     from nmt.translator import Translator, export_translator
@@ -432,12 +473,16 @@ def finish(cfg, run_dir, model, tokenizers, store, corpus, dev_pairs, step, stop
     if store.path("best") is not None:
         store.load(model, "best")
         log(f"best checkpoint: {store.path('best')}")
-    tmp = run_dir / ".model.tmp.keras"
-    model.save(tmp)
-    os.replace(tmp, run_dir / "model.keras")
+    tmp = run_dir / rundir.MODEL_TMP
+    try:
+        model.save(tmp)
+        os.replace(tmp, run_dir / rundir.MODEL_FILE)
+    except OSError as error:
+        tmp.unlink(missing_ok=True)
+        raise write_error(run_dir / rundir.MODEL_FILE, error) from None
     translator = Translator(model, tokenizers, cfg.decode)
-    export_translator(translator, run_dir / "export")
-    log(f"exported: {run_dir / 'model.keras'} and the SavedModel {run_dir / 'export'}")
+    export_translator(translator, run_dir / rundir.EXPORT_DIR)
+    log(f"exported: {run_dir / rundir.MODEL_FILE} and the SavedModel {run_dir / 'export'}")
 
     scores = {}
     for name, pairs in (("dev", dev_pairs), ("test", list(corpus.test.pairs()) if corpus.test else [])):

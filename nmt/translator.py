@@ -39,9 +39,6 @@ tensorflow_text only::
 from __future__ import annotations
 
 import math
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator, List, NamedTuple, Optional, Sequence
@@ -52,18 +49,18 @@ import tensorflow_text as tf_text
 
 from nmt.config import DecodeConfig
 from nmt.errors import UserError
+from nmt.files import atomic_directory
 from nmt.search import search
 from nmt.tokenizer import BOS_ID, EOS_ID, PAD_ID, Tokenizers, text_ids
 
-CONFIG_FILE = "config.yaml"
-TOKENIZER_DIR = "tokenizer"
-MODEL_FILE = "model.keras"
-EXPORT_DIR = "export"
+from nmt.rundir import CONFIG_FILE, EXPORT_DIR, MODEL_FILE, TOKENIZER_DIR  # noqa: E402  (re-exported)
 
 SERVING_SIGNATURE = "serving_default"
 NBEST_SIGNATURE = "nbest"
 INPUT_NAME = "sentences"
 XLA_WIDTH_MULTIPLE = 8
+#: The most memory the search's attention weights may take per batch (translate.py --attention-plot).
+ATTENTION_BUFFER_BYTES = 256 << 20
 
 
 class Hypothesis(NamedTuple):
@@ -88,6 +85,8 @@ class Translation:
     source: str
     source_ids: List[int]
     hypotheses: List[Hypothesis]
+    #: the source's token count when it was longer than max_input_len and cut to it, else None
+    truncated_from: Optional[int] = None
 
     @property
     def text(self) -> str:
@@ -273,10 +272,19 @@ class Translator:
         batch_size=None,
         batch_tokens=None,
         attention: bool = False,
+        max_input_len=None,
     ) -> List[Translation]:
-        """Translations with source ids, n-best hypotheses, target tokens and (optionally) attention."""
+        """Translations with source ids, n-best hypotheses, target tokens and (optionally) attention.
+
+        A source longer than max_input_len tokens (default: decode.max_input_len) is translated from its
+        first max_input_len tokens, and its Translation says so (``truncated_from``): an input of any
+        length is translated, in bounded memory.
+        """
         settings = self.settings(beam_size, nbest, length_penalty, attention)
         check_batching(batch_size, batch_tokens)
+        max_input_len = self.decode.max_input_len if max_input_len is None else max_input_len
+        if not _is_int(max_input_len) or max_input_len < 1:
+            raise UserError(f"--max-input-len: expected an integer >= 1, got {max_input_len!r}")
         if batch_size is None and batch_tokens is None:
             batch_size = self.decode.batch_size
         sentences = list(sentences)
@@ -287,14 +295,31 @@ class Translator:
             return []
         ragged = self.tokenizers.src.tf_tokenize(tf.constant([s.encode("utf-8", "replace") for s in sentences], tf.string))
         values, splits = ragged.flat_values.numpy(), ragged.row_splits.numpy()
-        lengths = np.diff(splits)
-        source_ids = [values[splits[i] : splits[i + 1]].tolist() for i in range(len(sentences))]
+        full_lengths = np.diff(splits)
+        lengths = np.minimum(full_lengths, max_input_len)
+        source_ids = [values[splits[i] : splits[i] + lengths[i]].tolist() for i in range(len(sentences))]
         empty = [Hypothesis("", 0.0, (), np.zeros([0, 0], np.float32) if attention else None)] * settings.nbest
-        out = [Translation(s, ids, list(empty)) for s, ids in zip(sentences, source_ids)]
+        out = [
+            Translation(s, ids, list(empty), int(n) if n > max_input_len else None)
+            for s, ids, n in zip(sentences, source_ids, full_lengths)
+        ]
         fn = self.search_function(settings)
         for batch in make_batches(lengths, batch_size, batch_tokens):
-            self._run_batch(fn, settings, batch, lengths, values, splits, out, batch_size)
+            for part in self._attention_parts(batch, lengths, settings):
+                self._run_batch(fn, settings, part, lengths, values, splits, out, batch_size)
         return out
+
+    def _attention_parts(self, batch, lengths, settings: SearchSettings) -> List[np.ndarray]:
+        """The batch, split where attention weights are returned so that the search's attention
+        buffers (rows x beams x output length x source length floats, for the beams and the n-best
+        archive) stay within ATTENTION_BUFFER_BYTES."""
+        if not settings.attention:
+            return [batch]
+        width = int(lengths[batch].max())
+        out_len = int(settings.max_len_a * width + settings.max_len_b) + 2
+        per_row = 4 * (settings.beam_size + settings.nbest) * out_len * width
+        rows = max(1, ATTENTION_BUFFER_BYTES // per_row)
+        return [batch[i : i + rows] for i in range(0, len(batch), rows)]
 
     def _run_batch(self, fn, settings, batch, lengths, values, splits, out, batch_size):
         rows = len(batch)
@@ -305,7 +330,7 @@ class Translator:
             padded_rows = max(rows, batch_size or 1 << (rows - 1).bit_length())
         ids = np.zeros([padded_rows, padded_width], np.int32)
         for r, i in enumerate(batch):
-            ids[r, : lengths[i]] = values[splits[i] : splits[i + 1]]
+            ids[r, : lengths[i]] = values[splits[i] : splits[i] + lengths[i]]
         if padded_rows > rows:
             ids[rows:] = ids[0]  # filler rows repeat a real sentence (discarded)
         tokens, hyp_lengths, scores, att = (x.numpy() for x in fn(tf.constant(ids)))
@@ -380,7 +405,8 @@ def load_run(run_dir, jit_compile: bool = False) -> Translator:
     cfg = config_module.load(d / CONFIG_FILE)
     tokenizers = Tokenizers.load(d / TOKENIZER_DIR)
     try:
-        model = keras.models.load_model(d / MODEL_FILE, compile=False)
+        # safe_mode: a .keras file is data; one holding Python code (a Lambda layer's bytecode) is refused.
+        model = keras.models.load_model(d / MODEL_FILE, compile=False, safe_mode=True)
     except Exception as error:  # a corrupt or foreign file: say which, in one line
         raise UserError(f"{d / MODEL_FILE}: cannot load the model ({type(error).__name__}: {' '.join(str(error).split())[:300]})") from None
     if not hasattr(model, "decode_step"):
@@ -420,6 +446,7 @@ class ExportedTranslator(tf.Module):
         self._best = translator.settings(d.beam_size, 1, d.length_penalty)
         self._nbest = translator.settings(d.beam_size, d.beam_size, d.length_penalty)
         self._batch_size = int(d.batch_size)
+        self._max_input_len = int(d.max_input_len)
         spec = tf.TensorSpec([None], tf.string, name=INPUT_NAME)
         self.translate = tf.function(self._translate, input_signature=[spec])
         self.nbest = tf.function(self._translate_nbest, input_signature=[spec])
@@ -435,7 +462,7 @@ class ExportedTranslator(tf.Module):
     def _search(self, sentences, settings: SearchSettings):
         """sentences string[N] -> (texts string[N, K], scores float32[N, K]) in input order."""
         n_best = settings.nbest
-        ragged = self.source_sentencepiece.tokenize(sentences)
+        ragged = self.source_sentencepiece.tokenize(sentences)[:, : self._max_input_len]  # longer inputs cut
         lengths = tf.cast(ragged.row_lengths(), tf.int32)  # [N]
         order = tf.argsort(lengths, stable=True)  # shortest first, empty sentences at the front
         sorted_lengths = tf.gather(lengths, order)
@@ -488,22 +515,13 @@ def export_translator(translator: Translator, path) -> Path:
     translations string[N]) and "nbest" (-> translations string[N, K], scores float32[N, K]), with the
     search settings of translator.decode. Returns the path."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     module = ExportedTranslator(translator)
     signatures = {SERVING_SIGNATURE: module.translate, NBEST_SIGNATURE: module.nbest}
-    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.tmp-"))
-    old = None
-    try:
-        tf.saved_model.save(module, str(tmp), signatures=signatures)
-        if path.exists():
-            old = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.old-"))
-            os.replace(path, old / path.name)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+    with atomic_directory(path) as tmp:
+        try:
+            tf.saved_model.save(module, str(tmp), signatures=signatures)
+        except tf.errors.OpError as error:  # e.g. a full disk, reported by TensorFlow's file system layer
+            raise UserError(f"{path}: cannot write the SavedModel ({error.message.splitlines()[0][:200]})") from None
     return path
 
 

@@ -21,11 +21,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from nmt import evaluation  # noqa: E402
-from nmt.errors import UserError  # noqa: E402
+from nmt.errors import OneLineArgumentParser, UserError  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = OneLineArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("hypotheses", nargs="+", metavar="HYP", help="hypothesis file(s): one system, or baseline and system")
     parser.add_argument("--ref", "-r", action="append", required=True, metavar="REF", help="reference file (repeat for several references)")
     parser.add_argument("--metrics", "-m", nargs="+", default=list(evaluation.DEFAULT_METRICS), choices=sorted(evaluation.METRICS), help="metrics (default: bleu chrf)")
@@ -37,6 +37,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if len(args.hypotheses) > 2:
         parser.error(f"expected one or two hypothesis files (a baseline and a system), got {len(args.hypotheses)}")
+    if not 0 <= args.width <= 10:
+        parser.error(f"--width: expected a number of decimals from 0 to 10, got {args.width}")
+    if args.paired_bs_n < 1:
+        parser.error(f"--paired-bs-n: expected a positive number of resamples, got {args.paired_bs_n}")
     return args
 
 

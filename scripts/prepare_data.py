@@ -27,7 +27,8 @@ sys.path.insert(0, str(REPO_ROOT))
 
 from nmt import toy_corpus  # noqa: E402
 from nmt.corpus import TsvSource, check_file, read_lines, split_indices  # noqa: E402
-from nmt.errors import UserError  # noqa: E402
+from nmt.errors import OneLineArgumentParser, UserError  # noqa: E402
+from nmt.files import AtomicFile, write_error  # noqa: E402
 from nmt.progress import Progress  # noqa: E402
 
 MULTI30K_URL = "https://github.com/multi30k/dataset/raw/master/data/task1/raw"
@@ -40,28 +41,21 @@ MULTI30K_SPLITS = {
 }
 
 
-class Writer:
-    """Writes one output file atomically (temporary name, then rename) and counts its lines."""
+class Writer(AtomicFile):
+    """Writes one output file atomically (temporary name, then rename; the plain file mode) and counts
+    its lines."""
 
     def __init__(self, path: Path):
-        self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, self.tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-        self.f = os.fdopen(fd, "w", encoding="utf-8", newline="\n")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise write_error(path.parent, error) from None
+        super().__init__(path)
         self.lines = 0
 
     def write(self, line: str) -> None:
-        self.f.write(line + "\n")
+        super().write(line + "\n")
         self.lines += 1
-
-    def commit(self) -> None:
-        self.f.close()
-        os.replace(self.tmp, self.path)
-
-    def abort(self) -> None:
-        self.f.close()
-        if os.path.exists(self.tmp):
-            os.unlink(self.tmp)
 
 
 def report(written: list[tuple[Path, int]]) -> None:
@@ -169,6 +163,12 @@ def prepare_tsv(args: argparse.Namespace) -> list[tuple[Path, int]]:
     source = TsvSource(args.file, args.src_col, args.tgt_col, what="tsv FILE")
     n = source.count()
     dev, test = split_indices(n, args.dev_size, args.test_size, args.seed, what=f"tsv {args.file}")
+    for option, size, chosen in (("--dev-size", args.dev_size, dev), ("--test-size", args.test_size, test)):
+        if not chosen:  # train.py refuses an empty dev or test file: say so now, write nothing
+            raise UserError(
+                f"tsv {args.file}: {option} {size} of {n:,} pairs is 0 pairs, so the {option[2:-5]} split would be empty; "
+                f"expected at least 1 pair (give {option} as a number of pairs, e.g. {option} 1, or use a larger corpus)"
+            )
     where = {i: "dev" for i in dev}
     where.update({i: "test" for i in test})
     out = args.data_dir / name
@@ -199,6 +199,11 @@ def prepare_tsv(args: argparse.Namespace) -> list[tuple[Path, int]]:
 
 def prepare_numbers(args: argparse.Namespace) -> list[tuple[Path, int]]:
     sizes = {"train": args.train_size, "dev": args.dev_size, "test": args.test_size}
+    for split, size in sizes.items():
+        if size < 1:
+            raise UserError(f"--{split}-size: expected a positive number of pairs, got {size}")
+    if not 1 <= args.max_digits <= 6:
+        raise UserError(f"--max-digits: expected 1 to 6, got {args.max_digits}")
     paths = toy_corpus.write(args.data_dir / args.name, seed=args.seed, sizes=sizes, max_digits=args.max_digits)
     return [(p, sizes[name.split(".")[0]]) for name, p in paths.items()]
 
@@ -207,7 +212,7 @@ def prepare_numbers(args: argparse.Namespace) -> list[tuple[Path, int]]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = OneLineArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data-dir", type=Path, default=REPO_ROOT / "data", help="where corpora go (default: the repository's data/)")
     sub = p.add_subparsers(dest="command", required=True, metavar="{numbers,multi30k,tsv}")
 
