@@ -36,6 +36,9 @@ def main(argv=None) -> int:
     from nmt.errors import UserError
 
     try:
+        from nmt.quiet import import_tensorflow
+
+        import_tensorflow()
         from nmt import config, training
 
         cfg = config.load(args.config, args.overrides)

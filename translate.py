@@ -414,6 +414,9 @@ def main(argv=None, stdin: Optional[TextIO] = None, stdout: Optional[TextIO] = N
             stderr.reconfigure(errors="backslashreplace")
     try:
         args = build_parser().parse_args(argv)
+        from nmt.quiet import import_tensorflow
+
+        import_tensorflow()
         return run(args, stdin, stdout, stderr)
     except UserError as error:
         print(f"error: {error}", file=stderr, flush=True)

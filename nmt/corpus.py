@@ -617,6 +617,11 @@ def filter_split(
         max_ratio=max_ratio,
         dedup=dedup,
     )
+    if read and summary.kept == 0:
+        raise UserError(
+            f"{split.source.describe()}: the filters drop all {read:,} {split.name} pairs ({summary.format()}); "
+            f"raise corpus.max_len (now {max_len}) or corpus.max_ratio (now {max_ratio}), or turn corpus.dedup off"
+        )
     return CorpusSplit(
         split.name,
         split.source,
