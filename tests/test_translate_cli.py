@@ -268,3 +268,122 @@ def test_decode_line_strips_exactly_one_line_ending():
 
     with pytest.raises(UserError, match=r"^in.txt, line 7: not valid UTF-8 \(byte 0xff at byte 3 of the line\)"):
         cli.decode_line(b"ab\xffc\n", "in.txt", 7)
+
+
+# ------------------------------------------------------------------------------ reliability (issue: nothing is lost)
+
+
+def _script(run, *args, **kwargs):
+    return subprocess.run(
+        [sys.executable, str(REPO_ROOT / "translate.py"), "--model", str(run["dir"]), *map(str, args)],
+        capture_output=True, env=_env(), timeout=300, **kwargs,
+    )
+
+
+@pytest.mark.slow
+def test_piped_input_is_translated_not_drained(run, translator, tmp_path):
+    """`--input /dev/stdin` (a pipe) and a named FIFO (what `--input <(zcat f.gz)` gives) are read once:
+    every line is translated, and --reference is checked against what was translated."""
+    lines = [s for s, _ in run["test"][:15]]
+    text = "".join(line + "\n" for line in lines).encode()
+    reference = tmp_path / "ref.de"
+    reference.write_text("".join(t + "\n" for _, t in run["test"][:15]), encoding="utf-8")
+    proc = _script(run, "--input", "/dev/stdin", "--reference", reference, input=text)
+    assert proc.returncode == 0, proc.stderr.decode()[-2000:]
+    assert proc.stdout.decode().split("\n")[:-1] == translator.translate(lines)
+    assert "BLEU" in proc.stderr.decode()
+
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    writer = subprocess.Popen(["sh", "-c", f"cat > '{fifo}'"], stdin=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, str(REPO_ROOT / "translate.py"), "--model", str(run["dir"]), "--input", str(fifo), "--reference", str(reference)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env(),
+    )
+    writer.communicate(text, timeout=120)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err.decode()[-2000:]
+    assert out.decode().split("\n")[:-1] == translator.translate(lines)
+
+
+@pytest.mark.slow
+def test_output_to_dev_stdout_writes_the_device(run, translator):
+    proc = _script(run, "--output", "/dev/stdout", input=f"{run['test'][0][0]}\n{run['test'][1][0]}\n".encode())
+    assert proc.returncode == 0, proc.stderr.decode()[-2000:]
+    assert proc.stdout.decode() == "".join(t + "\n" for t in translator.translate([run["test"][0][0], run["test"][1][0]]))
+
+
+def test_output_to_dev_null_keeps_the_device(run):
+    import stat
+
+    status, out, err = cli(["--model", run["dir"], "--output", "/dev/null", run["test"][0][0]])
+    assert status == 0, err
+    assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
+
+
+def test_output_file_gets_the_plain_mode(run, tmp_path):
+    old = os.umask(0o022)
+    try:
+        status, out, err = cli(["--model", run["dir"], "--output", tmp_path / "out.de", run["test"][0][0]])
+    finally:
+        os.umask(old)
+    assert status == 0, err
+    assert os.stat(tmp_path / "out.de").st_mode & 0o777 == 0o644
+
+
+class InterruptedTTY:
+    """A terminal on which the user types some lines and then presses Ctrl-C."""
+
+    def __init__(self, lines):
+        self.buffer = self
+        self.lines = [line.encode() + b"\n" for line in lines]
+
+    def isatty(self):
+        return True
+
+    def readline(self):
+        if not self.lines:
+            raise KeyboardInterrupt
+        return self.lines.pop(0)
+
+
+def test_interactive_ctrl_c_keeps_the_translations(run, translator, tmp_path):
+    sentences = [run["test"][0][0], run["test"][1][0]]
+    out_path = tmp_path / "session.de"
+    err = io.StringIO()
+    status = translate.main(["--model", str(run["dir"]), "--output", str(out_path)], stdin=InterruptedTTY(sentences),
+                            stdout=io.StringIO(), stderr=err)
+    assert status == 130
+    assert out_path.read_text(encoding="utf-8") == "".join(t + "\n" for t in translator.translate(sentences))
+    assert f"2 translation(s) kept in {out_path}" in err.getvalue()
+    assert [p.name for p in tmp_path.iterdir()] == ["session.de"]
+
+
+def test_over_long_lines_are_cut_with_a_warning_not_dropped(run, translator, tmp_path):
+    """A 5,000-token line with --attention-plot: translated from its first decode.max_input_len tokens, a
+    warning names its line, every line gets its output line, and the attention buffers stay bounded."""
+    from nmt.translator import ATTENTION_BUFFER_BYTES
+
+    long_line = " ".join(["twenty-one"] * 2000)  # several pieces a word: well over 5,000 tokens
+    lines = [run["test"][0][0], long_line, run["test"][1][0]]
+    path = tmp_path / "in.en"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    plots = tmp_path / "plots"
+    status, out, err = cli(["--model", run["dir"], "--input", path, "--attention-plot", plots, "--beam-size", 2])
+    assert status == 0, err
+    assert out.split("\n")[:-1][0::2] == translator.translate([lines[0], lines[2]], beam_size=2)
+    assert len(out.split("\n")) == 4
+    (warning,) = [line for line in err.splitlines() if line.startswith("warning:")]
+    assert f"{path}, line 2:" in warning and "translated the first 256" in warning
+    assert sorted(p.name for p in plots.iterdir()) == ["000000.png", "000001.png", "000002.png"]
+    (cut,) = translator.translate_detailed([long_line], beam_size=2)
+    assert cut.truncated_from > 5000 and len(cut.source_ids) == 256
+    assert cut.source_ids == translator.tokenizers.src.encode(long_line)[:256]
+
+    # the batches of a search with attention are cut to the buffer budget
+    settings = translator.settings(5, 5, None, attention=True)
+    lengths = np.array([256] * 200)
+    parts = translator._attention_parts(np.arange(200), lengths, settings)
+    assert np.array_equal(np.concatenate(parts), np.arange(200)) and len(parts) > 1
+    out_len = settings.max_len_a * 256 + settings.max_len_b + 2
+    assert all(4 * len(p) * (5 + 5) * out_len * 256 <= ATTENTION_BUFFER_BYTES for p in parts)
