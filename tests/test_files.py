@@ -155,3 +155,18 @@ def test_overwrite_removes_only_what_a_run_wrote(tmp_path):
         [".config.yaml.tmp-abc", ".model.tmp.keras", "checkpoints", "config.yaml", "export", "logs", "model.keras", "tokenizer"]
     )
     assert sorted(p.name for p in run.iterdir()) == ["data", "notes.md"]
+
+
+def test_prepared_corpora_get_the_plain_mode(tmp_path):
+    tsv = tmp_path / "pairs.tsv"
+    tsv.write_text("".join(f"{i} one\t{i} eins\n" for i in range(40)), encoding="utf-8")
+    for argv in (["numbers", "--train-size", "20", "--dev-size", "5", "--test-size", "5"],
+                 ["tsv", str(tsv), "--src-col", "1", "--tgt-col", "2", "--dev-size", "3", "--test-size", "3"]):
+        proc = subprocess.run(
+            [sys.executable, str(REPO_ROOT / "scripts" / "prepare_data.py"), "--data-dir", str(tmp_path / "data"), *argv],
+            capture_output=True, text=True, timeout=300, preexec_fn=lambda: os.umask(0o027),
+        )
+        assert proc.returncode == 0, proc.stderr[-2000:]
+    written = sorted((tmp_path / "data").rglob("*.*"))
+    assert len(written) == 12
+    assert all(mode(p) == 0o640 for p in written), [(p.name, oct(mode(p))) for p in written]

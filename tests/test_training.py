@@ -96,6 +96,17 @@ def test_run_directory_layout(tokenizer_dir):
         assert (run / path).exists(), path
     losses = step_losses(run)
     assert sorted(losses) == list(range(1, 61))
+    # what train.py writes has the modes open()/mkdir() would give (mkstemp/mkdtemp give 0600/0700)
+    from nmt.files import plain_mode
+
+    for path in ("config.yaml", "model.keras", "export", "export/saved_model.pb", "checkpoints", "checkpoints/last.json",
+                 "tokenizer", "tokenizer/tokenizer.json", "logs/steps.tsv"):
+        want = plain_mode(directory=(run / path).is_dir())
+        assert (run / path).stat().st_mode & 0o777 == want, (path, oct((run / path).stat().st_mode & 0o777))
+    for checkpoint in (run / "checkpoints").iterdir():
+        if checkpoint.is_dir():
+            assert checkpoint.stat().st_mode & 0o777 == plain_mode(directory=True)
+            assert (checkpoint / "state.json").stat().st_mode & 0o777 == plain_mode()
     with open(run / "logs" / "train.csv", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 3 and {"loss", "val_loss", "val_bleu", "learning_rate"} <= set(rows[0])
@@ -205,7 +216,7 @@ def test_resume_refuses_a_different_config_and_existing_runs(tmp_path, tokenizer
     proc = run_train(run, *TINY)
     assert proc.returncode == 2 and "pass --resume to continue it or --overwrite" in proc.stderr
     proc = run_train(tmp_path / "empty", *TINY, resume=True)
-    assert proc.returncode == 2 and "has no checkpoint to resume from" in proc.stderr
+    assert proc.returncode == 2 and "holds no training run to resume" in proc.stderr
 
 
 def test_time_budget_stops_cleanly_and_exports(tmp_path, tokenizer_dir):
@@ -224,6 +235,33 @@ def test_nan_loss_stops_with_a_clear_message(tmp_path, tokenizer_dir):
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("error: training stopped: the loss became NaN or infinite at step ")
     assert "Traceback" not in proc.stderr
+    # before the first checkpoint (every 10 steps): no "checkpoint None", and a remedy that works
+    assert "before the first checkpoint" in last and "None" not in last
+    assert "lower train.learning_rate" in last and "--overwrite" in last and "--resume" not in last
+
+
+def test_nan_message_after_a_checkpoint_does_not_suggest_what_resume_refuses(tmp_path):
+    from nmt.training import nan_message
+
+    text = nan_message(412, tmp_path / "checkpoints" / "ckpt-00000400", tmp_path)
+    assert "ckpt-00000400" in text and "--resume would repeat the same steps" in text
+    assert "lower train.learning_rate" in text and "--overwrite" in text and "another --run-dir" in text
+
+
+def test_resume_before_the_first_checkpoint_starts_at_step_zero(tmp_path, tokenizer_dir):
+    """A run killed in its first seconds leaves config.yaml, the tokenizer and a few logged steps but no
+    checkpoint: --resume starts it again from step 0 with its config, says so, and gives the
+    uninterrupted run's losses with no step logged twice."""
+    run = _fresh_run(tmp_path, tokenizer_dir, "early")
+    shutil.copy(tokenizer_dir / "config.yaml", run / "config.yaml")
+    (run / "logs").mkdir()
+    rows = (tokenizer_dir / "logs" / "steps.tsv").read_text(encoding="utf-8").splitlines()[:4]
+    (run / "logs" / "steps.tsv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    proc = run_train(run, *TINY, resume=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "has no checkpoint yet" in proc.stderr and "starting from step 0 with its config" in proc.stderr
+    assert step_losses(run) == step_losses(tokenizer_dir)
+    _assert_logs_have_no_duplicates(run, steps=60, epochs=3)
 
 
 def test_mixed_bfloat16_with_xla_trains_and_exports(tmp_path, tokenizer_dir):
