@@ -423,3 +423,22 @@ def test_mirrored_strategy_with_two_replicas_matches_one(tmp_path, tokenizer_dir
     assert sorted(got) == sorted(want) == list(range(1, 7))
     for step in want:
         assert abs(got[step] - want[step]) <= 1e-5 * abs(want[step]), (step, got[step], want[step])
+
+
+@pytest.mark.slow
+def test_sigkill_at_random_moments_then_resume_equals_an_uninterrupted_run(tmp_path):
+    """scripts/kill_resume.py at a reduced size: the tiny config killed with SIGKILL at random steps, one
+    kill while a checkpoint directory is being written; every resume succeeds and the final weights
+    (model and optimizer) and every step's loss equal the uninterrupted run's. The full variant is
+    the script's default (configs/toy.yaml, 5 kills)."""
+    kills = 2 if CI else 5
+    cmd = [sys.executable, str(ROOT / "scripts" / "kill_resume.py"), "--kills", str(kills), "--seed", "3",
+           "--work-dir", str(tmp_path), "--timeout", "600"]
+    for override in TINY:
+        cmd += ["--set", override]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=_env(), timeout=1800)
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
+    assert proc.stdout.count("\nkill ") == kills, proc.stdout
+    assert re.search(r"while (a checkpoint|a second save of the same step) was written", proc.stdout), proc.stdout
+    assert "final weights (" in proc.stdout, proc.stdout
+    assert "result: every resume succeeded" in proc.stdout
