@@ -407,8 +407,12 @@ def load_run(run_dir, jit_compile: bool = False) -> Translator:
     try:
         # safe_mode: a .keras file is data; one holding Python code (a Lambda layer's bytecode) is refused.
         model = keras.models.load_model(d / MODEL_FILE, compile=False, safe_mode=True)
-    except Exception as error:  # a corrupt or foreign file: say which, in one line
-        raise UserError(f"{d / MODEL_FILE}: cannot load the model ({type(error).__name__}: {' '.join(str(error).split())[:300]})") from None
+    except Exception as error:  # a corrupt or foreign file: say which, in one line, with the root cause
+        cause = error
+        while (cause.__cause__ or cause.__context__) is not None:
+            cause = cause.__cause__ or cause.__context__
+        detail = " ".join(str(cause).split())[:300]
+        raise UserError(f"{d / MODEL_FILE}: cannot load the model ({type(cause).__name__}: {detail})") from None
     if not hasattr(model, "decode_step"):
         raise UserError(f"{d / MODEL_FILE}: expected an nmt model (cho2014 or attention), got {type(model).__name__}")
     return Translator(model, tokenizers, cfg.decode, jit_compile=jit_compile)

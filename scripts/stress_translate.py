@@ -109,7 +109,7 @@ def main(argv=None) -> int:
     import_tensorflow()
     from nmt.translator import load_run
 
-    translate = __import__("translate")  # the script's own one_line(): how a translation is written
+    import translate  # the script's own one_line(): how a translation is written
     translator = load_run(args.model)
     rng = random.Random(args.seed)
     test_src = REPO_ROOT / "data" / "numbers" / "test.en"
