@@ -116,8 +116,7 @@ def test_nbest_lines_and_scores_equal_search(run, translator):
             assert [(r[1], float(r[2])) for r in got] == [("", 0.0)] * 3
             continue
         texts, scores = helpers.search_one(translator, line, 4, 3)
-        assert [r[1] for r in got] == texts
-        np.testing.assert_allclose([float(r[2]) for r in got], scores, rtol=1e-5, atol=1e-5)
+        helpers.assert_same_search([r[1] for r in got], [float(r[2]) for r in got], texts, scores, tol=1e-5)
         assert float(got[0][2]) >= float(got[1][2]) >= float(got[2][2])
 
 

@@ -153,6 +153,16 @@ def search_one(translator, sentence: str, beam_size: int, nbest: int, force_beam
     return texts, result.scores.numpy()[0].tolist()
 
 
+def assert_same_search(texts, scores, want_texts, want_scores, tol=1e-4):
+    """A translation against the per-sentence oracle: the same scores, and the same texts except where
+    two hypotheses tie (equal scores within tol). Batched and single-sentence searches round differently
+    (padding, other matmul shapes), and the model itself differs between CPUs, so at a tie either text
+    is a correct answer; a wrong text with a different score still fails."""
+    np.testing.assert_allclose(scores, want_scores, rtol=tol, atol=tol)
+    for text, score, want_text, want_score in zip(texts, scores, want_texts, want_scores):
+        assert text == want_text or abs(score - want_score) <= tol, (text, score, want_text, want_score)
+
+
 # ------------------------------------------------------------------------------------------------- tests
 
 
@@ -200,9 +210,8 @@ def test_translations_equal_per_sentence_search_in_input_order(translator, run):
             assert best[i] == "" and [h.text for h in nbest[i]] == ["", ""] and [h.score for h in nbest[i]] == [0.0, 0.0]
             continue
         texts, scores = search_one(translator, sentences[i], 3, 2)
-        assert [h.text for h in nbest[i]] == texts, i
-        np.testing.assert_allclose([h.score for h in nbest[i]], scores, rtol=1e-4, atol=1e-4)
-        assert best[i] == texts[0]
+        assert_same_search([h.text for h in nbest[i]], [h.score for h in nbest[i]], texts, scores)
+        assert best[i] == nbest[i][0].text
     # a trained model: most translations are right
     references = [t for _, t in run["test"]]
     plain = [s for s in sentences if s.strip()]
@@ -226,8 +235,10 @@ def test_greedy_is_beam_one_and_traced_once(translator, run):
     fn = translator.search_function(settings)
     translator.translate(sentences[:3], beam_size=1, batch_size=2)  # other shapes: no new trace
     assert fn.experimental_get_tracing_count() == 1
-    for sentence, text in zip(sentences, greedy):
-        assert search_one(translator, sentence, 1, 1, force_beam=True)[0][0] == text
+    scores = [h[0].score for h in translator.translate_nbest(sentences, beam_size=1, batch_size=5)]
+    for sentence, text, score in zip(sentences, greedy, scores):
+        want_texts, want_scores = search_one(translator, sentence, 1, 1, force_beam=True)
+        assert_same_search([text], [score], want_texts, want_scores)
 
 
 def test_empty_input_and_bad_options(translator):
