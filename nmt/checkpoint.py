@@ -31,6 +31,30 @@ WEIGHTS = "weights.weights.h5"
 STATE = "state.json"
 
 
+def weights_bytes(model) -> int:
+    """About the size of the model's weights file: its variables and the optimizer's, plus HDF5 overhead."""
+    import numpy as np
+
+    variables = list(model.variables) + list(getattr(getattr(model, "optimizer", None), "variables", []) or [])
+    raw = sum(int(np.prod(v.shape)) * np.dtype(v.dtype).itemsize for v in variables)
+    return int(raw * 1.1) + (256 << 10)
+
+
+def check_free_space(directory: Path, needed: int, what: Path) -> None:
+    """Refuses, in one line, a write of `needed` bytes where the file system has less room. HDF5 (Keras'
+    weights files) does not fail cleanly on a full disk (tracebacks from its clean-up, then a crash), so
+    a checkpoint that cannot fit is not started."""
+    try:
+        free = shutil.disk_usage(directory).free
+    except OSError:
+        return
+    if free < needed:
+        raise UserError(
+            f"checkpoint {what}: cannot write it (No space left on device: about {needed / 1e6:.1f} MB needed, "
+            f"{free / 1e6:.1f} MB free); free some space and continue with --resume"
+        )
+
+
 def rng_variables(model) -> list:
     """The model's variables that are not weights: the states of its Keras SeedGenerators (dropout
     masks), in the model's fixed variable order. Keras' save_weights leaves them out, so a resumed
@@ -110,6 +134,7 @@ class CheckpointStore:
             raise write_error(self.root, error, "checkpoint") from None
         state = {**state, "rng": [{"path": v.path, "value": v.numpy().tolist()} for v in rng_variables(model)]}
         try:
+            check_free_space(tmp, weights_bytes(model), final)
             model.save_weights(tmp / WEIGHTS)
             atomic_write_text(tmp / STATE, json.dumps(state, indent=1))
             os.replace(tmp, final)

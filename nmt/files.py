@@ -17,6 +17,7 @@ size limit) removes the temporary file and raises a one-line `UserError` naming 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import stat
 import tempfile
@@ -47,8 +48,14 @@ def plain_mode(directory: bool = False) -> int:
 
 
 def write_error(path, error: OSError, what: Optional[str] = None) -> UserError:
-    """A one-line UserError for a failed write of path (what: the option or role that named it)."""
-    reason = error.strerror or str(error)
+    """A one-line UserError for a failed write of path (what: the option or role that named it).
+
+    HDF5 (Keras' weights files) reports a failed write as an OSError without strerror whose text holds
+    ``error message = 'No space left on device'``: that reason is what is shown."""
+    reason = error.strerror
+    if not reason:
+        match = re.search(r"error message = '([^']+)'", str(error))
+        reason = match.group(1) if match else " ".join(str(error).split())[:200]
     prefix = f"{what} {path}" if what else f"{path}"
     return UserError(f"{prefix}: cannot write it ({reason})")
 

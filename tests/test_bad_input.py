@@ -278,3 +278,40 @@ def test_piped_translations_are_kept_when_the_reference_count_differs(results):
     case, proc = results["reference count through a pipe"]
     out = Path(case.argv[case.argv.index("--output") + 1])
     assert len(out.read_text(encoding="utf-8").splitlines()) == 20
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 400 KB tmpfs (a disk that fills up); needs the privilege to mount, as root in the CI container."""
+    import shutil as sh
+
+    mount_point = tmp_path / "small_disk"
+    mount_point.mkdir()
+    if os.geteuid() != 0 or sh.which("mount") is None:
+        pytest.skip("mounting a small tmpfs needs root")
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=400k", "tmpfs", str(mount_point)], capture_output=True, text=True)
+    if proc.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.strip()}")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", str(mount_point)], capture_output=True)
+
+
+def test_a_full_disk_under_a_checkpoint_is_one_line_and_leaves_no_temporary(results, small_disk):
+    """train.py on a disk with room for the tokenizer and the logs but not for a checkpoint."""
+    import shutil as sh
+
+    case, _ = results["truncated checkpoint"]
+    trained = Path(case.argv[case.argv.index("--run-dir") + 1])
+    run = small_disk / "run"
+    run.mkdir()
+    sh.copytree(trained / "tokenizer", run / "tokenizer")
+    argv = ["train.py", "--config", str(REPO_ROOT / "configs" / "toy.yaml"), "--run-dir", str(run)]
+    proc = _run(Case("full disk", argv + [a for o in TINY_TRAIN for a in ("--set", o)], []))
+    stderr = proc.stderr.decode("utf-8", "replace")
+    assert proc.returncode == 2, stderr[-2000:]
+    assert "Traceback" not in stderr
+    last = stderr.rstrip("\n").splitlines()[-1]
+    assert last.startswith(f"error: checkpoint {run / 'checkpoints'}/ckpt-") and "No space left on device" in last, last
+    assert not [p for p in run.rglob("*") if p.name.startswith(".")], list(run.rglob("*"))
