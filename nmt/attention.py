@@ -51,9 +51,7 @@ class AdditiveAttention(keras.layers.Layer):
     `call(query, values, value_mask=None)` does all three (for standalone use).
     """
 
-    def __init__(
-        self, units, query_dim, value_dim, kernel_initializer="glorot_uniform", **kwargs
-    ):
+    def __init__(self, units, query_dim, value_dim, kernel_initializer="glorot_uniform", **kwargs):
         super().__init__(**kwargs)
         self.units = int(units)
         self.query_dim = int(query_dim)
@@ -99,9 +97,7 @@ class AdditiveAttention(keras.layers.Layer):
         values = ops.cast(values, self.compute_dtype)
         if value_mask is None:
             value_mask = tf.ones(tf.shape(values)[:2], dtype=tf.float32)
-        return self.attend(
-            self.project_query(query), self.project_keys(values), values, value_mask
-        )
+        return self.attend(self.project_query(query), self.project_keys(values), values, value_mask)
 
     def get_config(self):
         config = super().get_config()

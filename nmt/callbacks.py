@@ -103,6 +103,21 @@ class TimeBudget(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+class RunClock(keras.callbacks.Callback):
+    """Adds ``step`` (the optimizer's step) and ``minutes`` (training wall time so far, earlier processes
+    of a resumed run included, dev evaluation included) to each epoch's logs, so logs/train.csv can be
+    plotted against steps and against wall-clock minutes (scripts/plot_run.py)."""
+
+    def __init__(self, budget: TimeBudget):
+        super().__init__()
+        self.budget = budget
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["step"] = int(self.model.optimizer.iterations.numpy())
+            logs["minutes"] = self.budget.spent() / 60.0
+
+
 class StepLog(keras.callbacks.Callback):
     """Appends `step<TAB>loss<TAB>learning_rate` for every training step to a TSV file.
 

@@ -24,8 +24,8 @@ import sys
 from pathlib import Path
 
 from nmt.errors import UserError
-from nmt.rundir import CHECKPOINTS_DIR
 from nmt.files import atomic_write_text, child, fsync_dir, new_temp_dir, write_error
+from nmt.rundir import CHECKPOINTS_DIR
 
 WEIGHTS = "weights.weights.h5"
 STATE = "state.json"
@@ -76,9 +76,13 @@ class CheckpointStore:
         try:
             pointer = json.loads(path.read_text(encoding="utf-8"))
         except (ValueError, OSError):
-            raise UserError(f"{path}: not a valid checkpoint pointer (expected {{\"dir\": \"ckpt-...\"}}); the file is damaged") from None
+            raise UserError(
+                f'{path}: not a valid checkpoint pointer (expected {{"dir": "ckpt-..."}}); the file is damaged'
+            ) from None
         if not isinstance(pointer, dict) or not isinstance(pointer.get("dir"), str):
-            raise UserError(f"{path}: not a valid checkpoint pointer (expected {{\"dir\": \"ckpt-...\"}}), got {pointer!r:.80}")
+            raise UserError(
+                f'{path}: not a valid checkpoint pointer (expected {{"dir": "ckpt-..."}}), got {pointer!r:.80}'
+            )
         return pointer
 
     def path(self, name: str) -> Path | None:
@@ -101,10 +105,13 @@ class CheckpointStore:
         except FileNotFoundError:
             raise UserError(f"{path}: missing; the checkpoint {directory.name} is incomplete") from None
         except (ValueError, OSError) as error:
-            raise UserError(f"{path}: damaged checkpoint state ({type(error).__name__}); "
-                            "expected the JSON written by train.py") from None
+            raise UserError(
+                f"{path}: damaged checkpoint state ({type(error).__name__}); expected the JSON written by train.py"
+            ) from None
         if not isinstance(state, dict) or not isinstance(state.get("step"), int):
-            raise UserError(f"{path}: damaged checkpoint state (no integer 'step'); expected the JSON written by train.py")
+            raise UserError(
+                f"{path}: damaged checkpoint state (no integer 'step'); expected the JSON written by train.py"
+            )
         return state
 
     def _free_name(self, step: int) -> str:
@@ -146,8 +153,9 @@ class CheckpointStore:
             raise
         atomic_write_text(self.root / "last.json", json.dumps({"dir": name}), what="checkpoint pointer")
         if best:
-            atomic_write_text(self.root / "best.json", json.dumps({"dir": name, **(extra_pointer or {})}),
-                              what="checkpoint pointer")
+            atomic_write_text(
+                self.root / "best.json", json.dumps({"dir": name, **(extra_pointer or {})}), what="checkpoint pointer"
+            )
         self._clean()
         return final
 
@@ -163,22 +171,30 @@ class CheckpointStore:
         if directory is None:
             raise UserError(f"{self.root}: no {name} checkpoint to load")
         if not directory.is_dir():
-            raise UserError(f"{self.root / (name + '.json')}: names {directory.name}, which does not exist; "
-                            "the checkpoints are damaged")
+            raise UserError(
+                f"{self.root / (name + '.json')}: names {directory.name}, which does not exist; "
+                "the checkpoints are damaged"
+            )
         state = self._read_state(directory)
         try:
             model.load_weights(directory / WEIGHTS)
         except Exception as error:  # a truncated or foreign HDF5 file, or weights of another model
             detail = " ".join(str(error).split())[:200]
-            raise UserError(f"{directory / WEIGHTS}: cannot load the checkpoint's weights "
-                            f"({type(error).__name__}: {detail})") from None
+            raise UserError(
+                f"{directory / WEIGHTS}: cannot load the checkpoint's weights ({type(error).__name__}: {detail})"
+            ) from None
         variables, saved = rng_variables(model), state.get("rng")
         if saved is None:  # written before checkpoints held them: the generators start afresh
-            print(f"warning: {directory / STATE} holds no random-generator states (an older checkpoint); "
-                  "dropout masks after it differ from an uninterrupted run's", file=sys.stderr)
+            print(
+                f"warning: {directory / STATE} holds no random-generator states (an older checkpoint); "
+                "dropout masks after it differ from an uninterrupted run's",
+                file=sys.stderr,
+            )
             return state
         if len(variables) != len(saved):
-            raise UserError(f"{directory / STATE}: {len(saved)} random-generator states for a model with {len(variables)}")
+            raise UserError(
+                f"{directory / STATE}: {len(saved)} random-generator states for a model with {len(variables)}"
+            )
         try:
             for variable, entry in zip(variables, saved):
                 variable.assign(entry["value"])

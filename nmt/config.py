@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import types
 import typing
 from dataclasses import dataclass
@@ -83,8 +84,14 @@ class TrainConfig:
         for name in positive:
             if getattr(self, name) <= 0:
                 _fail(f"train.{name}", getattr(self, name), "a positive integer")
-        for name in ("steps_per_epoch", "max_steps", "max_time", "eval_max_sentences",
-                     "early_stopping_patience", "clip_norm"):
+        for name in (
+            "steps_per_epoch",
+            "max_steps",
+            "max_time",
+            "eval_max_sentences",
+            "early_stopping_patience",
+            "clip_norm",
+        ):
             value = getattr(self, name)
             if value is not None and value <= 0:
                 _fail(f"train.{name}", value, "a positive number or null")
@@ -110,8 +117,7 @@ class TrainConfig:
         if self.optimizer == "adam" and self.weight_decay:
             _fail("train.weight_decay", self.weight_decay, "0 with optimizer adam (use adamw)")
         if self.schedule == "inverse_sqrt" and self.warmup_steps <= 0:
-            _fail("train.warmup_steps", self.warmup_steps,
-                  "a positive integer with schedule inverse_sqrt")
+            _fail("train.warmup_steps", self.warmup_steps, "a positive integer with schedule inverse_sqrt")
 
 
 @dataclass(frozen=True)
@@ -268,9 +274,7 @@ def from_dict(values: dict, origin: str = "config") -> Config:
         raise UserError(f"{origin}: expected a mapping of sections, received {type(values).__name__}")
     for key in values:
         if key not in SECTIONS:
-            raise UserError(
-                f"{origin}: unknown section {key!r}; expected some of {', '.join(SECTIONS)}"
-            )
+            raise UserError(f"{origin}: unknown section {key!r}; expected some of {', '.join(SECTIONS)}")
     return Config(**{name: build_section(name, values.get(name)) for name in SECTIONS})
 
 
@@ -316,12 +320,45 @@ def load(path: str | Path | None, overrides: list[str] = ()) -> Config:
     for text in overrides:
         section, key, value = parse_override(text)
         if section not in SECTIONS:
-            raise UserError(
-                f"--set {text}: unknown section {section!r}; expected one of {', '.join(SECTIONS)}"
-            )
+            raise UserError(f"--set {text}: unknown section {section!r}; expected one of {', '.join(SECTIONS)}")
         current = values.setdefault(section, {})
         if current is None:
             current = values[section] = {}
         current[key] = value
     return from_dict(values, origin=str(path) if path else "config")
 
+
+# --------------------------------------------------------------------------------------------------- reference
+
+#: The commented config whose comments document the fields (every config lists every field; a test checks it).
+REFERENCE_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "toy.yaml"
+
+
+def field_comments(commented_yaml: str | Path) -> dict[str, str]:
+    """{"section.key": comment} from a config file that writes every field as `  key: value  # comment`."""
+    comments, section = {}, None
+    for line in Path(commented_yaml).read_text(encoding="utf-8").splitlines():
+        head = re.match(r"^(\w+):\s*(#.*)?$", line)
+        if head:
+            section = head.group(1)
+            continue
+        entry = re.match(r"^  (\w+):.*?\s#\s*(.*)$", line)
+        if entry and section is not None:
+            comments[f"{section}.{entry.group(1)}"] = entry.group(2).strip()
+    return comments
+
+
+def reference_markdown(commented_yaml: str | Path = REFERENCE_CONFIG) -> str:
+    """The configuration reference as a Markdown table: every key of every section, its default (from
+    the dataclass declarations) and its meaning (the comment in commented_yaml). README.md holds it,
+    and a test checks that it is this text (regenerate: python scripts/config_reference.py)."""
+    comments = field_comments(commented_yaml)
+    defaults = from_dict({}).to_dict()
+    rows = ["| key | default | meaning |", "|---|---|---|"]
+    for section in SECTIONS:
+        for key, value in defaults[section].items():
+            shown = "null" if value is None else yaml.safe_dump(value, default_flow_style=True).strip()
+            shown = shown.removesuffix("\n...").removesuffix("...").strip()
+            meaning = comments.get(f"{section}.{key}", "").replace("|", "\\|")
+            rows.append(f"| `{section}.{key}` | `{shown}` | {meaning} |")
+    return "\n".join(rows) + "\n"

@@ -37,9 +37,10 @@ import gzip
 import hashlib
 import random
 import zlib
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any
 
 from nmt.errors import UserError
 from nmt.progress import Progress
@@ -155,11 +156,16 @@ class CorpusConfig:
         if not _is_int(self.max_len) or self.max_len < 1:
             raise UserError(f"corpus.max_len: expected a whole number of subword tokens >= 1, got {self.max_len!r}")
         if not _is_number(self.max_ratio) or (self.max_ratio != 0 and self.max_ratio < 1):
-            raise UserError(f"corpus.max_ratio: expected a number >= 1, or 0 to turn the filter off, got {self.max_ratio!r}")
+            raise UserError(
+                f"corpus.max_ratio: expected a number >= 1, or 0 to turn the filter off, got {self.max_ratio!r}"
+            )
         if not isinstance(self.dedup, bool):
             raise UserError(f"corpus.dedup: expected true or false, got {self.dedup!r}")
         if self.dir is not None and (self.src_lang is None or self.tgt_lang is None):
-            raise UserError("corpus.dir is set but corpus.src_lang / corpus.tgt_lang are not; give both language suffixes, e.g. en and de")
+            raise UserError(
+                "corpus.dir is set but corpus.src_lang / corpus.tgt_lang are not; give both language suffixes, "
+                "e.g. en and de"
+            )
         for split in SPLITS:
             pair = [getattr(self, f"{split}_src"), getattr(self, f"{split}_tgt")]
             tsv = getattr(self, f"{split}_tsv")
@@ -175,16 +181,20 @@ class CorpusConfig:
     def has_explicit_train(self) -> bool:
         return self.dir is not None or self.train_src is not None or self.train_tsv is not None
 
-    def sources(self) -> dict[str, "PairSource | None"]:
+    def sources(self) -> dict[str, PairSource | None]:
         """The pair source of each split (None where the split is not given). Checks files exist."""
         cfg = self
         if not cfg.has_explicit_train():
             if any(getattr(cfg, f"{s}_src") or getattr(cfg, f"{s}_tsv") for s in ("dev", "test")):
-                raise UserError("corpus: dev/test data is given but no training data (dir, train_src/train_tgt or train_tsv)")
+                raise UserError(
+                    "corpus: dev/test data is given but no training data (dir, train_src/train_tgt or train_tsv)"
+                )
             from nmt import toy_corpus
 
             toy_corpus.ensure_written(DEFAULT_CORPUS_DIR)
-            cfg = dataclasses.replace(cfg, dir=str(DEFAULT_CORPUS_DIR), src_lang=DEFAULT_SRC_LANG, tgt_lang=DEFAULT_TGT_LANG)
+            cfg = dataclasses.replace(
+                cfg, dir=str(DEFAULT_CORPUS_DIR), src_lang=DEFAULT_SRC_LANG, tgt_lang=DEFAULT_TGT_LANG
+            )
         out: dict[str, PairSource | None] = {}
         for split in SPLITS:
             src, tgt, tsv = getattr(cfg, f"{split}_src"), getattr(cfg, f"{split}_tgt"), getattr(cfg, f"{split}_tsv")
@@ -197,11 +207,13 @@ class CorpusConfig:
             else:
                 out[split] = None
         if out["train"] is None:
-            raise UserError(f"corpus.dir {cfg.dir}: no training files train.{cfg.src_lang} and train.{cfg.tgt_lang} found")
+            raise UserError(
+                f"corpus.dir {cfg.dir}: no training files train.{cfg.src_lang} and train.{cfg.tgt_lang} found"
+            )
         return out
 
 
-def _dir_source(d: Path, split: str, src_lang: str, tgt_lang: str) -> "FilePairSource | None":
+def _dir_source(d: Path, split: str, src_lang: str, tgt_lang: str) -> FilePairSource | None:
     if not d.is_dir():
         raise UserError(f"corpus.dir: directory not found: {d} (prepare one with scripts/prepare_data.py)")
     for stem in SPLIT_FILE_NAMES[split]:
@@ -215,7 +227,9 @@ def _dir_source(d: Path, split: str, src_lang: str, tgt_lang: str) -> "FilePairS
             return FilePairSource(found[0], found[1], what=f"corpus.dir {split}")
         if len(found) == 1:
             other = tgt_lang if found[0].name.startswith(f"{stem}.{src_lang}") else src_lang
-            raise UserError(f"corpus.dir {d}: found {found[0].name} but no {stem}.{other}; the {split} split needs both sides")
+            raise UserError(
+                f"corpus.dir {d}: found {found[0].name} but no {stem}.{other}; the {split} split needs both sides"
+            )
     return None
 
 
@@ -260,7 +274,8 @@ def read_lines(path: str | Path, progress: str | None = None) -> Iterator[str]:
                 except UnicodeDecodeError as e:
                     bad = raw[e.start]
                     raise UserError(
-                        f"{path} line {lineno}: invalid UTF-8 at byte {e.start + 1} of the line (0x{bad:02x}); corpus files must be UTF-8 text"
+                        f"{path} line {lineno}: invalid UTF-8 at byte {e.start + 1} of the line (0x{bad:02x}); "
+                        "corpus files must be UTF-8 text"
                     ) from None
                 if line.endswith("\n"):
                     line = line[:-1]
@@ -270,7 +285,9 @@ def read_lines(path: str | Path, progress: str | None = None) -> Iterator[str]:
                     prog.update(lineno, raw_f.tell())
                 yield line
         except (OSError, EOFError, zlib.error) as e:
-            raise UserError(f"{path} line {lineno + 1}: cannot read the gzip data ({e}); is the file complete?") from None
+            raise UserError(
+                f"{path} line {lineno + 1}: cannot read the gzip data ({e}); is the file complete?"
+            ) from None
         finally:
             if prog is not None:
                 prog.update(lineno, raw_f.tell() if not raw_f.closed else total)
@@ -360,7 +377,10 @@ class TsvSource(PairSource):
     def __init__(self, path: str | Path, src_col: int, tgt_col: int, what: str = "corpus"):
         self.path = check_file(path, what)
         if not (_is_int(src_col) and _is_int(tgt_col) and src_col >= 1 and tgt_col >= 1 and src_col != tgt_col):
-            raise UserError(f"{what}: src_col and tgt_col must be two different column numbers >= 1, got {src_col!r} and {tgt_col!r}")
+            raise UserError(
+                f"{what}: src_col and tgt_col must be two different column numbers >= 1, got {src_col!r} and "
+                f"{tgt_col!r}"
+            )
         self.src_col = src_col
         self.tgt_col = tgt_col
 
@@ -447,7 +467,9 @@ class FilterSummary:
         if self.dedup:
             shown.update(("duplicate", "heldout_duplicate"))
         reasons = [r for r in DROP_REASONS if r in shown or self.dropped.get(r)]
-        detail = ", ".join(f"{self.dropped.get(r, 0):,} {_reason_text(r, self.max_len, self.max_ratio)}" for r in reasons)
+        detail = ", ".join(
+            f"{self.dropped.get(r, 0):,} {_reason_text(r, self.max_len, self.max_ratio)}" for r in reasons
+        )
         return f"{self.split}: {self.read:,} pairs read, {self.kept:,} kept, {self.total_dropped:,} dropped ({detail})"
 
 
@@ -639,12 +661,15 @@ def heldout_count(size: float, n: int) -> int:
     return int(size)
 
 
-def split_indices(n: int, dev_size: float, test_size: float, seed: int, what: str = "corpus") -> tuple[list[int], list[int]]:
+def split_indices(
+    n: int, dev_size: float, test_size: float, seed: int, what: str = "corpus"
+) -> tuple[list[int], list[int]]:
     """Seeded choice of held-out line indices: (dev, test), each sorted. Deterministic in (n, sizes, seed)."""
     k_dev, k_test = heldout_count(dev_size, n), heldout_count(test_size, n)
     if k_dev + k_test >= n:
         raise UserError(
-            f"{what}: cannot hold out dev_size={dev_size!r} ({k_dev} pairs) and test_size={test_size!r} ({k_test} pairs) "
+            f"{what}: cannot hold out dev_size={dev_size!r} ({k_dev} pairs) and test_size={test_size!r} "
+            f"({k_test} pairs) "
             f"from {n} pairs; lower them"
         )
     chosen = random.Random(seed).sample(range(n), k_dev + k_test)
@@ -668,7 +693,9 @@ class Corpus:
         self.heldout = False
         if sources["dev"] is None and sources["test"] is None:
             n = sources["train"].count()
-            dev_idx, test_idx = split_indices(n, cfg.dev_size, cfg.test_size, cfg.split_seed, what=f"corpus {sources['train'].describe()}")
+            dev_idx, test_idx = split_indices(
+                n, cfg.dev_size, cfg.test_size, cfg.split_seed, what=f"corpus {sources['train'].describe()}"
+            )
             self.heldout = True
             self.train = CorpusSplit("train", sources["train"], exclude=dev_idx + test_idx)
             self.dev = CorpusSplit("dev", sources["train"], select=dev_idx) if dev_idx else None

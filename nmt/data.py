@@ -27,8 +27,9 @@ of 8 beyond the longest bucket).
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import tensorflow as tf
 
@@ -91,7 +92,9 @@ class DataConfig:
                 raise UserError(f"data.bucket_lengths: expected a list of increasing lengths, got {b!r}")
             b = tuple(b)
             if not b or not all(_is_int(x) and x >= 1 for x in b) or any(x >= y for x, y in zip(b, b[1:])):
-                raise UserError(f"data.bucket_lengths: expected a non-empty list of increasing whole numbers >= 1, got {list(b)!r}")
+                raise UserError(
+                    f"data.bucket_lengths: expected a non-empty list of increasing whole numbers >= 1, got {list(b)!r}"
+                )
             object.__setattr__(self, "bucket_lengths", b)
 
     @property
@@ -119,7 +122,8 @@ class DataConfig:
         budget = self.token_budget
         if budget is not None and budget < lengths[-1]:
             raise UserError(
-                f"data.batch_tokens={budget} cannot hold one pair of {lengths[-1]} tokens (max_len={max_len} + BOS/EOS, "
+                f"data.batch_tokens={budget} cannot hold one pair of {lengths[-1]} tokens (max_len={max_len} + "
+                "BOS/EOS, "
                 f"padded); raise batch_tokens to at least {lengths[-1]} or lower max_len"
             )
         return lengths
@@ -280,7 +284,9 @@ def _training_split(pairs_source: Any, tokenizers: Tokenizers, cfg: DataConfig, 
                 "be dropped without being counted; set data.max_len >= corpus.max_len or leave it unset"
             )
     if split.summary.kept == 0:
-        raise UserError(f"{split.name}: all {split.summary.read} pairs were dropped by the filters ({split.summary.format()})")
+        raise UserError(
+            f"{split.name}: all {split.summary.read} pairs were dropped by the filters ({split.summary.format()})"
+        )
     return split, max_len
 
 

@@ -59,21 +59,16 @@ class _Decoder(keras.layers.Layer):
         self.tie_embeddings = bool(tie_embeddings)
         if self.readout_dim != self.embedding_dim and self.tie_embeddings:
             raise ValueError(
-                f"tied embeddings need readout size {self.readout_dim} == embedding_dim "
-                f"{self.embedding_dim}"
+                f"tied embeddings need readout size {self.readout_dim} == embedding_dim {self.embedding_dim}"
             )
         policy = self.dtype_policy
-        self.embedding = keras.layers.Embedding(
-            self.vocab_size, self.embedding_dim, dtype=policy, name="embedding"
-        )
+        self.embedding = keras.layers.Embedding(self.vocab_size, self.embedding_dim, dtype=policy, name="embedding")
         self.embedding_drop = keras.layers.Dropout(self.embedding_dropout, name="embedding_dropout")
         self.readout_state = keras.layers.Dense(self.output_dim, dtype=policy, name="readout_state")
         self.readout_embedding = keras.layers.Dense(
             self.output_dim, use_bias=False, dtype=policy, name="readout_embedding"
         )
-        self.readout_context = keras.layers.Dense(
-            self.output_dim, use_bias=False, dtype=policy, name="readout_context"
-        )
+        self.readout_context = keras.layers.Dense(self.output_dim, use_bias=False, dtype=policy, name="readout_context")
         self.output_drop = keras.layers.Dropout(self.output_dropout, name="output_dropout")
         if not self.tie_embeddings:
             self.projection = keras.layers.Dense(self.vocab_size, dtype=policy, name="projection")
@@ -119,9 +114,7 @@ class _Decoder(keras.layers.Layer):
         u = self.output_drop(u, training=training)
         if self.tie_embeddings:
             table = ops.cast(self.embedding.embeddings, self.compute_dtype)  # [V, E]
-            logits = tf.tensordot(u, table, [[-1], [1]]) + ops.cast(
-                self.projection_bias, self.compute_dtype
-            )
+            logits = tf.tensordot(u, table, [[-1], [1]]) + ops.cast(self.projection_bias, self.compute_dtype)
         else:
             logits = self.projection(u)  # [..., V]
         return tf.cast(logits, tf.float32)
@@ -159,9 +152,7 @@ class Cho2014Decoder(_Decoder):
         self.summary = keras.layers.Dense(
             self.context_dim, activation="tanh", use_bias=False, dtype=policy, name="summary"
         )
-        self.bridge = keras.layers.Dense(
-            self.units, activation="tanh", use_bias=False, dtype=policy, name="bridge"
-        )
+        self.bridge = keras.layers.Dense(self.units, activation="tanh", use_bias=False, dtype=policy, name="bridge")
         self.gru = GRU(self.units, return_sequences=True, dtype=policy, name="gru")
 
     def _build_recurrence(self):
@@ -296,9 +287,7 @@ def attention_gru_recurrence(projected, h0, memory, weights):
             return tf.TensorArray(element_dtype, size=steps)
 
         def body(t, hidden, hs, cs, qs, alphas, zrs, cands):
-            hidden, context, alpha, query, zr, cand = attention_gru_step(
-                projected[t], hidden, mem, wts
-            )
+            hidden, context, alpha, query, zr, cand = attention_gru_step(projected[t], hidden, mem, wts)
             return (
                 t + 1,
                 hidden,
@@ -341,11 +330,14 @@ def attention_gru_recurrence(projected, h0, memory, weights):
                 d_e = alpha * (d_alpha - tf.reduce_sum(alpha * d_alpha, -1, keepdims=True))
                 d_e = tf.cast(d_e, dtype)  # scores: [B, S]
                 th = tf.tanh(keys + queries[t][:, None, :])  # recomputed: [B, S, A]
-                d_v = d_v + tf.matmul(
-                    tf.reshape(th, [-1, attention_units]),
-                    tf.reshape(d_e, [-1, 1]),
-                    transpose_a=True,
-                )[:, 0]  # Σ_bs d_e·th
+                d_v = (
+                    d_v
+                    + tf.matmul(
+                        tf.reshape(th, [-1, attention_units]),
+                        tf.reshape(d_e, [-1, 1]),
+                        transpose_a=True,
+                    )[:, 0]
+                )  # Σ_bs d_e·th
                 d_pre = d_e[:, :, None] * v * (1 - th * th)  # [B, S, A]
                 d_hq = tf.concat([tf.reduce_sum(d_pre, axis=1), d_zr], axis=1)  # [B, A + 2H]
                 dh_prev = dh * (1 - z) + d_rh * r + tf.matmul(d_hq, w_hq_t)
@@ -362,8 +354,7 @@ def attention_gru_recurrence(projected, h0, memory, weights):
             _, dh0, d_keys, d_v, d_hqs, d_as, d_cs = tf.while_loop(
                 lambda t, *_: t >= 0,
                 back,
-                (steps - 1, tf.zeros_like(h0), tf.zeros_like(keys), tf.zeros_like(v))
-                + (ta(), ta(), ta()),
+                (steps - 1, tf.zeros_like(h0), tf.zeros_like(keys), tf.zeros_like(v)) + (ta(), ta(), ta()),
                 maximum_iterations=steps,
             )
             d_hq, d_a, d_c = d_hqs.stack(), d_as.stack(), d_cs.stack()
@@ -374,7 +365,7 @@ def attention_gru_recurrence(projected, h0, memory, weights):
             d_w_hq = tf.matmul(rows(h_prev), rows(d_hq), transpose_a=True)  # [H, A + 2H]
             d_w_c = tf.matmul(rows(contexts), rows(d_a), transpose_a=True)  # [C, 3H]
             rh = zrs[:, :, units:] * h_prev  # r ⊙ s_{i-1}: [T, B, H]
-            d_u_h = tf.matmul(rows(rh), rows(d_a[:, :, 2 * units:]), transpose_a=True)
+            d_u_h = tf.matmul(rows(rh), rows(d_a[:, :, 2 * units :]), transpose_a=True)
             d_values = tf.einsum(  # Σ_t α_t,bs · dc_t,bc
                 "tbs,tbc->bsc", tf.cast(alphas, dtype), d_c
             )
@@ -402,9 +393,7 @@ class AttentionDecoder(_Decoder):
         super().__init__(*args, **kwargs)
         self.attention_units = int(attention_units)
         policy = self.dtype_policy
-        self.bridge = keras.layers.Dense(
-            self.units, activation="tanh", use_bias=False, dtype=policy, name="bridge"
-        )
+        self.bridge = keras.layers.Dense(self.units, activation="tanh", use_bias=False, dtype=policy, name="bridge")
         self.attention = AdditiveAttention(
             self.attention_units, self.units, self.context_dim, dtype=policy, name="attention"
         )

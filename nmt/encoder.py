@@ -46,9 +46,7 @@ class Encoder(keras.layers.Layer):
         self.layer_dropout = float(layer_dropout)
         self.pad_id = int(pad_id)
         policy = self.dtype_policy
-        self.embedding = keras.layers.Embedding(
-            self.vocab_size, self.embedding_dim, dtype=policy, name="embedding"
-        )
+        self.embedding = keras.layers.Embedding(self.vocab_size, self.embedding_dim, dtype=policy, name="embedding")
         self.embedding_drop = keras.layers.Dropout(self.embedding_dropout, name="embedding_dropout")
         self.layer_drop = keras.layers.Dropout(self.layer_dropout, name="layer_dropout")
         self.rnns = []

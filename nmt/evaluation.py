@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Union
+from typing import Any
 
 from sacrebleu.metrics import BLEU, CHRF
 from sacrebleu.significance import PairedTest
@@ -24,13 +25,13 @@ METRICS = {"bleu": BLEU, "chrf": CHRF}
 DEFAULT_METRICS = ("bleu", "chrf")
 DEFAULT_SEED = 12345  # sacrebleu's default seed for resampling (SACREBLEU_SEED)
 
-References = Union[Sequence[str], Sequence[Sequence[str]]]
+References = Sequence[str] | Sequence[Sequence[str]]
 
 
 # ------------------------------------------------------------------------------------------------------ reading
 
 
-def read_lines(path: Union[str, os.PathLike]) -> List[str]:
+def read_lines(path: str | os.PathLike) -> list[str]:
     """Lines of a UTF-8 text file, split on LF only, trailing whitespace removed (as the sacrebleu CLI does).
 
     A final line without LF counts; a BOM is kept (as the sacrebleu CLI does). Missing/unreadable file or bad
@@ -61,7 +62,7 @@ def read_lines(path: Union[str, os.PathLike]) -> List[str]:
 # ------------------------------------------------------------------------------------------------------ scoring
 
 
-def reference_streams(hypotheses: Sequence[str], references: References) -> List[List[str]]:
+def reference_streams(hypotheses: Sequence[str], references: References) -> list[list[str]]:
     """Normalizes references to sacrebleu's streams [[ref 1 of every sentence], [ref 2 ...], ...] and checks counts.
 
     ``references`` is either one reference per hypothesis (list[str]) or a list of such streams.
@@ -83,7 +84,7 @@ def reference_streams(hypotheses: Sequence[str], references: References) -> List
     return streams
 
 
-def make_metrics(metrics: Sequence[str] = DEFAULT_METRICS, references=None, bleu_tokenize: Optional[str] = None):
+def make_metrics(metrics: Sequence[str] = DEFAULT_METRICS, references=None, bleu_tokenize: str | None = None):
     """{"bleu": BLEU(...), "chrf": CHRF(...)} with the sacrebleu command line's defaults.
 
     references: reference streams to cache in the metrics (as the command line does), or None.
@@ -107,15 +108,15 @@ def make_metrics(metrics: Sequence[str] = DEFAULT_METRICS, references=None, bleu
 class Scores:
     """Corpus scores: ``results`` maps "bleu"/"chrf" to sacrebleu Score objects, ``signatures`` to their strings."""
 
-    results: Dict[str, Any]
-    signatures: Dict[str, str]
+    results: dict[str, Any]
+    signatures: dict[str, str]
 
     @property
-    def bleu(self) -> Optional[float]:
+    def bleu(self) -> float | None:
         return self.results["bleu"].score if "bleu" in self.results else None
 
     @property
-    def chrf(self) -> Optional[float]:
+    def chrf(self) -> float | None:
         return self.results["chrf"].score if "chrf" in self.results else None
 
     def format(self, width: int = 2) -> str:
@@ -124,9 +125,14 @@ class Scores:
             f"{result.format(width=width)}  {self.signatures[name]}" for name, result in self.results.items()
         )
 
-    def as_dict(self, width: int = 2) -> Dict[str, Dict[str, Any]]:
+    def as_dict(self, width: int = 2) -> dict[str, dict[str, Any]]:
         return {
-            name: {"name": result.name, "score": result.score, "line": result.format(width=width), "signature": self.signatures[name]}
+            name: {
+                "name": result.name,
+                "score": result.score,
+                "line": result.format(width=width),
+                "signature": self.signatures[name],
+            }
             for name, result in self.results.items()
         }
 
@@ -136,7 +142,7 @@ def score(
     references: References,
     metrics: Sequence[str] = DEFAULT_METRICS,
     *,
-    bleu_tokenize: Optional[str] = None,
+    bleu_tokenize: str | None = None,
 ) -> Scores:
     """Corpus BLEU/chrF of hypotheses (one string per sentence) against one or more references per sentence.
 
@@ -176,8 +182,8 @@ class PairedComparison:
     baseline_name: str
     system_name: str
     n_samples: int
-    seed: Optional[int]
-    metrics: Dict[str, PairedMetric] = field(default_factory=dict)
+    seed: int | None
+    metrics: dict[str, PairedMetric] = field(default_factory=dict)
 
     def format(self, width: int = 2, alpha: float = 0.05) -> str:
         seed = "none" if self.seed is None else self.seed
@@ -190,14 +196,15 @@ class PairedComparison:
             mark = "significant" if result.p_value < alpha else "not significant"
             lines.append(
                 f"{result.name}: baseline {result.baseline:.{width}f} (μ = {result.baseline_mean:.{width}f} ± "
-                f"{result.baseline_ci:.{width}f})  system {result.system:.{width}f} (μ = {result.system_mean:.{width}f} ± "
+                f"{result.baseline_ci:.{width}f})  system {result.system:.{width}f} (μ = "
+                f"{result.system_mean:.{width}f} ± "
                 f"{result.system_ci:.{width}f})  p = {result.p_value:.4f} ({mark} at {alpha})  {result.signature}"
             )
         return "\n".join(lines)
 
 
 @contextlib.contextmanager
-def _sacrebleu_seed(seed: Optional[int]):
+def _sacrebleu_seed(seed: int | None):
     """sacrebleu reads its resampling seed from SACREBLEU_SEED ("none": unseeded); set it for the block only."""
     saved = os.environ.get("SACREBLEU_SEED")
     os.environ["SACREBLEU_SEED"] = "none" if seed is None else str(int(seed))
@@ -217,9 +224,9 @@ def paired_bootstrap(
     metrics: Sequence[str] = DEFAULT_METRICS,
     *,
     n_samples: int = 1000,
-    seed: Optional[int] = DEFAULT_SEED,
+    seed: int | None = DEFAULT_SEED,
     names: Sequence[str] = ("baseline", "system"),
-    bleu_tokenize: Optional[str] = None,
+    bleu_tokenize: str | None = None,
 ) -> PairedComparison:
     """sacrebleu's paired bootstrap resampling test of ``system`` against ``baseline`` (``sacrebleu --paired-bs``).
 

@@ -21,9 +21,10 @@ import re
 import shutil
 import stat
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Iterator, Optional
+from typing import IO
 
 from nmt.errors import UserError
 
@@ -47,7 +48,7 @@ def plain_mode(directory: bool = False) -> int:
     return (0o777 if directory else 0o666) & ~umask()
 
 
-def write_error(path, error: OSError, what: Optional[str] = None) -> UserError:
+def write_error(path, error: OSError, what: str | None = None) -> UserError:
     """A one-line UserError for a failed write of path (what: the option or role that named it).
 
     HDF5 (Keras' weights files) reports a failed write as an OSError without strerror whose text holds
@@ -90,11 +91,11 @@ class AtomicFile:
     opening, writing or committing become one-line UserErrors naming ``what path``.
     """
 
-    def __init__(self, path, what: Optional[str] = None, binary: bool = False, fsync: bool = False):
+    def __init__(self, path, what: str | None = None, binary: bool = False, fsync: bool = False):
         self.path = Path(path)
         self.what = what
         self.fsync = fsync
-        self.tmp: Optional[Path] = None
+        self.tmp: Path | None = None
         try:
             if is_special(self.path):
                 self.file: IO = open(self.path, "wb" if binary else "w", **({} if binary else _TEXT))
@@ -149,7 +150,7 @@ class AtomicFile:
             self.tmp.unlink(missing_ok=True)
             self.tmp = None
 
-    def __enter__(self) -> "AtomicFile":
+    def __enter__(self) -> AtomicFile:
         return self
 
     def __exit__(self, kind, value, traceback) -> None:
@@ -162,7 +163,7 @@ class AtomicFile:
 _TEXT = {"encoding": "utf-8", "newline": "\n"}
 
 
-def atomic_write_text(path, text: str, what: Optional[str] = None, fsync: bool = True) -> None:
+def atomic_write_text(path, text: str, what: str | None = None, fsync: bool = True) -> None:
     """Writes text to path atomically (temporary file, fsync, rename, fsync of the directory)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -178,7 +179,7 @@ def new_temp_dir(parent, prefix: str) -> Path:
 
 
 @contextmanager
-def atomic_directory(path, what: Optional[str] = None) -> Iterator[Path]:
+def atomic_directory(path, what: str | None = None) -> Iterator[Path]:
     """Yields a temporary directory beside path; when the block ends without an exception it
     replaces path (an existing one is moved aside first, then removed). On an exception the
     temporary directory is removed; an OSError becomes a one-line UserError naming path."""
@@ -212,12 +213,16 @@ def child(directory, name, what: str) -> Path:
     the file the name came from, for the one-line error."""
     directory = Path(directory)
     if not isinstance(name, str) or name in ("", ".", "..") or "/" in name or "\\" in name or "\0" in name:
-        raise UserError(f"{what}: {name!r} is not a plain file name inside {directory}; expected a name such as 'spm.model'")
+        raise UserError(
+            f"{what}: {name!r} is not a plain file name inside {directory}; expected a name such as 'spm.model'"
+        )
     path = directory / name
     try:
         resolved, root = path.resolve(), directory.resolve()
     except (OSError, RuntimeError) as error:
         raise UserError(f"{what}: cannot resolve {path} ({error})") from None
     if resolved.parent != root and root not in resolved.parents:
-        raise UserError(f"{what}: {path} leads outside {directory} (a symbolic link); a run directory must be self-contained")
+        raise UserError(
+            f"{what}: {path} leads outside {directory} (a symbolic link); a run directory must be self-contained"
+        )
     return path

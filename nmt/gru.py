@@ -189,9 +189,7 @@ class GRUCell(keras.layers.Layer):
             shape=(self.units, 3 * self.units),
             initializer=self.recurrent_initializer,
         )
-        self.bias = self.add_weight(
-            name="bias", shape=(3 * self.units,), initializer=self.bias_initializer
-        )
+        self.bias = self.add_weight(name="bias", shape=(3 * self.units,), initializer=self.bias_initializer)
         if context_shape is not None:
             self.context_kernel = self.add_weight(
                 name="context_kernel",
@@ -217,9 +215,7 @@ class GRUCell(keras.layers.Layer):
     def context_projection(self, context):
         """context [B, context_dim] -> context·C [B, 3H], computed once per sequence."""
         if self.context_kernel is None:
-            raise ValueError(
-                "this GRU was built without a context; call it with `context=` on first use"
-            )
+            raise ValueError("this GRU was built without a context; call it with `context=` on first use")
         context = ops.cast(context, self.compute_dtype)
         return ops.matmul(context, self._weight(self.context_kernel))
 
@@ -305,9 +301,7 @@ class GRU(keras.layers.Layer):
 
     def build(self, inputs_shape, initial_state_shape=None, context_shape=None):
         if len(inputs_shape) != 3:
-            raise ValueError(
-                f"GRU expects inputs [batch, time, features]; received shape {inputs_shape}"
-            )
+            raise ValueError(f"GRU expects inputs [batch, time, features]; received shape {inputs_shape}")
         self.cell.build(inputs_shape, context_shape)
         self.built = True
 
@@ -329,9 +323,7 @@ class GRU(keras.layers.Layer):
             mask = getattr(inputs, "_keras_mask", None)
         if isinstance(initial_state, (list, tuple)):
             if len(initial_state) != 1:
-                raise ValueError(
-                    f"GRU has one state; received {len(initial_state)} initial states"
-                )
+                raise ValueError(f"GRU has one state; received {len(initial_state)} initial states")
             initial_state = initial_state[0]
         if initial_state is None:
             h0 = ops.zeros((batch, self.units), dtype=dtype)
@@ -361,9 +353,7 @@ class GRU(keras.layers.Layer):
             if self.go_backwards:
                 step_mask = tf.reverse(step_mask, [0])
 
-        states, h_last = _gru_recurrence(
-            xp, h0, step_mask, cell._weight(cell.recurrent_kernel), rec_mask
-        )
+        states, h_last = _gru_recurrence(xp, h0, step_mask, cell._weight(cell.recurrent_kernel), rec_mask)
         if self.return_sequences:
             if step_mask is not None and self.zero_output_for_mask:
                 states = states * step_mask

@@ -123,9 +123,7 @@ class BatchLoss(keras.metrics.Metric):
     def __init__(self, label_smoothing=0.0, name="batch_loss", **kwargs):
         super().__init__(name=name, **kwargs)
         self.loss_fn = MaskedCrossEntropy(label_smoothing)
-        self.value = self.add_variable(
-            shape=(), initializer="zeros", dtype="float32", name="value", aggregation="mean"
-        )
+        self.value = self.add_variable(shape=(), initializer="zeros", dtype="float32", name="value", aggregation="mean")
 
     def update_state(self, y_true, y_pred, sample_weight=None):
         self.value.assign(replica_sum(tf.cast(self.loss_fn(y_true, y_pred), tf.float32)))

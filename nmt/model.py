@@ -73,16 +73,14 @@ class ModelConfig:
     tie_embeddings: bool = False
 
     @classmethod
-    def from_dict(cls, values: dict) -> "ModelConfig":
+    def from_dict(cls, values: dict) -> ModelConfig:
         """Builds from a plain mapping (the YAML section), rejecting unknown keys."""
         if not isinstance(values, dict):
             raise UserError(f"model: expected a mapping, received {type(values).__name__}")
         names = [f.name for f in dataclasses.fields(cls)]
         for key in values:
             if key not in names:
-                raise UserError(
-                    f"model.{key}: unknown key; expected one of {', '.join(names)}"
-                )
+                raise UserError(f"model.{key}: unknown key; expected one of {', '.join(names)}")
         return cls(**values)
 
     def to_dict(self) -> dict:
@@ -241,9 +239,7 @@ class AttentionModel(Seq2Seq):
     bidirectional = True
 
     def _make_decoder(self, config, policy):
-        return AttentionDecoder(
-            attention_units=config.attention_units, **self._decoder_kwargs(config, policy)
-        )
+        return AttentionDecoder(attention_units=config.attention_units, **self._decoder_kwargs(config, policy))
 
 
 def build_model(cfg: ModelConfig, src_vocab_size: int, tgt_vocab_size: int) -> Seq2Seq:
@@ -251,8 +247,6 @@ def build_model(cfg: ModelConfig, src_vocab_size: int, tgt_vocab_size: int) -> S
     reserved ids PAD=0, UNK=1, BOS=2, EOS=3)."""
     for name, value in (("src_vocab_size", src_vocab_size), ("tgt_vocab_size", tgt_vocab_size)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 5:
-            raise UserError(
-                f"{name}: received {value!r}, expected an integer > 4 (4 reserved ids + words)"
-            )
+            raise UserError(f"{name}: received {value!r}, expected an integer > 4 (4 reserved ids + words)")
     model_class = {"cho2014": Cho2014Model, "attention": AttentionModel}[cfg.architecture]
     return model_class(cfg, src_vocab_size, tgt_vocab_size, name=cfg.architecture)

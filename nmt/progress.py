@@ -1,23 +1,29 @@
-"""A progress line on stderr for long work (reading or writing big files).
+"""Progress of long work on standard error (reading, copying, translating big files), drawn by tqdm.
 
-Nothing is shown for work that finishes within `delay` seconds, so small files stay quiet. On a
-terminal the line is rewritten in place (carriage return); elsewhere (logs, CI) a full line is
-written at most every `log_interval` seconds.
+tqdm rather than a hand-written line: it is the ecosystem's progress bar (rate, remaining time, a
+bar when the size is known, terminal width), kept up by its maintainers, and small; Keras' Progbar is
+tied to Keras' own training loop and logging switches, while this progress is about files and runs
+outside fit. Training's progress stays Keras' own bar.
+
+`Progress(label, total_bytes)` shows nothing for work that ends within `delay` seconds, and nothing at
+all when standard error is not a terminal (logs, CI), unless NMT_PROGRESS=1 (or ``force=True``) asks
+for it. ``update(lines, bytes_done)`` takes the totals so far.
 """
 
 from __future__ import annotations
 
+import os
 import sys
-import time
 from typing import TextIO
 
+from tqdm import tqdm
 
-def _fmt_bytes(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TB"  # pragma: no cover
+
+def wanted(stream: TextIO) -> bool:
+    """Progress is drawn on a terminal, or anywhere when NMT_PROGRESS=1."""
+    if os.environ.get("NMT_PROGRESS") == "1":
+        return True
+    return bool(getattr(stream, "isatty", lambda: False)())
 
 
 class Progress:
@@ -29,52 +35,37 @@ class Progress:
         total_bytes: int | None = None,
         stream: TextIO | None = None,
         delay: float = 1.0,
-        interval: float = 0.5,
-        log_interval: float = 10.0,
+        force: bool | None = None,
     ):
-        self.label = label
-        self.total_bytes = total_bytes
         self.stream = stream if stream is not None else sys.stderr
-        self.delay = delay
-        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
-        self.interval = interval if self.tty else log_interval
-        self.start = time.monotonic()
-        self._last = self.start
-        self._shown = False
+        show = wanted(self.stream) if force is None else force
+        self.bar = tqdm(
+            total=total_bytes or None,
+            desc=label,
+            unit="B",
+            unit_scale=True,
+            unit_divisor=1024,
+            file=self.stream,
+            delay=delay,
+            disable=not show,
+            dynamic_ncols=True,
+            leave=True,
+        )
         self.lines = 0
-        self.bytes_done = 0
-
-    def _text(self) -> str:
-        elapsed = time.monotonic() - self.start
-        text = f"{self.label}: {self.lines:,} lines"
-        if self.total_bytes:
-            pct = 100.0 * self.bytes_done / self.total_bytes
-            text += f" ({_fmt_bytes(self.bytes_done)} of {_fmt_bytes(self.total_bytes)}, {pct:.0f}%)"
-        return text + f", {elapsed:.0f} s"
 
     def update(self, lines: int, bytes_done: int | None = None) -> None:
-        self.lines = lines
-        if bytes_done is not None:
-            self.bytes_done = bytes_done
-        now = time.monotonic()
-        if now - self.start < self.delay or now - self._last < self.interval:
+        if self.bar.disable:
             return
-        self._last = now
-        self._shown = True
-        if self.tty:
-            self.stream.write("\r" + self._text() + "\x1b[K")
-        else:
-            self.stream.write(self._text() + "\n")
-        self.stream.flush()
+        if lines != self.lines:
+            self.lines = lines
+            self.bar.set_postfix_str(f"{lines:,} lines", refresh=False)
+        if bytes_done is not None and bytes_done > self.bar.n:
+            self.bar.update(bytes_done - self.bar.n)
 
     def close(self) -> None:
-        if self._shown:
-            end = "\n"
-            self.stream.write(("\r" if self.tty else "") + self._text() + ", done" + end)
-            self.stream.flush()
-            self._shown = False
+        self.bar.close()
 
-    def __enter__(self) -> "Progress":
+    def __enter__(self) -> Progress:
         return self
 
     def __exit__(self, *exc) -> None:

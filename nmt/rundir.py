@@ -5,6 +5,7 @@
     checkpoints/         ckpt-<step>/ (weights, state.json), last.json, best.json (nmt.checkpoint)
     model.keras          the best model by dev BLEU
     export/              the text-to-text SavedModel
+    curves.png           loss, dev BLEU (against steps and minutes) and learning rate (nmt.plotting)
     logs/                train.csv, steps.tsv, tensorboard/
 
 `--overwrite` removes these entries (and the temporary ones training leaves when killed) and
@@ -27,6 +28,7 @@ TOKENIZER_DIR = "tokenizer"
 CHECKPOINTS_DIR = "checkpoints"
 MODEL_FILE = "model.keras"
 EXPORT_DIR = "export"
+CURVES_FILE = "curves.png"
 LOGS_DIR = "logs"
 STEPS_LOG = "steps.tsv"
 EPOCHS_LOG = "train.csv"
@@ -37,7 +39,17 @@ TOKENIZER_TMP = ".tokenizer.tmp"
 MODEL_TMP = ".model.tmp.keras"
 
 #: Everything train.py writes at the top of a run directory.
-ENTRIES = (CONFIG_FILE, TOKENIZER_DIR, CHECKPOINTS_DIR, MODEL_FILE, EXPORT_DIR, LOGS_DIR, TOKENIZER_TMP, MODEL_TMP)
+ENTRIES = (
+    CONFIG_FILE,
+    TOKENIZER_DIR,
+    CHECKPOINTS_DIR,
+    MODEL_FILE,
+    EXPORT_DIR,
+    LOGS_DIR,
+    CURVES_FILE,
+    TOKENIZER_TMP,
+    MODEL_TMP,
+)
 #: Prefixes of the temporary files and folders written beside those entries (nmt.files).
 TEMP_PREFIXES = tuple(f".{name}." for name in ENTRIES)
 

@@ -48,7 +48,8 @@ Beam search (``beam_search``):
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, NamedTuple, Optional, Tuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import numpy as np
 import tensorflow as tf
@@ -64,7 +65,7 @@ NEG_INF = float("-inf")
 _LENGTH_EPSILON = 1e-3
 
 State = Any  # {"memory": {...}, "recurrent": {...}} of tensors
-DecodeStep = Callable[[tf.Tensor, State], Tuple[tf.Tensor, State, Optional[tf.Tensor]]]
+DecodeStep = Callable[[tf.Tensor, State], tuple[tf.Tensor, State, tf.Tensor | None]]
 
 
 class SearchResult(NamedTuple):
@@ -83,7 +84,7 @@ class SearchResult(NamedTuple):
     lengths: tf.Tensor
     scores: tf.Tensor
     log_probs: tf.Tensor
-    attention: Optional[tf.Tensor] = None
+    attention: tf.Tensor | None = None
 
 
 # ----------------------------------------------------------------------------------------------- small pieces
@@ -101,7 +102,7 @@ def _length_limit_py(width: int, a: float, b: float) -> int:
 
 
 def output_length_limits(
-    source_ids: tf.Tensor, max_len_a: float, max_len_b: float, max_length: Optional[int] = None, pad_id: int = PAD_ID
+    source_ids: tf.Tensor, max_len_a: float, max_len_b: float, max_length: int | None = None, pad_id: int = PAD_ID
 ):
     """Per-sentence maximum output lengths and the buffer length.
 
@@ -110,7 +111,9 @@ def output_length_limits(
     """
     if not max_len_a >= 0:
         raise UserError(f"max_len_a (output length = a * source length + b): expected a number >= 0, got {max_len_a!r}")
-    if max_length is not None and (isinstance(max_length, bool) or not isinstance(max_length, (int, np.integer)) or max_length < 1):
+    if max_length is not None and (
+        isinstance(max_length, bool) or not isinstance(max_length, (int, np.integer)) or max_length < 1
+    ):
         raise UserError(f"max_length: expected an integer >= 1 (or none), got {max_length!r}")
     source_lengths = tf.reduce_sum(tf.cast(tf.not_equal(source_ids, pad_id), tf.int32), axis=1)  # [B]
     if max_length is not None:
@@ -196,7 +199,7 @@ def greedy_search(
     alpha: float = 0.6,
     max_len_a: float = 2.0,
     max_len_b: float = 10.0,
-    max_length: Optional[int] = None,
+    max_length: int | None = None,
     return_attention: bool = False,
     bos_id: int = BOS_ID,
     eos_id: int = EOS_ID,
@@ -305,7 +308,7 @@ def beam_search(
     alpha: float = 0.6,
     max_len_a: float = 2.0,
     max_len_b: float = 10.0,
-    max_length: Optional[int] = None,
+    max_length: int | None = None,
     return_attention: bool = False,
     bos_id: int = BOS_ID,
     eos_id: int = EOS_ID,
@@ -355,7 +358,9 @@ def beam_search(
 
     def body(v):
         t, beams = v["t"], v["beams"]
-        step_log_probs, recurrent, step_attention = _step(decode_step, v["prev"], memory, v["recurrent"], return_attention)
+        step_log_probs, recurrent, step_attention = _step(
+            decode_step, v["prev"], memory, v["recurrent"], return_attention
+        )
         top_log_probs, top_tokens = _best_allowed(step_log_probs, K, pad_id, bos_id)  # [B*K, C]
         C = top_log_probs.shape[1]
         top_log_probs = tf.reshape(top_log_probs, [batch, K, C])  # [B, K, C]
@@ -435,7 +440,7 @@ def search(
     alpha: float = 0.6,
     max_len_a: float = 2.0,
     max_len_b: float = 10.0,
-    max_length: Optional[int] = None,
+    max_length: int | None = None,
     return_attention: bool = False,
     bos_id: int = BOS_ID,
     eos_id: int = EOS_ID,

@@ -38,9 +38,10 @@ import os
 import random
 import re
 import uuid
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 import sentencepiece as spm
 import tensorflow as tf
@@ -98,7 +99,8 @@ class TokenizerConfig:
             raise UserError(f"tokenizer.character_coverage: expected a number from 0.9 to 1.0, got {cc!r}")
         if not _is_int(self.input_sentence_size) or self.input_sentence_size < 1:
             raise UserError(
-                f"tokenizer.input_sentence_size: expected a whole number of sentences >= 1, got {self.input_sentence_size!r}"
+                "tokenizer.input_sentence_size: expected a whole number of sentences >= 1, got "
+                f"{self.input_sentence_size!r}"
             )
         if not _is_int(self.seed):
             raise UserError(f"tokenizer.seed: expected an integer, got {self.seed!r}")
@@ -152,7 +154,7 @@ class Tokenizer(tf.Module):
         self._tf._model_resource = _SentencepieceResource(self.model_proto)
 
     @classmethod
-    def from_file(cls, path: str | Path, name: str = "tokenizer") -> "Tokenizer":
+    def from_file(cls, path: str | Path, name: str = "tokenizer") -> Tokenizer:
         p = Path(path)
         if not p.is_file():
             raise UserError(f"tokenizer model not found: {p}")
@@ -221,7 +223,9 @@ def text_ids(ids) -> tf.RaggedTensor:
 class Tokenizers:
     """The source and target tokenizers of a model (``src is tgt`` when joint)."""
 
-    def __init__(self, src: Tokenizer, tgt: Tokenizer, config: TokenizerConfig | None = None, directory: Path | None = None):
+    def __init__(
+        self, src: Tokenizer, tgt: Tokenizer, config: TokenizerConfig | None = None, directory: Path | None = None
+    ):
         self.src = src
         self.tgt = tgt
         self.config = config
@@ -232,7 +236,7 @@ class Tokenizers:
         return self.src is self.tgt
 
     @classmethod
-    def load(cls, directory: str | Path) -> "Tokenizers":
+    def load(cls, directory: str | Path) -> Tokenizers:
         d = Path(directory)
         meta_path = d / META_FILE
         if not meta_path.is_file():
@@ -386,4 +390,3 @@ def _write(path: Path, data: bytes) -> None:
         path.write_bytes(data)
     except OSError as error:
         raise write_error(path, error) from None
-

@@ -42,8 +42,7 @@ import yaml
 
 from nmt import callbacks as cb
 from nmt import config as config_lib
-from nmt import evaluation
-from nmt import rundir
+from nmt import evaluation, rundir
 from nmt.checkpoint import CheckpointStore
 from nmt.corpus import Corpus
 from nmt.data import make_dataset, make_training_stream
@@ -103,13 +102,16 @@ def prepare_run_dir(cfg: config_lib.Config, run_dir: Path, resume: bool, overwri
         try:
             old = yaml.safe_load(config_path.read_text(encoding="utf-8")) or {}
         except (OSError, UnicodeDecodeError, yaml.YAMLError):
-            raise UserError(f"{config_path}: not a config written by train.py; use another --run-dir, "
-                            "or --overwrite to start over") from None
+            raise UserError(
+                f"{config_path}: not a config written by train.py; use another --run-dir, or --overwrite to start over"
+            ) from None
         if not isinstance(old, dict):
-            raise UserError(f"{config_path}: not a config written by train.py; use another --run-dir, "
-                            "or --overwrite to start over")
+            raise UserError(
+                f"{config_path}: not a config written by train.py; use another --run-dir, or --overwrite to start over"
+            )
         diffs = [
-            d for d in _config_differences(old, cfg.to_dict())
+            d
+            for d in _config_differences(old, cfg.to_dict())
             if not (resume and tuple(d.split(":")[0].split(".")) in RESUMABLE_CHANGES)
         ]
         if diffs:
@@ -119,15 +121,18 @@ def prepare_run_dir(cfg: config_lib.Config, run_dir: Path, resume: bool, overwri
             )
         if has_checkpoint and not resume:
             raise UserError(
-                f"{run_dir} already holds a training run; pass --resume to continue it "
-                "or --overwrite to start over"
+                f"{run_dir} already holds a training run; pass --resume to continue it or --overwrite to start over"
             )
     if resume and not has_checkpoint:
         if not config_path.is_file():
-            raise UserError(f"--resume: {run_dir} holds no training run to resume (no {rundir.CONFIG_FILE}); "
-                            "start it without --resume")
-        log(f"--resume: {run_dir} has no checkpoint yet (the run stopped before its first one); "
-            "starting from step 0 with its config")
+            raise UserError(
+                f"--resume: {run_dir} holds no training run to resume (no {rundir.CONFIG_FILE}); "
+                "start it without --resume"
+            )
+        log(
+            f"--resume: {run_dir} has no checkpoint yet (the run stopped before its first one); "
+            "starting from step 0 with its config"
+        )
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / rundir.LOGS_DIR).mkdir(exist_ok=True)
@@ -141,8 +146,10 @@ def load_or_train_tokenizers(cfg: config_lib.Config, corpus: Corpus, run_dir: Pa
     directory = run_dir / rundir.TOKENIZER_DIR
     if (directory / META_FILE).is_file():
         tokenizers = Tokenizers.load(directory)
-        log(f"tokenizer: reusing {directory} (vocabulary {tokenizers.src.vocab_size:,}"
-            f"{'' if tokenizers.joint else f' / {tokenizers.tgt.vocab_size:,}'})")
+        log(
+            f"tokenizer: reusing {directory} (vocabulary {tokenizers.src.vocab_size:,}"
+            f"{'' if tokenizers.joint else f' / {tokenizers.tgt.vocab_size:,}'})"
+        )
         return tokenizers
     tmp = run_dir / rundir.TOKENIZER_TMP
     shutil.rmtree(tmp, ignore_errors=True)
@@ -156,9 +163,11 @@ def load_or_train_tokenizers(cfg: config_lib.Config, corpus: Corpus, run_dir: Pa
             raise write_error(directory, error) from None
         raise
     tokenizers = Tokenizers.load(directory)
-    log(f"tokenizer: trained {cfg.tokenizer.model_type} "
+    log(
+        f"tokenizer: trained {cfg.tokenizer.model_type} "
         f"{'joint' if tokenizers.joint else 'source/target'} vocabulary of "
-        f"{tokenizers.tgt.vocab_size:,} pieces in {time.monotonic() - started:.1f}s -> {directory}")
+        f"{tokenizers.tgt.vocab_size:,} pieces in {time.monotonic() - started:.1f}s -> {directory}"
+    )
     return tokenizers
 
 
@@ -211,9 +220,7 @@ def training_input(strategy: tf.distribute.Strategy, stream: tf.data.Dataset):
             return (src[start:end], tgt_in[start:end]), target[start:end]
 
         return stream.flat_map(
-            lambda inputs, target: tf.data.Dataset.range(first, first + local).map(
-                lambda r: take(inputs, target, r)
-            )
+            lambda inputs, target: tf.data.Dataset.range(first, first + local).map(lambda r: take(inputs, target, r))
         )
 
     return strategy.distribute_datasets_from_function(per_replica)
@@ -290,8 +297,10 @@ def train(cfg: config_lib.Config, run_dir: str | Path, resume: bool = False, ove
     strategy = make_strategy(tc.distribute)
     if tc.distribute != "default":
         kind = {"mirrored": "MirroredStrategy", "multi_worker": "MultiWorkerMirroredStrategy"}[tc.distribute]
-        log(f"distribution: {kind}, {strategy.num_replicas_in_sync} replica(s) in sync; "
-            f"each takes its share of every global batch")
+        log(
+            f"distribution: {kind}, {strategy.num_replicas_in_sync} replica(s) in sync; "
+            f"each takes its share of every global batch"
+        )
 
     corpus = Corpus(cfg.corpus)
     log(corpus.describe())
@@ -326,8 +335,7 @@ def train(cfg: config_lib.Config, run_dir: str | Path, resume: bool = False, ove
                 _vector_logs(model)
     if state is not None:
         state = store.load(model, "last")
-        log(f"resumed from step {state['step']:,} (epoch {state['step'] // steps_per_epoch + 1}, "
-            f"{store.path('last')})")
+        log(f"resumed from step {state['step']:,} (epoch {state['step'] // steps_per_epoch + 1}, {store.path('last')})")
     start_step = int(model.optimizer.iterations.numpy())
     if resume and start_step != state["step"]:
         raise UserError(f"{store.path('last')}: checkpoint step {state['step']} != optimizer step {start_step}")
@@ -339,7 +347,9 @@ def train(cfg: config_lib.Config, run_dir: str | Path, resume: bool = False, ove
     # Callbacks: order matters at epoch end (DevBleu adds val_bleu before the others read it).
     nan_guard = cb.StopOnNaN()
     time_budget = cb.TimeBudget(tc.max_time, spent_before=(state or {}).get("time_spent", 0.0))
-    callbacks = [nan_guard, time_budget]
+    # Keras' progress bar first: its epoch line is finished before the dev BLEU line is printed.
+    callbacks = [keras.callbacks.ProgbarLogger()] if tc.verbose else []
+    callbacks += [nan_guard, time_budget]
     dev_bleu = None
     if dev_pairs:
         dev_bleu = cb.DevBleu(
@@ -356,15 +366,21 @@ def train(cfg: config_lib.Config, run_dir: str | Path, resume: bool = False, ove
     if tc.schedule == "plateau" and dev_ds is not None:
         mon = monitor_name(tc.plateau_monitor)
         plateau = cb.ResumableReduceLROnPlateau(
-            monitor=mon, mode="max" if mon == "val_bleu" else "min", factor=tc.plateau_factor,
-            patience=tc.plateau_patience, min_lr=tc.min_learning_rate, verbose=1,
+            monitor=mon,
+            mode="max" if mon == "val_bleu" else "min",
+            factor=tc.plateau_factor,
+            patience=tc.plateau_patience,
+            min_lr=tc.min_learning_rate,
+            verbose=1,
         )
         callbacks.append(plateau)
     if tc.early_stopping_patience is not None and dev_ds is not None:
         mon = monitor_name(tc.early_stopping_monitor)
         early = cb.ResumableEarlyStopping(
-            monitor=mon, mode="max" if mon == "val_bleu" else "min",
-            patience=tc.early_stopping_patience, verbose=1,
+            monitor=mon,
+            mode="max" if mon == "val_bleu" else "min",
+            patience=tc.early_stopping_patience,
+            verbose=1,
         )
         callbacks.append(early)
     if state is not None:
@@ -385,9 +401,12 @@ def train(cfg: config_lib.Config, run_dir: str | Path, resume: bool = False, ove
 
     best_before = (state or {}).get("best")
     checkpointer = cb.Checkpointer(
-        store, tc.checkpoint_every, checkpoint_state,
+        store,
+        tc.checkpoint_every,
+        checkpoint_state,
         monitor="val_bleu",  # without a dev set no checkpoint is "best"; model.keras is the last
-        best=best_before if best_before is not None else -math.inf, guard=nan_guard,
+        best=best_before if best_before is not None else -math.inf,
+        guard=nan_guard,
     )
     logs = run_dir / rundir.LOGS_DIR
     steps_log, epochs_log = logs / rundir.STEPS_LOG, logs / rundir.EPOCHS_LOG
@@ -397,6 +416,7 @@ def train(cfg: config_lib.Config, run_dir: str | Path, resume: bool = False, ove
     else:  # rows written after the checkpoint, before the process died, are trained and logged again
         cut_log(steps_log, "\t", lambda row: int(row["step"]) <= state["step"])
         cut_log(epochs_log, ",", lambda row: int(row["epoch"]) < state["epoch"])
+    callbacks.append(cb.RunClock(time_budget))  # step and minutes in each epoch's row, for the plots
     callbacks.append(cb.StepLog(steps_log))
     # append: one run makes several fit calls (a partial epoch runs in its own), each starting the logger again
     callbacks.append(keras.callbacks.CSVLogger(str(epochs_log), append=True))
@@ -419,18 +439,25 @@ def train(cfg: config_lib.Config, run_dir: str | Path, resume: bool = False, ove
             epochs_end = epoch + 1
             steps = min((epoch + 1) * steps_per_epoch, total_steps) - step
         model.fit(
-            training_input(strategy, make_training_stream(
-                train_split, tokenizers, cfg.data, start=step, log=None,
-                # an epoch is a whole pass unless train.steps_per_epoch says otherwise
-                batches_per_epoch=steps_per_epoch if tc.steps_per_epoch is None else None,
-            )),
+            training_input(
+                strategy,
+                make_training_stream(
+                    train_split,
+                    tokenizers,
+                    cfg.data,
+                    start=step,
+                    log=None,
+                    # an epoch is a whole pass unless train.steps_per_epoch says otherwise
+                    batches_per_epoch=steps_per_epoch if tc.steps_per_epoch is None else None,
+                ),
+            ),
             epochs=epochs_end,
             initial_epoch=epoch,
             steps_per_epoch=steps,
             validation_data=dev_ds,
             validation_steps=dev_steps,
             callbacks=callbacks,
-            verbose=tc.verbose,
+            verbose=progress_verbosity(tc.verbose),
             shuffle=False,  # the stream is shuffled by tf.data, with its seed
         )
         for callback in (plateau, early):
@@ -453,17 +480,31 @@ def train(cfg: config_lib.Config, run_dir: str | Path, resume: bool = False, ove
     return finish(cfg, run_dir, model, tokenizers, store, corpus, dev_pairs, step, stopped, steps_per_epoch)
 
 
+def progress_verbosity(verbose: int) -> int:
+    """Keras' fit verbosity: the live progress bar (1) only where standard error, where it is drawn, is a
+    terminal (or NMT_PROGRESS=1 asks for it); elsewhere (logs, CI) one line per epoch (2)."""
+    if verbose == 1 and not (sys.stderr.isatty() or os.environ.get("NMT_PROGRESS") == "1"):
+        return 2
+    return verbose
+
+
 def nan_message(nan_step: int, last: Path | None, run_dir: Path) -> str:
     """What the user can do after a NaN loss. Resuming repeats the same steps on the same batches (exact
     resume) and reaches the same NaN, and --resume refuses a changed learning rate: the way out is a
     new run with a lower train.learning_rate or a train.clip_norm."""
-    remedy = (f"start again with a lower train.learning_rate or a train.clip_norm, either with --overwrite "
-              f"(replaces {run_dir}) or with another --run-dir")
+    remedy = (
+        f"start again with a lower train.learning_rate or a train.clip_norm, either with --overwrite "
+        f"(replaces {run_dir}) or with another --run-dir"
+    )
     if last is None:
-        return (f"training stopped: the loss became NaN or infinite at step {nan_step}, before the first "
-                f"checkpoint; {remedy}")
-    return (f"training stopped: the loss became NaN or infinite at step {nan_step}; the last good checkpoint "
-            f"is {last}, but --resume would repeat the same steps and reach the same NaN; {remedy}")
+        return (
+            f"training stopped: the loss became NaN or infinite at step {nan_step}, before the first "
+            f"checkpoint; {remedy}"
+        )
+    return (
+        f"training stopped: the loss became NaN or infinite at step {nan_step}; the last good checkpoint "
+        f"is {last}, but --resume would repeat the same steps and reach the same NaN; {remedy}"
+    )
 
 
 def finish(cfg, run_dir, model, tokenizers, store, corpus, dev_pairs, step, stopped, steps_per_epoch):
@@ -482,6 +523,12 @@ def finish(cfg, run_dir, model, tokenizers, store, corpus, dev_pairs, step, stop
         raise write_error(run_dir / rundir.MODEL_FILE, error) from None
     translator = Translator(model, tokenizers, cfg.decode)
     export_translator(translator, run_dir / rundir.EXPORT_DIR)
+    try:
+        from nmt.plotting import plot_runs
+
+        log(f"curves: {plot_runs([run_dir], run_dir / rundir.CURVES_FILE)}")
+    except UserError as error:
+        log(f"warning: no curves plotted ({error})")
     log(f"exported: {run_dir / rundir.MODEL_FILE} and the SavedModel {run_dir / 'export'}")
 
     scores = {}

@@ -39,9 +39,10 @@ tensorflow_text only::
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator, List, NamedTuple, Optional, Sequence
+from typing import NamedTuple
 
 import numpy as np
 import tensorflow as tf
@@ -50,10 +51,9 @@ import tensorflow_text as tf_text
 from nmt.config import DecodeConfig
 from nmt.errors import UserError
 from nmt.files import atomic_directory
+from nmt.rundir import CONFIG_FILE, EXPORT_DIR, MODEL_FILE, TOKENIZER_DIR  # noqa: E402  (re-exported)
 from nmt.search import search
 from nmt.tokenizer import BOS_ID, EOS_ID, PAD_ID, Tokenizers, text_ids
-
-from nmt.rundir import CONFIG_FILE, EXPORT_DIR, MODEL_FILE, TOKENIZER_DIR  # noqa: E402  (re-exported)
 
 SERVING_SIGNATURE = "serving_default"
 NBEST_SIGNATURE = "nbest"
@@ -75,7 +75,7 @@ class Hypothesis(NamedTuple):
     text: str
     score: float
     tokens: tuple = ()
-    attention: Optional[np.ndarray] = None
+    attention: np.ndarray | None = None
 
 
 @dataclass
@@ -83,10 +83,10 @@ class Translation:
     """The n-best list (best first) of one source sentence and its source pieces."""
 
     source: str
-    source_ids: List[int]
-    hypotheses: List[Hypothesis]
+    source_ids: list[int]
+    hypotheses: list[Hypothesis]
     #: the source's token count when it was longer than max_input_len and cut to it, else None
-    truncated_from: Optional[int] = None
+    truncated_from: int | None = None
 
     @property
     def text(self) -> str:
@@ -137,7 +137,9 @@ def check_batching(batch_size, batch_tokens) -> None:
         raise UserError(f"--batch-tokens: expected an integer >= 1, got {batch_tokens!r}")
 
 
-def make_batches(lengths: np.ndarray, batch_size: Optional[int] = None, batch_tokens: Optional[int] = None) -> List[np.ndarray]:
+def make_batches(
+    lengths: np.ndarray, batch_size: int | None = None, batch_tokens: int | None = None
+) -> list[np.ndarray]:
     """Indices of the non-empty sentences in batches, sorted by length (stable; shortest first).
 
     batch_size: at most that many sentences per batch; batch_tokens: at most that many padded source
@@ -173,13 +175,16 @@ class Translator:
     shapes). Search functions are traced once per setting and cached.
     """
 
-    def __init__(self, model, tokenizers: Tokenizers, decode: Optional[DecodeConfig] = None, jit_compile: bool = False):
+    def __init__(self, model, tokenizers: Tokenizers, decode: DecodeConfig | None = None, jit_compile: bool = False):
         self.model = model
         self.tokenizers = tokenizers
         self.decode = decode if decode is not None else DecodeConfig()
         self.jit_compile = bool(jit_compile)
         self._functions = {}
-        for side, tokenizer, size in (("source", tokenizers.src, model.src_vocab_size), ("target", tokenizers.tgt, model.tgt_vocab_size)):
+        for side, tokenizer, size in (
+            ("source", tokenizers.src, model.src_vocab_size),
+            ("target", tokenizers.tgt, model.tgt_vocab_size),
+        ):
             if tokenizer.vocab_size != size:
                 raise UserError(
                     f"{side} vocabulary: the tokenizer has {tokenizer.vocab_size} pieces, the model expects {size}; "
@@ -209,7 +214,13 @@ class Translator:
                 "(only 'attention' models do)"
             )
         return SearchSettings(
-            int(beam_size), int(nbest), float(length_penalty), float(d.max_len_a), float(d.max_len_b), bool(attention), self.jit_compile
+            int(beam_size),
+            int(nbest),
+            float(length_penalty),
+            float(d.max_len_a),
+            float(d.max_len_b),
+            bool(attention),
+            self.jit_compile,
         )
 
     def search_function(self, settings: SearchSettings):
@@ -237,28 +248,50 @@ class Translator:
                 return result.tokens, result.lengths, result.scores, attention
 
             fn = tf.function(
-                run, input_signature=[tf.TensorSpec([None, None], tf.int32, name="source_ids")], jit_compile=settings.jit_compile
+                run,
+                input_signature=[tf.TensorSpec([None, None], tf.int32, name="source_ids")],
+                jit_compile=settings.jit_compile,
             )
             self._functions[settings] = fn
         return fn
 
     # ---------------------------------------------------------------------------------------- translate
 
-    def translate(self, sentences: Sequence[str], *, beam_size=None, length_penalty=None, batch_size=None, batch_tokens=None) -> List[str]:
+    def translate(
+        self, sentences: Sequence[str], *, beam_size=None, length_penalty=None, batch_size=None, batch_tokens=None
+    ) -> list[str]:
         """The best translation of every sentence, in input order."""
         return [
             t.text
             for t in self.translate_detailed(
-                sentences, beam_size=beam_size, length_penalty=length_penalty, batch_size=batch_size, batch_tokens=batch_tokens
+                sentences,
+                beam_size=beam_size,
+                length_penalty=length_penalty,
+                batch_size=batch_size,
+                batch_tokens=batch_tokens,
             )
         ]
 
-    def translate_nbest(self, sentences: Sequence[str], *, nbest=None, beam_size=None, length_penalty=None, batch_size=None, batch_tokens=None) -> List[List[Hypothesis]]:
+    def translate_nbest(
+        self,
+        sentences: Sequence[str],
+        *,
+        nbest=None,
+        beam_size=None,
+        length_penalty=None,
+        batch_size=None,
+        batch_tokens=None,
+    ) -> list[list[Hypothesis]]:
         """The n-best list (nbest entries, best first; default: the beam size) of every sentence."""
         if nbest is None:
             nbest = self.decode.beam_size if beam_size is None else beam_size
         translations = self.translate_detailed(
-            sentences, beam_size=beam_size, nbest=nbest, length_penalty=length_penalty, batch_size=batch_size, batch_tokens=batch_tokens
+            sentences,
+            beam_size=beam_size,
+            nbest=nbest,
+            length_penalty=length_penalty,
+            batch_size=batch_size,
+            batch_tokens=batch_tokens,
         )
         return [t.hypotheses for t in translations]
 
@@ -273,7 +306,7 @@ class Translator:
         batch_tokens=None,
         attention: bool = False,
         max_input_len=None,
-    ) -> List[Translation]:
+    ) -> list[Translation]:
         """Translations with source ids, n-best hypotheses, target tokens and (optionally) attention.
 
         A source longer than max_input_len tokens (default: decode.max_input_len) is translated from its
@@ -293,7 +326,9 @@ class Translator:
                 raise UserError(f"sentence {i + 1}: expected a string, got {type(s).__name__}")
         if not sentences:
             return []
-        ragged = self.tokenizers.src.tf_tokenize(tf.constant([s.encode("utf-8", "replace") for s in sentences], tf.string))
+        ragged = self.tokenizers.src.tf_tokenize(
+            tf.constant([s.encode("utf-8", "replace") for s in sentences], tf.string)
+        )
         values, splits = ragged.flat_values.numpy(), ragged.row_splits.numpy()
         full_lengths = np.diff(splits)
         lengths = np.minimum(full_lengths, max_input_len)
@@ -309,7 +344,7 @@ class Translator:
                 self._run_batch(fn, settings, part, lengths, values, splits, out, batch_size)
         return out
 
-    def _attention_parts(self, batch, lengths, settings: SearchSettings) -> List[np.ndarray]:
+    def _attention_parts(self, batch, lengths, settings: SearchSettings) -> list[np.ndarray]:
         """The batch, split where attention weights are returned so that the search's attention
         buffers (rows x beams x output length x source length floats, for the beams and the n-best
         archive) stay within ATTENTION_BUFFER_BYTES."""
@@ -343,15 +378,21 @@ class Translator:
                 toks = tokens[r, k, :count]
                 shown = toks[:-1] if count and toks[-1] == EOS_ID else toks
                 weights = att[r, k, :count, : lengths[i]] if settings.attention else None
-                hyps.append(Hypothesis(_decode_text(texts[r * n + k]), float(scores[r, k]), tuple(int(t) for t in shown), weights))
+                hyps.append(
+                    Hypothesis(
+                        _decode_text(texts[r * n + k]), float(scores[r, k]), tuple(int(t) for t in shown), weights
+                    )
+                )
             out[i].hypotheses = hyps
 
-    def translate_stream(self, sentences: Iterable[str], *, chunk_lines: int = 4000, **options) -> Iterator[Translation]:
+    def translate_stream(
+        self, sentences: Iterable[str], *, chunk_lines: int = 4000, **options
+    ) -> Iterator[Translation]:
         """translate_detailed over an iterable of any length, chunk_lines sentences at a time (memory stays
         constant; each chunk is sorted by length for batching); yields the translations in input order."""
         if not _is_int(chunk_lines) or chunk_lines < 1:
             raise UserError(f"--chunk-lines: expected an integer >= 1, got {chunk_lines!r}")
-        chunk: List[str] = []
+        chunk: list[str] = []
         for sentence in sentences:
             chunk.append(sentence)
             if len(chunk) >= chunk_lines:
@@ -362,10 +403,10 @@ class Translator:
 
     # ------------------------------------------------------------------------------------------ helpers
 
-    def source_pieces(self, ids: Iterable[int]) -> List[str]:
+    def source_pieces(self, ids: Iterable[int]) -> list[str]:
         return [self.tokenizers.src.id_to_piece(i) for i in ids]
 
-    def target_pieces(self, ids: Iterable[int]) -> List[str]:
+    def target_pieces(self, ids: Iterable[int]) -> list[str]:
         return [self.tokenizers.tgt.id_to_piece(i) for i in ids]
 
 
@@ -445,7 +486,9 @@ class ExportedTranslator(tf.Module):
         self.target_sentencepiece = (
             self.source_sentencepiece
             if tokenizers.tgt is tokenizers.src
-            else tf_text.SentencepieceTokenizer(model=tokenizers.tgt.model_proto, out_type=tf.int32, name="nmt_target_sentencepiece")
+            else tf_text.SentencepieceTokenizer(
+                model=tokenizers.tgt.model_proto, out_type=tf.int32, name="nmt_target_sentencepiece"
+            )
         )
         self._best = translator.settings(d.beam_size, 1, d.length_penalty)
         self._nbest = translator.settings(d.beam_size, d.beam_size, d.length_penalty)

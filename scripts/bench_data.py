@@ -56,17 +56,29 @@ def train_step_rate(dataset, tokenizers, steps: int, warmup: int = 10) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--corpus", type=Path, default=None, help="corpus directory (default: $NMT_MULTI30K_DIR or ../shared/data/multi30k)")
+    p.add_argument(
+        "--corpus",
+        type=Path,
+        default=None,
+        help="corpus directory (default: $NMT_MULTI30K_DIR or ../shared/data/multi30k)",
+    )
     p.add_argument("--src", default="en")
     p.add_argument("--tgt", default="de")
-    p.add_argument("--tokenizer-dir", type=Path, default=None, help="use this trained tokenizer instead of training one")
+    p.add_argument(
+        "--tokenizer-dir", type=Path, default=None, help="use this trained tokenizer instead of training one"
+    )
     p.add_argument("--vocab-size", type=int, default=8000)
     p.add_argument("--model-type", default="unigram", choices=["unigram", "bpe"])
     p.add_argument("--batch-tokens", type=int, default=None)
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--max-len", type=int, default=100)
     p.add_argument("--epochs", type=int, default=2, help="timed passes over the training split")
-    p.add_argument("--train-steps", type=int, default=40, help="also time this many training steps of the comparison model (0: skip)")
+    p.add_argument(
+        "--train-steps",
+        type=int,
+        default=40,
+        help="also time this many training steps of the comparison model (0: skip)",
+    )
     args = p.parse_args(argv)
     try:
         run(args)
@@ -100,7 +112,10 @@ def run(args: argparse.Namespace) -> None:
             cfg = TokenizerConfig(model_type=args.model_type, vocab_size=args.vocab_size)
             t = time.perf_counter()
             train_tokenizers(cfg, corpus.train.sources(), corpus.train.targets(), tok_dir)
-            print(f"tokenizer training ({args.model_type}, vocab {args.vocab_size}, joint): {time.perf_counter() - t:.2f} s")
+            print(
+                f"tokenizer training ({args.model_type}, vocab {args.vocab_size}, joint): "
+                f"{time.perf_counter() - t:.2f} s"
+            )
         tokenizers = Tokenizers.load(tok_dir)
 
         t = time.perf_counter()
@@ -126,21 +141,29 @@ def run(args: argparse.Namespace) -> None:
             pairs, tokens, padded, batches = (int(x) for x in total)
             print(
                 f"pipeline epoch {epoch}: {pairs / dt:,.0f} pairs/s, {tokens / dt:,.0f} target tokens/s "
-                f"({pairs:,} pairs, {batches} batches, {dt:.2f} s, padding {1 - tokens / padded:.1%} of target positions)"
+                f"({pairs:,} pairs, {batches} batches, {dt:.2f} s, padding {1 - tokens / padded:.1%} of target "
+                "positions)"
             )
             if pairs != train.summary.kept:
-                raise UserError(f"internal error: the pipeline gave {pairs} pairs, the filter kept {train.summary.kept}")
+                raise UserError(
+                    f"internal error: the pipeline gave {pairs} pairs, the filter kept {train.summary.kept}"
+                )
 
         # What training iterates: the endless stream, each pass shuffled with its own seed.
         stream = make_training_stream(train, tokenizers, data_cfg, log=None).take(args.epochs * batches)
         t = time.perf_counter()
         total = stream.map(counts).reduce(tf.zeros([4], tf.int64), lambda a, x: a + x).numpy()
         stream_dt = time.perf_counter() - t
-        print(f"training stream (make_training_stream), {args.epochs} pass(es): {int(total[0]) / stream_dt:,.0f} pairs/s, "
-              f"{int(total[1]) / stream_dt:,.0f} target tokens/s ({stream_dt:.2f} s)")
+        print(
+            f"training stream (make_training_stream), {args.epochs} pass(es): {int(total[0]) / stream_dt:,.0f} "
+            "pairs/s, "
+            f"{int(total[1]) / stream_dt:,.0f} target tokens/s ({stream_dt:.2f} s)"
+        )
         if int(total[0]) != args.epochs * train.summary.kept:
-            raise UserError(f"internal error: the stream gave {int(total[0])} pairs in {args.epochs} passes, "
-                            f"the filter kept {train.summary.kept} per pass")
+            raise UserError(
+                f"internal error: the stream gave {int(total[0])} pairs in {args.epochs} passes, "
+                f"the filter kept {train.summary.kept} per pass"
+            )
 
         # The training step rate side by side: the pipeline must deliver batches faster.
         if args.train_steps:
@@ -150,6 +173,7 @@ def run(args: argparse.Namespace) -> None:
                 f"training (comparison model, float32): {rate:.2f} steps/s vs pipeline {batches_per_s:.2f} batches/s "
                 f"({batches_per_s / rate:.0f}x headroom)"
             )
+
 
 if __name__ == "__main__":
     sys.exit(main())

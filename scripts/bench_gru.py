@@ -153,8 +153,11 @@ def time_tf(args):
                 fn = tf.function(fwd_bwd, jit_compile=xla)
                 seconds = median_time(lambda: [g.numpy() for g in fn()], args.warmup, args.repeats)
                 results[(name, dtype_name, xla)] = seconds
-                print(f"  timed {name:30s} {dtype_name:8s} xla={xla!s:5s} {seconds * 1e3:8.2f} ms",
-                      file=sys.stderr, flush=True)
+                print(
+                    f"  timed {name:30s} {dtype_name:8s} xla={xla!s:5s} {seconds * 1e3:8.2f} ms",
+                    file=sys.stderr,
+                    flush=True,
+                )
     return results, matmul_gflops
 
 
@@ -179,8 +182,10 @@ def main(argv=None):
     flops = 2 * B * T * 3 * H * (3 * E + 3 * H)
     gflops = lambda s: flops / s / 1e9
 
-    print(f"\nGRU forward+backward, batch {B}, length {T}, input {E}, units {H}; "
-          f"median of {args.repeats} after {args.warmup} warm-up runs")
+    print(
+        f"\nGRU forward+backward, batch {B}, length {T}, input {E}, units {H}; "
+        f"median of {args.repeats} after {args.warmup} warm-up runs"
+    )
     print(f"{flops / 1e9:.2f} GFLOP per run; 2048^3 float32 matmul: {matmul_gflops['float32']:.1f} GFLOP/s")
     if "bfloat16" in matmul_gflops:
         print(f"2048^3 bfloat16 matmul (best of graph and XLA): {matmul_gflops['bfloat16']:.1f} GFLOP/s")
@@ -191,8 +196,10 @@ def main(argv=None):
         rows += [(("torch.nn.GRU", dt, None), s) for dt, s in torch_result["times"].items()]
     for (name, dt, xla), s in rows:
         mode = "torch" if xla is None else ("xla" if xla else "graph")
-        print(f"{name:32s} {dt:9s} {mode:6s} {s * 1e3:9.2f} {gflops(s):9.1f} "
-              f"{100 * gflops(s) / matmul_gflops['float32']:8.1f}%")
+        print(
+            f"{name:32s} {dt:9s} {mode:6s} {s * 1e3:9.2f} {gflops(s):9.1f} "
+            f"{100 * gflops(s) / matmul_gflops['float32']:8.1f}%"
+        )
     if torch_note:
         print(f"torch.nn.GRU: {torch_note}")
 
@@ -217,15 +224,24 @@ def main(argv=None):
     if "float32" in args.dtypes and "bfloat16" in args.dtypes:
         best = lambda dt: min(tf_results[("nmt.gru.GRU", dt, x)] for x in (False, True))
         speedup = best("float32") / best("bfloat16")
-        print(f"\nnmt.gru.GRU bfloat16 speed-up over float32: {speedup:.2f}x "
-              f"(target >= 1.6: {'met' if speedup >= 1.6 else 'NOT met'})")
+        print(
+            f"\nnmt.gru.GRU bfloat16 speed-up over float32: {speedup:.2f}x "
+            f"(target >= 1.6: {'met' if speedup >= 1.6 else 'NOT met'})"
+        )
         ceiling = matmul_gflops["bfloat16"] / gflops(best("float32"))
         instructions = bf16_instructions()
-        hardware = ("unknown (no /proc/cpuinfo)" if instructions is None
-                    else ", ".join(instructions) if instructions else "none (bfloat16 is emulated)")
-        print(f"  hardware bound: bfloat16 matmul {matmul_gflops['bfloat16']:.1f} GFLOP/s / float32 GRU "
-              f"{gflops(best('float32')):.1f} GFLOP/s = at most {ceiling:.2f}x on this machine; "
-              f"CPU bfloat16 instructions: {hardware}")
+        hardware = (
+            "unknown (no /proc/cpuinfo)"
+            if instructions is None
+            else ", ".join(instructions)
+            if instructions
+            else "none (bfloat16 is emulated)"
+        )
+        print(
+            f"  hardware bound: bfloat16 matmul {matmul_gflops['bfloat16']:.1f} GFLOP/s / float32 GRU "
+            f"{gflops(best('float32')):.1f} GFLOP/s = at most {ceiling:.2f}x on this machine; "
+            f"CPU bfloat16 instructions: {hardware}"
+        )
     return 0
 
 

@@ -38,7 +38,12 @@ def default_data_dir() -> Path:
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--data", type=Path, default=None, help="Multi30k directory with train.{de,en} (default: $NMT_MULTI30K_DIR or ../shared/data/multi30k)")
+    p.add_argument(
+        "--data",
+        type=Path,
+        default=None,
+        help="Multi30k directory with train.{de,en} (default: $NMT_MULTI30K_DIR or ../shared/data/multi30k)",
+    )
     p.add_argument("--config", type=Path, default=ROOT / "configs" / "multi30k_attention.yaml")
     p.add_argument("--steps", type=int, default=150, help="timed training steps per variant")
     p.add_argument("--warmup", type=int, default=60, help="untimed steps first (tracing, XLA compiles)")
@@ -59,9 +64,13 @@ def load_setup(args, precision: str, xla: bool):
 
     data = args.data or default_data_dir()
     overrides = [
-        f"corpus.dir={data}", "corpus.src_lang=de", "corpus.tgt_lang=en",
-        f"train.precision={precision}", f"train.jit_compile={str(xla).lower()}",
-        "model.embedding_dropout=0.0", "model.output_dropout=0.0",
+        f"corpus.dir={data}",
+        "corpus.src_lang=de",
+        "corpus.tgt_lang=en",
+        f"train.precision={precision}",
+        f"train.jit_compile={str(xla).lower()}",
+        "model.embedding_dropout=0.0",
+        "model.output_dropout=0.0",
     ]
     cfg = config.load(args.config, overrides)
     corpus = Corpus(cfg.corpus)
@@ -108,18 +117,22 @@ def worker(args) -> None:
     model.fit(ds, epochs=1, steps_per_epoch=total, callbacks=[clock], verbose=0, shuffle=False)
     marks = [start] + clock.marks
     timed = marks[-1] - marks[args.warmup]
-    timed_tokens = sum(tokens[args.warmup:])
-    print(json.dumps({
-        "variant": args.worker,
-        "tokens_per_s": timed_tokens / timed,
-        "sentences_per_s": sum(sentences[args.warmup:]) / timed,
-        "ms_per_step": 1e3 * timed / args.steps,
-        "warmup_s": marks[args.warmup] - start,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "params": model.count_params(),
-        "vocab": tokenizers.tgt.vocab_size,
-        "mean_target_tokens_per_batch": timed_tokens / args.steps,
-    }))
+    timed_tokens = sum(tokens[args.warmup :])
+    print(
+        json.dumps(
+            {
+                "variant": args.worker,
+                "tokens_per_s": timed_tokens / timed,
+                "sentences_per_s": sum(sentences[args.warmup :]) / timed,
+                "ms_per_step": 1e3 * timed / args.steps,
+                "warmup_s": marks[args.warmup] - start,
+                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "params": model.count_params(),
+                "vocab": tokenizers.tgt.vocab_size,
+                "mean_target_tokens_per_batch": timed_tokens / args.steps,
+            }
+        )
+    )
 
 
 def main(argv=None) -> int:
@@ -136,8 +149,22 @@ def main(argv=None) -> int:
         return 2
     results = []
     for variant in [v.strip() for v in args.variants.split(",") if v.strip()]:
-        cmd = [sys.executable, __file__, "--worker", variant, "--data", str(data), "--config", str(args.config),
-               "--steps", str(args.steps), "--warmup", str(args.warmup), "--work-dir", str(args.work_dir)]
+        cmd = [
+            sys.executable,
+            __file__,
+            "--worker",
+            variant,
+            "--data",
+            str(data),
+            "--config",
+            str(args.config),
+            "--steps",
+            str(args.steps),
+            "--warmup",
+            str(args.warmup),
+            "--work-dir",
+            str(args.work_dir),
+        ]
         print(f"running {variant} ...", file=sys.stderr, flush=True)
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
@@ -148,14 +175,17 @@ def main(argv=None) -> int:
     if not results:
         return 1
     r0 = results[0]
-    print(f"\ntraining speed, {args.config.name}: {r0['params']:,} parameters, vocabulary {r0['vocab']:,}, "
-          f"batches of 64 sentences (~{r0['mean_target_tokens_per_batch']:.0f} target tokens); "
-          f"{args.steps} timed steps after {args.warmup} warm-up steps")
+    print(
+        f"\ntraining speed, {args.config.name}: {r0['params']:,} parameters, vocabulary {r0['vocab']:,}, "
+        f"batches of 64 sentences (~{r0['mean_target_tokens_per_batch']:.0f} target tokens); "
+        f"{args.steps} timed steps after {args.warmup} warm-up steps"
+    )
     print(f"{'variant':22s} {'tgt tok/s':>10s} {'sent/s':>8s} {'ms/step':>8s} {'warm-up s':>10s} {'peak RSS MB':>12s}")
     for r in results:
-        print(f"{r['variant']:22s} {r['tokens_per_s']:10.0f} {r['sentences_per_s']:8.1f} {r['ms_per_step']:8.1f} "
-              f"{r['warmup_s']:10.1f} {r['peak_rss_mb']:12.0f}")
-    best_peer = max(PEERS.values())
+        print(
+            f"{r['variant']:22s} {r['tokens_per_s']:10.0f} {r['sentences_per_s']:8.1f} {r['ms_per_step']:8.1f} "
+            f"{r['warmup_s']:10.1f} {r['peak_rss_mb']:12.0f}"
+        )
     print("\nratios to the peers (measured elsewhere on the same kind of 2-core machine, float32):")
     for r in results:
         parts = ", ".join(f"{r['tokens_per_s'] / v:.2f}x {k}" for k, v in PEERS.items())

@@ -47,9 +47,13 @@ GOAL_BEAM5 = 125.0
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--model", help="run directory (config.yaml, tokenizer/, model.keras); default: untrained comparison model")
+    p.add_argument(
+        "--model", help="run directory (config.yaml, tokenizer/, model.keras); default: untrained comparison model"
+    )
     default_data = os.environ.get("NMT_MULTI30K_DIR", str(ROOT.parent / "shared" / "data" / "multi30k"))
-    p.add_argument("--data", default=default_data, help=f"Multi30k directory with test2016.<src> (default {default_data})")
+    p.add_argument(
+        "--data", default=default_data, help=f"Multi30k directory with test2016.<src> (default {default_data})"
+    )
     p.add_argument("--src-lang", default="en")
     p.add_argument("--tgt-lang", default="de")
     p.add_argument("--batch-size", type=int, default=64)
@@ -91,8 +95,11 @@ def comparison_translator(args, sources, references):
         tok_dir,
     )
     tokenizers = Tokenizers.load(tok_dir)
-    print(f"trained the joint 8,000-piece SentencePiece model on Multi30k train {args.src_lang}+{args.tgt_lang} "
-          f"in {time.perf_counter() - start:.0f} s", flush=True)
+    print(
+        f"trained the joint 8,000-piece SentencePiece model on Multi30k train {args.src_lang}+{args.tgt_lang} "
+        f"in {time.perf_counter() - start:.0f} s",
+        flush=True,
+    )
     model = build_model(ModelConfig(architecture="attention"), tokenizers.src.vocab_size, tokenizers.tgt.vocab_size)
     bias = model.decoder.projection.bias
     values = np.array(bias.numpy())
@@ -102,7 +109,8 @@ def comparison_translator(args, sources, references):
     length = int(round(float(np.mean(ref_lengths)))) + 1  # + EOS
     decode = DecodeConfig(beam_size=5, length_penalty=0.6, max_len_a=0.0, max_len_b=length, batch_size=args.batch_size)
     description = (
-        f"UNTRAINED comparison model: attention, emb 256, biGRU 256+256, decoder GRU 512, vocab {tokenizers.tgt.vocab_size}, "
+        "UNTRAINED comparison model: attention, emb 256, biGRU 256+256, decoder GRU 512, vocab "
+        f"{tokenizers.tgt.vocab_size}, "
         f"{model.count_params():,} parameters; EOS blocked, output length fixed at {length} steps "
         f"(mean reference length {np.mean(ref_lengths):.1f} pieces + EOS)"
     )
@@ -124,7 +132,10 @@ def measure(label, fn, n, repeats, results):
     warmup = time.perf_counter() - start
     seconds = best_time(fn, repeats)
     results[label] = n / seconds
-    print(f"  {label:<34} {n / seconds:8.1f} sentences/s  ({seconds:6.2f} s per pass; warm-up {warmup:5.1f} s)", flush=True)
+    print(
+        f"  {label:<34} {n / seconds:8.1f} sentences/s  ({seconds:6.2f} s per pass; warm-up {warmup:5.1f} s)",
+        flush=True,
+    )
     return seconds
 
 
@@ -141,7 +152,9 @@ def profile_beam(translator, sources, beam_size, batch_size, repeats):
     d = translator.decode
     ragged = translator.tokenizers.src.tf_tokenize(tf.constant(sources))
     lengths = ragged.row_lengths().numpy()
-    batches = [tf.constant(tf.gather(ragged, b).to_tensor().numpy(), tf.int32) for b in make_batches(lengths, batch_size)]
+    batches = [
+        tf.constant(tf.gather(ragged, b).to_tensor().numpy(), tf.int32) for b in make_batches(lengths, batch_size)
+    ]
     model = translator.model
     spec = [tf.TensorSpec([None, None], tf.int32)]
 
@@ -185,7 +198,10 @@ def main(argv=None):
 
     from nmt.translator import Translator, export_translator, load_run
 
-    print(f"TensorFlow {tf.__version__}, {os.cpu_count()} CPU cores, intra-op threads {tf.config.threading.get_intra_op_parallelism_threads() or 'default'}")
+    print(
+        f"TensorFlow {tf.__version__}, {os.cpu_count()} CPU cores, intra-op threads "
+        f"{tf.config.threading.get_intra_op_parallelism_threads() or 'default'}"
+    )
     if args.model:
         base = load_run(args.model)
         description = f"trained model {args.model} ({base.architecture}, {base.model.count_params():,} parameters)"
@@ -193,8 +209,11 @@ def main(argv=None):
     else:
         base, description = comparison_translator(args, sources, references)
     print(description)
-    print(f"{n} sentences of {data / f'test2016.{args.src_lang}'}, batch size {args.batch_size}, "
-          f"length penalty {base.decode.length_penalty}, max_len_a {base.decode.max_len_a}, max_len_b {base.decode.max_len_b}\n")
+    print(
+        f"{n} sentences of {data / f'test2016.{args.src_lang}'}, batch size {args.batch_size}, "
+        f"length penalty {base.decode.length_penalty}, max_len_a {base.decode.max_len_a}, max_len_b "
+        f"{base.decode.max_len_b}\n"
+    )
 
     results = {}
     xla = None if args.no_xla else Translator(base.model, base.tokenizers, base.decode, jit_compile=True)
@@ -202,14 +221,22 @@ def main(argv=None):
         print(f"beam {beam}" + (" (greedy search)" if beam == 1 else ""))
         measure(f"in-process, beam {beam}", lambda: base.translate(sources, beam_size=beam), n, args.repeats, results)
         if xla is not None:
-            measure(f"in-process XLA, beam {beam}", lambda: xla.translate(sources, beam_size=beam), n, args.repeats, results)
+            measure(
+                f"in-process XLA, beam {beam}", lambda: xla.translate(sources, beam_size=beam), n, args.repeats, results
+            )
         if not args.no_savedmodel:
             decode = dataclasses.replace(base.decode, beam_size=beam, nbest=1)
             with tempfile.TemporaryDirectory(prefix="bench_translate_export_") as tmp:
                 export_translator(Translator(base.model, base.tokenizers, decode), Path(tmp) / "export")
                 serve = tf.saved_model.load(str(Path(tmp) / "export")).signatures["serving_default"]
                 batch = tf.constant(sources)
-                measure(f"SavedModel serving_default, beam {beam}", lambda: serve(sentences=batch)["translations"].numpy(), n, args.repeats, results)
+                measure(
+                    f"SavedModel serving_default, beam {beam}",
+                    lambda: serve(sentences=batch)["translations"].numpy(),
+                    n,
+                    args.repeats,
+                    results,
+                )
         print()
 
     print("ratios to peers (same kind of 2-core CPU, their published figures):")
@@ -230,7 +257,11 @@ def main(argv=None):
         encoder = parts["encoder"]
         steps = parts["encoder + decoder steps"] - encoder
         rest = total - parts["encoder + decoder steps"]
-        for name, value in (("encoder", encoder), ("decoder steps (model.decode_step)", steps), ("search bookkeeping (nmt.search)", rest)):
+        for name, value in (
+            ("encoder", encoder),
+            ("decoder steps (model.decode_step)", steps),
+            ("search bookkeeping (nmt.search)", rest),
+        ):
             print(f"  {name:<36} {value:6.2f} s  {100 * value / total:5.1f}%")
         print(f"  {'whole beam search':<36} {total:6.2f} s  ({n / total:.1f} sentences/s without text processing)")
 

@@ -22,7 +22,6 @@ agree.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import os
@@ -47,13 +46,28 @@ RESAVE = re.compile(r"^\.ckpt-\d+\.\d+\.")
 
 def parse_args(argv=None):
     p = OneLineArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--config", default=str(REPO_ROOT / "configs" / "toy.yaml"), help="training config (default: configs/toy.yaml)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE", help="config override (repeatable)")
-    p.add_argument("--kills", type=int, default=5, help="SIGKILLs at random moments (default 5; one while a checkpoint is written)")
+    p.add_argument(
+        "--config", default=str(REPO_ROOT / "configs" / "toy.yaml"), help="training config (default: configs/toy.yaml)"
+    )
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="config override (repeatable)",
+    )
+    p.add_argument(
+        "--kills", type=int, default=5, help="SIGKILLs at random moments (default 5; one while a checkpoint is written)"
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the kill moments (default 0)")
     p.add_argument("--work-dir", help="where the two runs go (default: a temporary directory, removed at the end)")
-    p.add_argument("--tolerance", type=float, default=1e-6, help="largest weight or loss difference accepted (default 1e-6)")
-    p.add_argument("--timeout", type=float, default=3600, help="seconds any one train.py process may take (default 3600)")
+    p.add_argument(
+        "--tolerance", type=float, default=1e-6, help="largest weight or loss difference accepted (default 1e-6)"
+    )
+    p.add_argument(
+        "--timeout", type=float, default=3600, help="seconds any one train.py process may take (default 3600)"
+    )
     args = p.parse_args(argv)
     if args.kills < 1:
         p.error(f"--kills: expected at least 1, got {args.kills}")
@@ -99,7 +113,9 @@ def temp_checkpoints(run_dir: Path, pattern=TEMP_CHECKPOINT) -> list:
 
 def start(args, run_dir: Path, log) -> subprocess.Popen:
     resume = (run_dir / "config.yaml").is_file()
-    return subprocess.Popen(train_cmd(args, run_dir, resume), cwd=REPO_ROOT, env=env(), stdout=subprocess.DEVNULL, stderr=log)
+    return subprocess.Popen(
+        train_cmd(args, run_dir, resume), cwd=REPO_ROOT, env=env(), stdout=subprocess.DEVNULL, stderr=log
+    )
 
 
 def kill(proc: subprocess.Popen) -> None:
@@ -185,8 +201,14 @@ def main(argv=None) -> int:
             shutil.rmtree(d, ignore_errors=True)
         started = time.monotonic()
         with open(work / "uninterrupted.log", "w", encoding="utf-8") as log:
-            proc = subprocess.run(train_cmd(args, whole, False), cwd=REPO_ROOT, env=env(), stdout=subprocess.DEVNULL, stderr=log,
-                                  timeout=args.timeout)
+            proc = subprocess.run(
+                train_cmd(args, whole, False),
+                cwd=REPO_ROOT,
+                env=env(),
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+                timeout=args.timeout,
+            )
         if proc.returncode != 0:
             raise failed(proc, work / "uninterrupted.log", "the uninterrupted run")
         want = logged_steps(whole)
@@ -215,18 +237,25 @@ def main(argv=None) -> int:
 
         got = logged_steps(killed)
         if sorted(got) != sorted(want):
-            raise SystemExit(f"error: the killed run logged steps {min(got)}..{max(got)} ({len(got)}), the uninterrupted one 1..{total}")
+            raise SystemExit(
+                f"error: the killed run logged steps {min(got)}..{max(got)} ({len(got)}), the uninterrupted one "
+                f"1..{total}"
+            )
         loss_diff = max(abs(got[s] - want[s]) for s in want)
         a, b = weights(whole), weights(killed)
         if sorted(a) != sorted(b):
             raise SystemExit("error: the two runs' checkpoints hold different variables")
-        weight_diff = max(float(np.max(np.abs(a[k].astype(np.float64) - b[k].astype(np.float64)))) if a[k].size else 0.0 for k in a)
+        weight_diff = max(
+            float(np.max(np.abs(a[k].astype(np.float64) - b[k].astype(np.float64)))) if a[k].size else 0.0 for k in a
+        )
         print(f"losses of {total:,} steps: max |difference| {loss_diff:.3g}")
         print(f"final weights ({len(a)} arrays, model and optimizer): max |difference| {weight_diff:.3g}")
         ok = loss_diff <= args.tolerance and weight_diff <= args.tolerance and caught_window
         if not caught_window:
             print("error: no kill landed while a checkpoint was written", file=sys.stderr)
-        print("result: " + ("every resume succeeded; the final weights equal the uninterrupted run's" if ok else "FAILED"))
+        print(
+            "result: " + ("every resume succeeded; the final weights equal the uninterrupted run's" if ok else "FAILED")
+        )
         return 0 if ok else 1
     finally:
         if not args.work_dir:

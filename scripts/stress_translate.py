@@ -74,11 +74,21 @@ def parse_args(argv=None):
 
 def run_translate(args, argv: list, stdin=None, stdout=None) -> tuple[int, float, float, bytes]:
     """(exit status, peak RSS in MB, seconds, stderr) of translate.py as a child process."""
-    cmd = [sys.executable, str(REPO_ROOT / "translate.py"), "--model", args.model, "--beam-size", str(args.beam_size), *argv]
+    cmd = [
+        sys.executable,
+        str(REPO_ROOT / "translate.py"),
+        "--model",
+        args.model,
+        "--beam-size",
+        str(args.beam_size),
+        *argv,
+    ]
     env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), TF_CPP_MIN_LOG_LEVEL="3")
     started = time.monotonic()
     with tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen(cmd, stdin=stdin, stdout=stdout or subprocess.DEVNULL, stderr=err, env=env, cwd=REPO_ROOT)
+        proc = subprocess.Popen(
+            cmd, stdin=stdin, stdout=stdout or subprocess.DEVNULL, stderr=err, env=env, cwd=REPO_ROOT
+        )
         _, status, usage = os.wait4(proc.pid, 0)
         proc.returncode = os.waitstatus_to_exitcode(status)
         err.seek(0)
@@ -97,8 +107,10 @@ def check_output(path: Path, expected: list[str], what: str) -> list[str]:
     wrong = [i for i, (g, e) in enumerate(zip(got, expected)) if g != e]
     if wrong:
         i = wrong[0]
-        problems.append(f"{what}: {len(wrong):,} lines differ from their input line's translation, first line {i + 1}: "
-                        f"{got[i]!r} != {expected[i]!r}")
+        problems.append(
+            f"{what}: {len(wrong):,} lines differ from their input line's translation, first line {i + 1}: "
+            f"{got[i]!r} != {expected[i]!r}"
+        )
     return problems
 
 
@@ -107,9 +119,9 @@ def main(argv=None) -> int:
     from nmt.quiet import import_tensorflow
 
     import_tensorflow()
+    from nmt.cli import translate  # its one_line(): how a translation is written
     from nmt.translator import load_run
 
-    import translate  # the script's own one_line(): how a translation is written
     translator = load_run(args.model)
     rng = random.Random(args.seed)
     test_src = REPO_ROOT / "data" / "numbers" / "test.en"
@@ -127,13 +139,20 @@ def main(argv=None) -> int:
         big.write_bytes(text.encode("utf-8"))
         small.write_bytes("\n".join(pool[i] for i in chosen[: args.small_lines]).encode("utf-8"))
         expected = [oracle[i] for i in chosen]
-        print(f"{args.lines:,} lines from {len(pool)} templates ({big.stat().st_size / 1e6:.1f} MB), beam {args.beam_size}")
+        print(
+            f"{args.lines:,} lines from {len(pool)} templates ({big.stat().st_size / 1e6:.1f} MB), beam "
+            f"{args.beam_size}"
+        )
 
         out = work / "out_file.txt"
         status, peak, seconds, err = run_translate(args, ["--input", str(big), "--output", str(out)])
-        warnings = err.decode("utf-8", "replace").count("\nwarning:") + err.decode("utf-8", "replace").startswith("warning:")
-        print(f"file:  exit {status}, {seconds:.1f} s ({args.lines / seconds:,.0f} lines/s), peak RSS {peak:,.0f} MB, "
-              f"{warnings:,} over-long lines cut with a warning")
+        warnings = err.decode("utf-8", "replace").count("\nwarning:") + err.decode("utf-8", "replace").startswith(
+            "warning:"
+        )
+        print(
+            f"file:  exit {status}, {seconds:.1f} s ({args.lines / seconds:,.0f} lines/s), peak RSS {peak:,.0f} MB, "
+            f"{warnings:,} over-long lines cut with a warning"
+        )
         if status != 0:
             problems.append(f"file run: exit status {status}: {err.decode('utf-8', 'replace')[-500:]}")
         else:
@@ -154,8 +173,10 @@ def main(argv=None) -> int:
         out_small = work / "out_small.txt"
         status, peak_small, seconds, err = run_translate(args, ["--input", str(small), "--output", str(out_small)])
         ratio = peak / peak_small
-        print(f"small: exit {status}, {args.small_lines:,} lines, peak RSS {peak_small:,.0f} MB; "
-              f"{args.lines:,} lines / {args.small_lines:,} lines: {ratio:.3f}x (limit {MAX_MEMORY_GROWTH:.2f}x)")
+        print(
+            f"small: exit {status}, {args.small_lines:,} lines, peak RSS {peak_small:,.0f} MB; "
+            f"{args.lines:,} lines / {args.small_lines:,} lines: {ratio:.3f}x (limit {MAX_MEMORY_GROWTH:.2f}x)"
+        )
         if status != 0:
             problems.append(f"small run: exit status {status}")
         else:

@@ -31,7 +31,7 @@ def multi30k_path() -> Path:
 def multi30k_dir() -> Path:
     """The Multi30k Task 1 directory (train/val/test2016.{en,de,fr,cs}); skips if absent."""
     d = multi30k_path()
-    missing = [f"{s}.{l}" for s in ("train", "val") for l in MULTI30K_LANGS if not (d / f"{s}.{l}").is_file()]
+    missing = [f"{s}.{lang}" for s in ("train", "val") for lang in MULTI30K_LANGS if not (d / f"{s}.{lang}").is_file()]
     if missing:
         message = f"Multi30k not found at {d} (missing {missing[0]}); set NMT_MULTI30K_DIR to its directory"
         if CI:  # CI must not pass by skipping what it was meant to check

@@ -1,7 +1,7 @@
 """nmt.attention against a NumPy transcription of Bahdanau et al.'s additive attention."""
 
-import numpy as np
 import keras
+import numpy as np
 
 from nmt.attention import AdditiveAttention
 

@@ -14,7 +14,6 @@ import os
 import resource
 import subprocess
 import sys
-import textwrap
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -82,7 +81,8 @@ def make_cases(tmp: Path, run: Path, trained_run: Path) -> list:
 
     corrupt_model = broken_run("corrupt_model", lambda d: write(d / "model.keras", b"PK\x03\x04 not really a zip"))
     corrupt_spm = broken_run(
-        "corrupt_spm", lambda d: [write(d / "tokenizer" / name, b"\x00garbage" * 10) for name in ("src.model", "tgt.model")]
+        "corrupt_spm",
+        lambda d: [write(d / "tokenizer" / name, b"\x00garbage" * 10) for name in ("src.model", "tgt.model")],
     )
     escaping = broken_run(
         "escaping",
@@ -105,82 +105,224 @@ def make_cases(tmp: Path, run: Path, trained_run: Path) -> list:
     write(home / "thesis.tex", "years of work\n")
 
     tsv10 = write(tmp / "tiny.tsv", "".join(f"{i} one\t{i} eins\n" for i in range(10)))
-    tsv_cols = write(tmp / "cols.tsv", "".join(f"{i} one\t{i} eins\n" if i != 16 else f"{i} no tab\n" for i in range(30)))
+    tsv_cols = write(
+        tmp / "cols.tsv", "".join(f"{i} one\t{i} eins\n" if i != 16 else f"{i} no tab\n" for i in range(30))
+    )
     (tmp / "full").mkdir()
     read_only_out = "/proc/nmt-test-output.txt"  # a location nobody, root included, can create files in
 
-    yaml_tag = write(tmp / "evil.yaml", f"train:\n  epochs: !!python/object/apply:os.system ['touch {tmp / 'pwned'}']\n")
+    yaml_tag = write(
+        tmp / "evil.yaml", f"train:\n  epochs: !!python/object/apply:os.system ['touch {tmp / 'pwned'}']\n"
+    )
 
     return [
         # ---- train.py: corpora
-        Case("missing corpus", train("c1", "corpus.train_src=/nonexistent/train.en", f"corpus.train_tgt={NUMBERS / 'train.de'}"),
-             ["/nonexistent/train.en"]),
+        Case(
+            "missing corpus",
+            train("c1", "corpus.train_src=/nonexistent/train.en", f"corpus.train_tgt={NUMBERS / 'train.de'}"),
+            ["/nonexistent/train.en"],
+        ),
         Case("empty corpus", train("c2", *corpus("empty", "", "")), ["empty/train.en", "empty"]),
-        Case("binary corpus", train("c3", *corpus("binary", bytes(range(256)) * 4, lines(100, side="de"))),
-             ["binary/train.en", "UTF-8"]),
-        Case("misaligned corpus", train("c4", *corpus("misaligned", lines(100), lines(99, side="de"))),
-             ["misaligned/train.en", "100", "99"]),
-        Case("everything filtered", train("c5", *corpus("long", lines(100), lines(100, side="de")), "corpus.max_len=1",
-                   "tokenizer.vocab_size=200", "tokenizer.byte_fallback=false"),
-             ["long/train.en", "drop all", "corpus.max_len"]),
-        Case("invalid UTF-8 mid-file",
-             train("c6", *corpus("midfile", lines(40).encode() + b"vier \xc3\x28 f\xfcnf\n" + lines(40).encode(), lines(81, side="de"))),
-             ["midfile/train.en", "line 41", "byte"]),
+        Case(
+            "binary corpus",
+            train("c3", *corpus("binary", bytes(range(256)) * 4, lines(100, side="de"))),
+            ["binary/train.en", "UTF-8"],
+        ),
+        Case(
+            "misaligned corpus",
+            train("c4", *corpus("misaligned", lines(100), lines(99, side="de"))),
+            ["misaligned/train.en", "100", "99"],
+        ),
+        Case(
+            "everything filtered",
+            train(
+                "c5",
+                *corpus("long", lines(100), lines(100, side="de")),
+                "corpus.max_len=1",
+                "tokenizer.vocab_size=200",
+                "tokenizer.byte_fallback=false",
+            ),
+            ["long/train.en", "drop all", "corpus.max_len"],
+        ),
+        Case(
+            "invalid UTF-8 mid-file",
+            train(
+                "c6",
+                *corpus(
+                    "midfile",
+                    lines(40).encode() + b"vier \xc3\x28 f\xfcnf\n" + lines(40).encode(),
+                    lines(81, side="de"),
+                ),
+            ),
+            ["midfile/train.en", "line 41", "byte"],
+        ),
         # ---- train.py: config
         Case("unknown key", train("k1", "train.epohcs=3"), ["train.epohcs", "unknown key"]),
         Case("wrong type", train("k2", "train.epochs=many"), ["train.epochs", "'many'", "an integer"]),
         Case("NaN learning rate", train("k3", "train.learning_rate=.nan"), ["train.learning_rate", "finite"]),
         Case("infinite length penalty", train("k4", "decode.length_penalty=.inf"), ["decode.length_penalty", "finite"]),
-        Case("NaN in a config file", train("k5", config=write(tmp / "nan.yaml", "decode:\n  max_len_a: .nan\n")),
-             ["decode.max_len_a", "finite"]),
+        Case(
+            "NaN in a config file",
+            train("k5", config=write(tmp / "nan.yaml", "decode:\n  max_len_a: .nan\n")),
+            ["decode.max_len_a", "finite"],
+        ),
         Case("missing config", train("k6", config=tmp / "nope.yaml"), ["nope.yaml", "not found"]),
         Case("YAML tag in a config", train("k7", config=yaml_tag), ["evil.yaml"], absent=[tmp / "pwned"]),
-        Case("vocabulary too large", train("v1", *corpus("small_vocab", lines(60), lines(60, side="de")), "tokenizer.vocab_size=5000"),
-             ["tokenizer.vocab_size=5000", "or less"], watch=[tmp / "runs" / "v1"]),
+        Case(
+            "vocabulary too large",
+            train("v1", *corpus("small_vocab", lines(60), lines(60, side="de")), "tokenizer.vocab_size=5000"),
+            ["tokenizer.vocab_size=5000", "or less"],
+            watch=[tmp / "runs" / "v1"],
+        ),
         # ---- train.py: run directories
-        Case("run directory of another config", train("r1", *trained_overrides, "model.decoder_units=48", run_dir=trained_run, extra=["--resume"]),
-             ["config.yaml", "model.decoder_units"]),
-        Case("--overwrite of a home folder", train("r2", run_dir=home, extra=["--overwrite"]),
-             [str(home), "not a run directory"], intact={home / "thesis.tex": b"years of work\n"}),
+        Case(
+            "run directory of another config",
+            train("r1", *trained_overrides, "model.decoder_units=48", run_dir=trained_run, extra=["--resume"]),
+            ["config.yaml", "model.decoder_units"],
+        ),
+        Case(
+            "--overwrite of a home folder",
+            train("r2", run_dir=home, extra=["--overwrite"]),
+            [str(home), "not a run directory"],
+            intact={home / "thesis.tex": b"years of work\n"},
+        ),
         Case("--run-dir is a file", train("r3", run_dir=src_ok), [str(src_ok), "not a directory"]),
-        Case("truncated checkpoint", train("r4", *trained_overrides, run_dir=truncated, extra=["--resume"]),
-             ["weights.weights.h5", "cannot load"]),
+        Case(
+            "truncated checkpoint",
+            train("r4", *trained_overrides, run_dir=truncated, extra=["--resume"]),
+            ["weights.weights.h5", "cannot load"],
+        ),
         Case("resume without a run", train("r5", extra=["--resume"]), ["--resume", "no training run"]),
         # ---- translate.py
-        Case("missing run directory", translate("x", model=tmp / "no_run"), ["--model", "no_run", "no such run directory"]),
+        Case(
+            "missing run directory",
+            translate("x", model=tmp / "no_run"),
+            ["--model", "no_run", "no such run directory"],
+        ),
         Case("corrupt model.keras", translate("eins", model=corrupt_model), ["corrupt_model/model.keras"]),
-        Case("corrupt tokenizer model", translate("eins", model=corrupt_spm), ["corrupt_spm/tokenizer/src.model", "SentencePiece"]),
-        Case("tokenizer path outside the run", translate("eins", model=escaping), ["tokenizer.json", "../../../etc/passwd"]),
+        Case(
+            "corrupt tokenizer model",
+            translate("eins", model=corrupt_spm),
+            ["corrupt_spm/tokenizer/src.model", "SentencePiece"],
+        ),
+        Case(
+            "tokenizer path outside the run",
+            translate("eins", model=escaping),
+            ["tokenizer.json", "../../../etc/passwd"],
+        ),
         Case("beam size 0", translate("--beam-size", 0, "eins"), ["--beam-size", "got 0"]),
         Case("n-best above the beam", translate("--beam-size", 2, "--nbest", 3, "eins"), ["--nbest", "beam size (2)"]),
         Case("NaN length penalty", translate("--length-penalty", "nan", "eins"), ["--length-penalty", "nan"]),
         Case("missing input file", translate("--input", tmp / "nothing.en"), ["--input", "nothing.en"]),
-        Case("invalid UTF-8 input", translate("--input", bad_utf8, "--output", tmp / "out1.de"),
-             ["bad_utf8.en", "line 3", "byte 6"], watch=[tmp], absent=[tmp / "out1.de"]),
-        Case("output in a missing directory", translate("--input", src_ok, "--output", tmp / "missing_dir" / "out.de"),
-             ["--output", "missing_dir", "does not exist"]),
-        Case("output on a read-only location", translate("--input", src_ok, "--output", read_only_out),
-             ["--output", read_only_out]),
-        Case("reference with another line count", translate("--input", src_ok, "--reference", ref_short),
-             ["--reference", "ref.de", "19 lines", "20"]),
-        Case("reference count through a pipe", translate("--input", "/dev/stdin", "--reference", ref_short, "--output", tmp / "piped.de"),
-             ["--reference", "ref.de", "19 lines", "20"], stdin=lines(20).encode()),
-        Case("full disk under the output", translate("--input", src_ok, "--output", tmp / "full" / "out.de"),
-             ["--output", "full/out.de", "cannot write"], watch=[tmp / "full"], absent=[tmp / "full" / "out.de"],
-             file_size_limit=200),
+        Case(
+            "invalid UTF-8 input",
+            translate("--input", bad_utf8, "--output", tmp / "out1.de"),
+            ["bad_utf8.en", "line 3", "byte 6"],
+            watch=[tmp],
+            absent=[tmp / "out1.de"],
+        ),
+        Case(
+            "output in a missing directory",
+            translate("--input", src_ok, "--output", tmp / "missing_dir" / "out.de"),
+            ["--output", "missing_dir", "does not exist"],
+        ),
+        Case(
+            "output on a read-only location",
+            translate("--input", src_ok, "--output", read_only_out),
+            ["--output", read_only_out],
+        ),
+        Case(
+            "reference with another line count",
+            translate("--input", src_ok, "--reference", ref_short),
+            ["--reference", "ref.de", "19 lines", "20"],
+        ),
+        Case(
+            "reference count through a pipe",
+            translate("--input", "/dev/stdin", "--reference", ref_short, "--output", tmp / "piped.de"),
+            ["--reference", "ref.de", "19 lines", "20"],
+            stdin=lines(20).encode(),
+        ),
+        Case(
+            "full disk under the output",
+            translate("--input", src_ok, "--output", tmp / "full" / "out.de"),
+            ["--output", "full/out.de", "cannot write"],
+            watch=[tmp / "full"],
+            absent=[tmp / "full" / "out.de"],
+            file_size_limit=200,
+        ),
         # ---- scripts/evaluate.py
-        Case("evaluate --width -1", ["scripts/evaluate.py", "--width", "-1", "--ref", str(ref_short), str(ref_short)], ["--width", "-1"]),
-        Case("evaluate line counts", ["scripts/evaluate.py", "--ref", str(ref_short), str(src_ok)], ["ref.de", "src.en", "19", "20"]),
-        Case("evaluate missing hypothesis", ["scripts/evaluate.py", "--ref", str(ref_short), str(tmp / "no.hyp")], ["no.hyp"]),
+        Case(
+            "evaluate --width -1",
+            ["scripts/evaluate.py", "--width", "-1", "--ref", str(ref_short), str(ref_short)],
+            ["--width", "-1"],
+        ),
+        Case(
+            "evaluate line counts",
+            ["scripts/evaluate.py", "--ref", str(ref_short), str(src_ok)],
+            ["ref.de", "src.en", "19", "20"],
+        ),
+        Case(
+            "evaluate missing hypothesis",
+            ["scripts/evaluate.py", "--ref", str(ref_short), str(tmp / "no.hyp")],
+            ["no.hyp"],
+        ),
         # ---- scripts/prepare_data.py
-        Case("tsv of 10 pairs", ["scripts/prepare_data.py", "--data-dir", str(tmp / "data1"), "tsv", str(tsv10), "--src-col", "1", "--tgt-col", "2"],
-             ["tiny.tsv", "--dev-size", "10 pairs"], absent=[tmp / "data1"]),
-        Case("tsv --dev-size 0", ["scripts/prepare_data.py", "--data-dir", str(tmp / "data2"), "tsv", str(tsv10), "--src-col", "1", "--tgt-col", "2", "--dev-size", "0"],
-             ["--dev-size", "empty"], absent=[tmp / "data2"]),
-        Case("tsv missing column", ["scripts/prepare_data.py", "--data-dir", str(tmp / "data3"), "tsv", str(tsv_cols), "--src-col", "1", "--tgt-col", "2"],
-             ["cols.tsv", "line 17"], watch=[tmp / "data3"]),
-        Case("numbers --dev-size 0", ["scripts/prepare_data.py", "--data-dir", str(tmp / "data4"), "numbers", "--dev-size", "0"],
-             ["--dev-size", "got 0"], absent=[tmp / "data4"]),
+        Case(
+            "tsv of 10 pairs",
+            [
+                "scripts/prepare_data.py",
+                "--data-dir",
+                str(tmp / "data1"),
+                "tsv",
+                str(tsv10),
+                "--src-col",
+                "1",
+                "--tgt-col",
+                "2",
+            ],
+            ["tiny.tsv", "--dev-size", "10 pairs"],
+            absent=[tmp / "data1"],
+        ),
+        Case(
+            "tsv --dev-size 0",
+            [
+                "scripts/prepare_data.py",
+                "--data-dir",
+                str(tmp / "data2"),
+                "tsv",
+                str(tsv10),
+                "--src-col",
+                "1",
+                "--tgt-col",
+                "2",
+                "--dev-size",
+                "0",
+            ],
+            ["--dev-size", "empty"],
+            absent=[tmp / "data2"],
+        ),
+        Case(
+            "tsv missing column",
+            [
+                "scripts/prepare_data.py",
+                "--data-dir",
+                str(tmp / "data3"),
+                "tsv",
+                str(tsv_cols),
+                "--src-col",
+                "1",
+                "--tgt-col",
+                "2",
+            ],
+            ["cols.tsv", "line 17"],
+            watch=[tmp / "data3"],
+        ),
+        Case(
+            "numbers --dev-size 0",
+            ["scripts/prepare_data.py", "--data-dir", str(tmp / "data4"), "numbers", "--dev-size", "0"],
+            ["--dev-size", "got 0"],
+            absent=[tmp / "data4"],
+        ),
         Case("unknown option", ["scripts/prepare_data.py", "multi30k", "--sorce", "x"], ["--sorce"]),
     ]
 
@@ -192,10 +334,20 @@ def eval_pointer(run: Path) -> str:
 
 
 TINY_TRAIN = [
-    "model.embedding_dim=16", "model.encoder_units=16", "model.decoder_units=16", "model.attention_units=16",
-    "model.output_dim=16", "data.batch_size=16", "train.max_steps=4", "train.checkpoint_every=2",
-    "train.eval_max_sentences=5", "train.tensorboard=false", "train.verbose=0", "decode.beam_size=1",
-    "tokenizer.vocab_size=200", "tokenizer.byte_fallback=false",
+    "model.embedding_dim=16",
+    "model.encoder_units=16",
+    "model.decoder_units=16",
+    "model.attention_units=16",
+    "model.output_dim=16",
+    "data.batch_size=16",
+    "train.max_steps=4",
+    "train.checkpoint_every=2",
+    "train.eval_max_sentences=5",
+    "train.tensorboard=false",
+    "train.verbose=0",
+    "decode.beam_size=1",
+    "tokenizer.vocab_size=200",
+    "tokenizer.byte_fallback=false",
 ]
 
 
@@ -210,7 +362,12 @@ def _run(case: Case) -> subprocess.CompletedProcess:
 
     return subprocess.run(
         [sys.executable, str(REPO_ROOT / case.argv[0]), *case.argv[1:]],
-        input=case.stdin, capture_output=True, cwd=REPO_ROOT, env=env, timeout=300, preexec_fn=preexec,
+        input=case.stdin,
+        capture_output=True,
+        cwd=REPO_ROOT,
+        env=env,
+        timeout=300,
+        preexec_fn=preexec,
     )
 
 
@@ -224,8 +381,20 @@ def results(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("bad_input")
     run = helpers.make_run(tmp / "untrained", epochs=0)["dir"]
     trained = tmp / "runs" / "trained"
-    proc = _run(Case("setup", ["train.py", "--config", str(REPO_ROOT / "configs" / "toy.yaml"), "--run-dir", str(trained),
-                               *[a for o in TINY_TRAIN for a in ("--set", o)]], []))
+    proc = _run(
+        Case(
+            "setup",
+            [
+                "train.py",
+                "--config",
+                str(REPO_ROOT / "configs" / "toy.yaml"),
+                "--run-dir",
+                str(trained),
+                *[a for o in TINY_TRAIN for a in ("--set", o)],
+            ],
+            [],
+        )
+    )
     assert proc.returncode == 0, proc.stderr.decode()[-3000:]
     (trained / "overrides.txt").write_text("\n".join(TINY_TRAIN))
     cases = make_cases(tmp, run, trained)
@@ -235,15 +404,47 @@ def results(tmp_path_factory):
 
 
 CASE_NAMES = [
-    "missing corpus", "empty corpus", "binary corpus", "misaligned corpus", "everything filtered", "invalid UTF-8 mid-file",
-    "unknown key", "wrong type", "NaN learning rate", "infinite length penalty", "NaN in a config file", "missing config",
-    "YAML tag in a config", "vocabulary too large", "run directory of another config", "--overwrite of a home folder",
-    "--run-dir is a file", "truncated checkpoint", "resume without a run", "missing run directory", "corrupt model.keras",
-    "corrupt tokenizer model", "tokenizer path outside the run", "beam size 0", "n-best above the beam", "NaN length penalty",
-    "missing input file", "invalid UTF-8 input", "output in a missing directory", "output on a read-only location",
-    "reference with another line count", "reference count through a pipe", "full disk under the output",
-    "evaluate --width -1", "evaluate line counts", "evaluate missing hypothesis", "tsv of 10 pairs", "tsv --dev-size 0",
-    "tsv missing column", "numbers --dev-size 0", "unknown option",
+    "missing corpus",
+    "empty corpus",
+    "binary corpus",
+    "misaligned corpus",
+    "everything filtered",
+    "invalid UTF-8 mid-file",
+    "unknown key",
+    "wrong type",
+    "NaN learning rate",
+    "infinite length penalty",
+    "NaN in a config file",
+    "missing config",
+    "YAML tag in a config",
+    "vocabulary too large",
+    "run directory of another config",
+    "--overwrite of a home folder",
+    "--run-dir is a file",
+    "truncated checkpoint",
+    "resume without a run",
+    "missing run directory",
+    "corrupt model.keras",
+    "corrupt tokenizer model",
+    "tokenizer path outside the run",
+    "beam size 0",
+    "n-best above the beam",
+    "NaN length penalty",
+    "missing input file",
+    "invalid UTF-8 input",
+    "output in a missing directory",
+    "output on a read-only location",
+    "reference with another line count",
+    "reference count through a pipe",
+    "full disk under the output",
+    "evaluate --width -1",
+    "evaluate line counts",
+    "evaluate missing hypothesis",
+    "tsv of 10 pairs",
+    "tsv --dev-size 0",
+    "tsv missing column",
+    "numbers --dev-size 0",
+    "unknown option",
 ]
 
 
@@ -289,7 +490,9 @@ def small_disk(tmp_path):
     mount_point.mkdir()
     if os.geteuid() != 0 or sh.which("mount") is None:
         pytest.skip("mounting a small tmpfs needs root")
-    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=400k", "tmpfs", str(mount_point)], capture_output=True, text=True)
+    proc = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=400k", "tmpfs", str(mount_point)], capture_output=True, text=True
+    )
     if proc.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.strip()}")
     try:

@@ -22,20 +22,39 @@ def run_script(name: str, *args: str, env_extra: dict | None = None, timeout: in
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env_extra or {})}
     return subprocess.run(
         [sys.executable, str(ROOT / "scripts" / name), *args],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
 def test_bench_gru_reports_every_contender_ratio_and_the_bf16_bound():
-    proc = run_script("bench_gru.py", "--batch", "2", "--length", "3", "--input", "4", "--units", "8",
-                      "--repeats", "1", "--warmup", "0", "--no-torch")
+    proc = run_script(
+        "bench_gru.py",
+        "--batch",
+        "2",
+        "--length",
+        "3",
+        "--input",
+        "4",
+        "--units",
+        "8",
+        "--repeats",
+        "1",
+        "--warmup",
+        "0",
+        "--no-torch",
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = proc.stdout
     for name in ("nmt.gru.GRU", "keras GRU(reset_after=False)", "keras GRU(reset_after=True)"):
         for dtype in ("float32", "bfloat16"):
             for mode in ("graph", "xla"):
-                assert any(line.split()[-5:-3] == [dtype, mode] and line.startswith(name)
-                           for line in out.splitlines()), f"no row for {name} {dtype} {mode}:\n{out}"
+                assert any(
+                    line.split()[-5:-3] == [dtype, mode] and line.startswith(name) for line in out.splitlines()
+                ), f"no row for {name} {dtype} {mode}:\n{out}"
     assert "2048^3 float32 matmul" in out and "2048^3 bfloat16 matmul" in out
     assert "vs torch.nn.GRU" not in out  # --no-torch
     assert "target <= 0.6" in out and "target < 1.0" in out
@@ -53,16 +72,39 @@ def test_bench_gru_rejects_a_bad_option_in_one_line():
 
 
 def test_bench_translate_runs(multi30k_dir):
-    proc = run_script("bench_translate.py", "--data", str(multi30k_dir), "--sentences", "8", "--repeats", "1",
-                      "--beams", "1,2", "--no-xla", "--no-savedmodel", "--no-profile")
+    proc = run_script(
+        "bench_translate.py",
+        "--data",
+        str(multi30k_dir),
+        "--sentences",
+        "8",
+        "--repeats",
+        "1",
+        "--beams",
+        "1,2",
+        "--no-xla",
+        "--no-savedmodel",
+        "--no-profile",
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "in-process, beam 1" in proc.stdout and "in-process, beam 2" in proc.stdout
     assert "sentences/s" in proc.stdout
 
 
 def test_bench_train_runs(multi30k_dir, tmp_path):
-    proc = run_script("bench_train.py", "--data", str(multi30k_dir), "--steps", "2", "--warmup", "1",
-                      "--variants", "float32", "--work-dir", str(tmp_path))
+    proc = run_script(
+        "bench_train.py",
+        "--data",
+        str(multi30k_dir),
+        "--steps",
+        "2",
+        "--warmup",
+        "1",
+        "--variants",
+        "float32",
+        "--work-dir",
+        str(tmp_path),
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     rows = [line.split() for line in proc.stdout.splitlines() if line.startswith("float32 ")]
     assert rows and len(rows[0]) == 6, proc.stdout  # variant, tok/s, sent/s, ms/step, warm-up s, RSS MB
@@ -70,8 +112,9 @@ def test_bench_train_runs(multi30k_dir, tmp_path):
 
 
 def test_bench_data_runs(multi30k_dir):
-    proc = run_script("bench_data.py", "--corpus", str(multi30k_dir), "--epochs", "1", "--train-steps", "2",
-                      "--vocab-size", "1000")
+    proc = run_script(
+        "bench_data.py", "--corpus", str(multi30k_dir), "--epochs", "1", "--train-steps", "2", "--vocab-size", "1000"
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "pipeline epoch 1:" in proc.stdout and "training stream (make_training_stream)" in proc.stdout
     assert "headroom" in proc.stdout

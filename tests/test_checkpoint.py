@@ -140,7 +140,9 @@ def test_a_damaged_state_file_is_one_line_naming_it(tmp_path, content):
         store.state("last")
 
 
-@pytest.mark.parametrize("pointer", ['{"dir": "../../outside"}', '{"dir": "/etc"}', '{"dir": 7}', "not json", '{"dir": "ckpt-99"}'])
+@pytest.mark.parametrize(
+    "pointer", ['{"dir": "../../outside"}', '{"dir": "/etc"}', '{"dir": 7}', "not json", '{"dir": "ckpt-99"}']
+)
 def test_bad_pointers_are_refused(tmp_path, pointer):
     model, store, _ = damaged_store(tmp_path)
     (tmp_path / "checkpoints" / "last.json").write_text(pointer)

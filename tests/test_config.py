@@ -90,12 +90,21 @@ def test_bad_files(tmp_path):
 
 def test_train_cli_reports_config_errors_without_traceback(tmp_path):
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "train.py"), "--config", str(ROOT / "configs" / "toy.yaml"),
-         "--run-dir", str(tmp_path / "run"), "--set", "train.epochs=-1"],
-        capture_output=True, text=True, cwd=tmp_path, timeout=120,
+        [
+            sys.executable,
+            str(ROOT / "train.py"),
+            "--config",
+            str(ROOT / "configs" / "toy.yaml"),
+            "--run-dir",
+            str(tmp_path / "run"),
+            "--set",
+            "train.epochs=-1",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
     )
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
-    assert proc.stderr.strip().splitlines()[-1] == (
-        "error: train.epochs: received -1, expected a positive integer"
-    )
+    assert proc.stderr.strip().splitlines()[-1] == ("error: train.epochs: received -1, expected a positive integer")

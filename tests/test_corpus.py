@@ -53,15 +53,15 @@ def tf_lines(ds) -> list[tuple[str, str]]:
 
 
 def test_two_files_read_in_order(tmp_path):
-    src = write(tmp_path / "a.en", "one\ntwo words\nthree\n".encode())
+    src = write(tmp_path / "a.en", b"one\ntwo words\nthree\n")
     tgt = write(tmp_path / "a.de", "eins\nzwei Wörter\ndrei".encode())  # no final newline
     pairs = list(FilePairSource(src, tgt).pairs())
     assert pairs == [("one", "eins"), ("two words", "zwei Wörter"), ("three", "drei")]
 
 
 def test_gzip_input_detected_by_content(tmp_path):
-    text_en = "a cat\n\nthe dog .\n".encode()
-    text_de = "eine Katze\n\nder Hund .\n".encode()
+    text_en = b"a cat\n\nthe dog .\n"
+    text_de = b"eine Katze\n\nder Hund .\n"
     plain = FilePairSource(write(tmp_path / "p.en", text_en), write(tmp_path / "p.de", text_de))
     # One side gzipped with a .gz name, the other gzipped without one.
     gz = FilePairSource(write_gz(tmp_path / "g.en.gz", text_en), write_gz(tmp_path / "g.de", text_de))
@@ -105,7 +105,7 @@ def test_misaligned_files_fail_corpus_construction(tmp_path):
 
 @pytest.mark.parametrize("gz", [False, True])
 def test_invalid_utf8_names_file_line_and_byte(tmp_path, gz):
-    data = "fine\nstill fine\n".encode() + b"bad \xff here\n"
+    data = b"fine\nstill fine\n" + b"bad \xff here\n"
     path = (write_gz if gz else write)(tmp_path / "bad.en", data)
     with pytest.raises(UserError) as e:
         list(read_lines(path))
@@ -147,8 +147,8 @@ def test_truncated_gzip_is_a_user_error(tmp_path):
 def test_tsv_tatoeba_format_columns_and_extra_columns(tmp_path):
     path = write(
         tmp_path / "deu.txt",
-        "Hi.\tHallo!\tCC-BY 2.0 (France) Attribution: tatoeba.org #538123\n"
-        "Run!\tLauf!\tCC-BY 2.0 (France) Attribution: tatoeba.org #906328\textra\n".encode(),
+        b"Hi.\tHallo!\tCC-BY 2.0 (France) Attribution: tatoeba.org #538123\n"
+        b"Run!\tLauf!\tCC-BY 2.0 (France) Attribution: tatoeba.org #906328\textra\n",
     )
     assert list(TsvSource(path, 1, 2).pairs()) == [("Hi.", "Hallo!"), ("Run!", "Lauf!")]
     assert list(TsvSource(path, 2, 1).pairs()) == [("Hallo!", "Hi."), ("Lauf!", "Run!")]
@@ -171,7 +171,7 @@ def test_tsv_blank_line_has_too_few_columns(tmp_path):
 
 
 def test_tsv_gzip(tmp_path):
-    path = write_gz(tmp_path / "t.tsv.gz", "x\ty\tz\nu\tv\tw\n".encode())
+    path = write_gz(tmp_path / "t.tsv.gz", b"x\ty\tz\nu\tv\tw\n")
     assert list(TsvSource(path, 3, 1).pairs()) == [("z", "x"), ("w", "u")]
     assert tf_lines(TsvSource(path, 3, 1).tf_dataset()) == [("z", "x"), ("w", "u")]
 
@@ -216,8 +216,13 @@ def test_filters_count_every_reason():
     assert tf_lines(out.tf_pairs()) == kept
     line = s.format()
     assert line.startswith("train: 11 pairs read, 4 kept, 7 dropped (")
-    for text in ("3 empty or whitespace-only side", "1 longer than 5 subword tokens", "1 length ratio above 2",
-                 "1 exact duplicates", "1 identical to a dev/test pair"):
+    for text in (
+        "3 empty or whitespace-only side",
+        "1 longer than 5 subword tokens",
+        "1 length ratio above 2",
+        "1 exact duplicates",
+        "1 identical to a dev/test pair",
+    ):
         assert text in line
 
 
@@ -327,7 +332,7 @@ def test_default_corpus_is_generated_numbers(tmp_path, monkeypatch):
     c = Corpus(CorpusConfig())
     assert (len(c.train), len(c.dev), len(c.test)) == (300, 20, 20)
     assert sorted(p.name for p in target.iterdir()) == sorted(
-        f"{s}.{l}" for s in ("train", "dev", "test") for l in ("en", "de")
+        f"{s}.{lang}" for s in ("train", "dev", "test") for lang in ("en", "de")
     )
 
 
@@ -341,25 +346,69 @@ def test_dir_accepts_multi30k_names(multi30k_dir):
 
 
 GERMAN = {
-    0: "null", 1: "eins", 2: "zwei", 6: "sechs", 7: "sieben", 10: "zehn", 11: "elf", 12: "zwölf",
-    13: "dreizehn", 16: "sechzehn", 17: "siebzehn", 20: "zwanzig", 21: "einundzwanzig",
-    24: "vierundzwanzig", 30: "dreißig", 31: "einunddreißig", 57: "siebenundfünfzig", 60: "sechzig",
-    66: "sechsundsechzig", 70: "siebzig", 77: "siebenundsiebzig", 99: "neunundneunzig",
-    100: "einhundert", 101: "einhunderteins", 110: "einhundertzehn", 116: "einhundertsechzehn",
-    200: "zweihundert", 342: "dreihundertzweiundvierzig", 700: "siebenhundert",
-    1000: "eintausend", 1001: "eintausendeins", 1100: "eintausendeinhundert",
-    1234: "eintausendzweihundertvierunddreißig", 2000: "zweitausend", 10000: "zehntausend",
-    11000: "elftausend", 17017: "siebzehntausendsiebzehn", 21000: "einundzwanzigtausend",
-    21021: "einundzwanzigtausendeinundzwanzig", 100000: "einhunderttausend",
-    101000: "einhunderteintausend", 101101: "einhunderteintausendeinhunderteins",
-    200000: "zweihunderttausend", 342017: "dreihundertzweiundvierzigtausendsiebzehn",
-    500001: "fünfhunderttausendeins", 999999: "neunhundertneunundneunzigtausendneunhundertneunundneunzig",
+    0: "null",
+    1: "eins",
+    2: "zwei",
+    6: "sechs",
+    7: "sieben",
+    10: "zehn",
+    11: "elf",
+    12: "zwölf",
+    13: "dreizehn",
+    16: "sechzehn",
+    17: "siebzehn",
+    20: "zwanzig",
+    21: "einundzwanzig",
+    24: "vierundzwanzig",
+    30: "dreißig",
+    31: "einunddreißig",
+    57: "siebenundfünfzig",
+    60: "sechzig",
+    66: "sechsundsechzig",
+    70: "siebzig",
+    77: "siebenundsiebzig",
+    99: "neunundneunzig",
+    100: "einhundert",
+    101: "einhunderteins",
+    110: "einhundertzehn",
+    116: "einhundertsechzehn",
+    200: "zweihundert",
+    342: "dreihundertzweiundvierzig",
+    700: "siebenhundert",
+    1000: "eintausend",
+    1001: "eintausendeins",
+    1100: "eintausendeinhundert",
+    1234: "eintausendzweihundertvierunddreißig",
+    2000: "zweitausend",
+    10000: "zehntausend",
+    11000: "elftausend",
+    17017: "siebzehntausendsiebzehn",
+    21000: "einundzwanzigtausend",
+    21021: "einundzwanzigtausendeinundzwanzig",
+    100000: "einhunderttausend",
+    101000: "einhunderteintausend",
+    101101: "einhunderteintausendeinhunderteins",
+    200000: "zweihunderttausend",
+    342017: "dreihundertzweiundvierzigtausendsiebzehn",
+    500001: "fünfhunderttausendeins",
+    999999: "neunhundertneunundneunzigtausendneunhundertneunundneunzig",
 }
 
 ENGLISH = {
-    0: "zero", 1: "one", 13: "thirteen", 15: "fifteen", 20: "twenty", 21: "twenty-one", 40: "forty",
-    99: "ninety-nine", 100: "one hundred", 101: "one hundred one", 342: "three hundred forty-two",
-    1000: "one thousand", 1001: "one thousand one", 21000: "twenty-one thousand",
+    0: "zero",
+    1: "one",
+    13: "thirteen",
+    15: "fifteen",
+    20: "twenty",
+    21: "twenty-one",
+    40: "forty",
+    99: "ninety-nine",
+    100: "one hundred",
+    101: "one hundred one",
+    342: "three hundred forty-two",
+    1000: "one thousand",
+    1001: "one thousand one",
+    21000: "twenty-one thousand",
     342017: "three hundred forty-two thousand seventeen",
     999999: "nine hundred ninety-nine thousand nine hundred ninety-nine",
 }
@@ -380,7 +429,9 @@ def test_english_number_words_table(n):
 _DE_UNIT_INSIDE = {w: i for i, w in enumerate("_ ein zwei drei vier fünf sechs sieben acht neun".split()) if i}
 _DE_UNIT_END = dict(_DE_UNIT_INSIDE, eins=1)
 del _DE_UNIT_END["ein"]
-_DE_TEENS = dict(zip("zehn elf zwölf dreizehn vierzehn fünfzehn sechzehn siebzehn achtzehn neunzehn".split(), range(10, 20)))
+_DE_TEENS = dict(
+    zip("zehn elf zwölf dreizehn vierzehn fünfzehn sechzehn siebzehn achtzehn neunzehn".split(), range(10, 20))
+)
 _DE_TENS = dict(zip("zwanzig dreißig vierzig fünfzig sechzig siebzig achtzig neunzig".split(), range(20, 100, 10)))
 
 
@@ -416,9 +467,13 @@ def read_german(word: str) -> int:
     return 1000 * _read_de_below_1000(th, end=False) + (_read_de_below_1000(rest, end=True) if rest else 0)
 
 
-_EN_WORDS = {w: i for i, w in enumerate(
-    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
-    "sixteen seventeen eighteen nineteen".split())}
+_EN_WORDS = {
+    w: i
+    for i, w in enumerate(
+        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
+        "sixteen seventeen eighteen nineteen".split()
+    )
+}
 _EN_WORDS.update(dict(zip("twenty thirty forty fifty sixty seventy eighty ninety".split(), range(20, 100, 10))))
 
 
@@ -466,7 +521,7 @@ def test_german_reads_back_for_many_numbers():
 
 def test_numbers_corpus_pairs_translate_each_other(numbers_corpus):
     frames_seen = set()
-    for split, pairs in numbers_corpus.items():
+    for pairs in numbers_corpus.values():
         for en, de in pairs:
             a, b = numbers_in_english(en), numbers_in_german(de)
             assert a == b and 1 <= len(a) <= 2, (en, de)
@@ -520,7 +575,9 @@ def _prepare_main():
 
 
 def test_prepare_numbers(tmp_path, capsys):
-    rc = _prepare_main()(["--data-dir", str(tmp_path), "numbers", "--train-size", "300", "--dev-size", "20", "--test-size", "10"])
+    rc = _prepare_main()(
+        ["--data-dir", str(tmp_path), "numbers", "--train-size", "300", "--dev-size", "20", "--test-size", "10"]
+    )
     assert rc == 0
     out = capsys.readouterr().out
     for split, n in (("train", 300), ("dev", 20), ("test", 10)):
@@ -556,7 +613,10 @@ def test_prepare_multi30k_download_failure_suggests_source(tmp_path):
     env = {"NMT_MULTI30K_URL": "http://127.0.0.1:9/nothing", "PATH": "/usr/bin:/bin"}
     r = subprocess.run(
         [sys.executable, str(REPO_ROOT / "scripts" / "prepare_data.py"), "--data-dir", str(tmp_path), "multi30k"],
-        capture_output=True, text=True, env=env, timeout=120,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
     )
     assert r.returncode == 2
     assert r.stderr.startswith("error: could not download http://127.0.0.1:9/nothing/train.en.gz")
@@ -566,10 +626,28 @@ def test_prepare_multi30k_download_failure_suggests_source(tmp_path):
 
 def test_prepare_tsv_split(tmp_path, capsys):
     path = _tsv_corpus(tmp_path, 100)
-    rc = _prepare_main()([
-        "--data-dir", str(tmp_path / "data"), "tsv", str(path), "--src-col", "2", "--tgt-col", "1",
-        "--src-lang", "de", "--tgt-lang", "en", "--dev-size", "10", "--test-size", "0.05", "--seed", "5",
-    ])
+    rc = _prepare_main()(
+        [
+            "--data-dir",
+            str(tmp_path / "data"),
+            "tsv",
+            str(path),
+            "--src-col",
+            "2",
+            "--tgt-col",
+            "1",
+            "--src-lang",
+            "de",
+            "--tgt-lang",
+            "en",
+            "--dev-size",
+            "10",
+            "--test-size",
+            "0.05",
+            "--seed",
+            "5",
+        ]
+    )
     assert rc == 0
     d = tmp_path / "data" / "all"
     got = {}
@@ -590,7 +668,10 @@ def test_prepare_tsv_missing_column_exits_2(tmp_path, capsys):
     path = write(tmp_path / "x.tsv", b"a\tb\nc\n")
     rc = _prepare_main()(["--data-dir", str(tmp_path), "tsv", str(path), "--src-col", "1", "--tgt-col", "2"])
     err = capsys.readouterr().err
-    assert rc == 2 and err == f"error: {path} line 2: expected at least 2 tab-separated columns (src_col=1, tgt_col=2), found 1\n"
+    assert (
+        rc == 2
+        and err == f"error: {path} line 2: expected at least 2 tab-separated columns (src_col=1, tgt_col=2), found 1\n"
+    )
 
 
 def test_data_dir_keeps_corpora_out_of_git():
@@ -599,18 +680,23 @@ def test_data_dir_keeps_corpora_out_of_git():
     assert (REPO_ROOT / "data" / "README.md").is_file()
 
 
-def test_progress_line_only_for_long_work(tmp_path):
+def test_progress_only_on_a_terminal_or_when_asked(monkeypatch):
     import io
 
     from nmt.progress import Progress
 
-    quiet = io.StringIO()
-    with Progress("reading small", total_bytes=100, stream=quiet) as p:  # default: silent for 1 s
-        p.update(10, 50)
-    assert quiet.getvalue() == ""
-    shown = io.StringIO()
-    with Progress("reading big.txt", total_bytes=1000, stream=shown, delay=0, log_interval=0) as p:
+    monkeypatch.delenv("NMT_PROGRESS", raising=False)
+    quiet = io.StringIO()  # not a terminal: nothing, even for long work
+    with Progress("reading big.txt", total_bytes=1000, stream=quiet, delay=0) as p:
         p.update(1000, 500)
-    lines = shown.getvalue().splitlines()
-    assert lines[0].startswith("reading big.txt: 1,000 lines (500 B of 1000 B, 50%)")
-    assert lines[-1].endswith("done")
+    assert quiet.getvalue() == ""
+    monkeypatch.setenv("NMT_PROGRESS", "1")  # asked for
+    shown = io.StringIO()
+    with Progress("reading big.txt", total_bytes=1000, stream=shown, delay=0) as p:
+        p.update(1000, 500)
+    text = shown.getvalue()
+    assert "reading big.txt" in text and "1,000 lines" in text and "50%" in text
+    short = io.StringIO()  # asked for, but the work ends within the delay: nothing
+    with Progress("reading small.txt", total_bytes=100, stream=short) as p:
+        p.update(10, 50)
+    assert short.getvalue() == ""

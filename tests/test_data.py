@@ -9,9 +9,9 @@ from collections import Counter
 
 import numpy as np
 import pytest
+import sentencepiece as spm
 import tensorflow as tf
 from tensorflow.python.eager import context  # the global seed, to restore it
-import sentencepiece as spm
 
 from nmt.corpus import Corpus, CorpusConfig, CorpusSplit, FilePairSource
 from nmt.data import DataConfig, describe_plan, make_dataset, make_training_stream
@@ -101,7 +101,9 @@ def test_every_kept_pair_exactly_once(token_batches, sp, pairs):
     assert Counter(got) == Counter(want)
     # The summary the user sees counts exactly the difference.
     assert len(log) == 1
-    assert log[0].startswith(f"train: {len(pairs):,} pairs read, {len(want):,} kept, {len(pairs) - len(want):,} dropped")
+    assert log[0].startswith(
+        f"train: {len(pairs):,} pairs read, {len(want):,} kept, {len(pairs) - len(want):,} dropped"
+    )
     assert "3 empty or whitespace-only side" in log[0]
 
 
@@ -146,8 +148,9 @@ def _keys(batches):
     return [(b[0][0].tobytes(), b[1].tobytes()) for b in batches]
 
 
-def test_training_stream_epochs_hold_every_pair_once_and_do_not_depend_on_history(token_batches, pairs,
-                                                                                  numbers_tokenizers, sp):
+def test_training_stream_epochs_hold_every_pair_once_and_do_not_depend_on_history(
+    token_batches, pairs, numbers_tokenizers, sp
+):
     """The stream used by training: epoch after epoch, every kept pair exactly once per epoch, a new
     order each epoch, and batch n the same however many datasets were iterated before, whatever
     TensorFlow's global seed, and from whichever batch it is started (exact resume)."""
@@ -155,7 +158,7 @@ def test_training_stream_epochs_hold_every_pair_once_and_do_not_depend_on_histor
     n = len(batches)
     stream = collect(make_training_stream(pairs, numbers_tokenizers, cfg, log=None).take(3 * n))
     want = Counter(expected_rows(sp, pairs))
-    epochs = [stream[e * n:(e + 1) * n] for e in range(3)]
+    epochs = [stream[e * n : (e + 1) * n] for e in range(3)]
     for epoch in epochs:
         assert Counter(r for b in epoch for r in unpad(b)) == want
     assert len({tuple(_keys(e)) for e in epochs}) == 3
@@ -207,7 +210,7 @@ def test_evaluation_keeps_everything_in_order(pairs, numbers_tokenizers, sp):
         assert src.shape[0] <= 50
         for x in (src, tin):
             assert x.shape[1] in lengths or (x.shape[1] > lengths[-1] and x.shape[1] % 8 == 0)
-        (s, ti), to = (src, tin), tout
+        s, to = src, tout
         for k in range(src.shape[0]):
             n_s = int((s[k] != 0).sum())
             n_t = int((to[k] != 0).sum())
@@ -238,7 +241,9 @@ def test_corpus_split_through_pipeline(tmp_path, numbers_corpus, numbers_tokeniz
     raw[10] = raw[short[0]]  # a duplicate the length filters keep, so dedup must drop it
     lines = [f"{s}\t{t}\tsource #{i}\n" for i, (s, t) in enumerate(raw)]
     (tmp_path / "all.tsv").write_text("".join(lines), encoding="utf-8")
-    corpus = Corpus(CorpusConfig(train_tsv=str(tmp_path / "all.tsv"), dev_size=50, test_size=50, max_len=20, dedup=True))
+    corpus = Corpus(
+        CorpusConfig(train_tsv=str(tmp_path / "all.tsv"), dev_size=50, test_size=50, max_len=20, dedup=True)
+    )
     train = corpus.filtered_train(numbers_tokenizers)
     assert train.summary.read == 500 and train.summary.kept == len(train)
     batches = collect(make_dataset(train, numbers_tokenizers, DataConfig(batch_tokens=512), training=True))
@@ -277,7 +282,7 @@ def test_multi30k_train_streams_every_kept_pair(multi30k_dir, multi30k_tokenizer
     assert train.summary.read == 29000
     cfg = DataConfig(batch_tokens=4096)
     n = 0
-    for (src, tin), tout in make_dataset(train, multi30k_tokenizers, cfg, training=True):
+    for (src, tin), _ in make_dataset(train, multi30k_tokenizers, cfg, training=True):
         assert src.shape[0] * src.shape[1] <= 4096 and tin.shape[0] * tin.shape[1] <= 4096
         n += int(src.shape[0])
     assert n == train.summary.kept
@@ -331,8 +336,9 @@ def test_separate_source_and_target_tokenizers_stay_on_their_sides(tmp_path, num
     from nmt.tokenizer import SRC_MODEL, TGT_MODEL, TokenizerConfig, Tokenizers, train_tokenizers
 
     train = numbers_corpus["train"][:800]
-    train_tokenizers(TokenizerConfig(vocab_size=300, joint=False), [s for s, _ in train],
-                     [t for _, t in train], tmp_path)
+    train_tokenizers(
+        TokenizerConfig(vocab_size=300, joint=False), [s for s, _ in train], [t for _, t in train], tmp_path
+    )
     tokenizers = Tokenizers.load(tmp_path)
     sp_src = spm.SentencePieceProcessor(model_file=str(tmp_path / SRC_MODEL))
     sp_tgt = spm.SentencePieceProcessor(model_file=str(tmp_path / TGT_MODEL))
@@ -340,8 +346,11 @@ def test_separate_source_and_target_tokenizers_stay_on_their_sides(tmp_path, num
     max_len = 24  # the length filter bites (about 90 of 800 kept), and differently for the two models
 
     def kept(sp_s, sp_t):
-        return Counter((tuple(sp_src.encode(s)), tuple(sp_tgt.encode(t))) for s, t in train
-                       if 1 <= len(sp_s.encode(s)) <= max_len and 1 <= len(sp_t.encode(t)) <= max_len)
+        return Counter(
+            (tuple(sp_src.encode(s)), tuple(sp_tgt.encode(t)))
+            for s, t in train
+            if 1 <= len(sp_s.encode(s)) <= max_len and 1 <= len(sp_t.encode(t)) <= max_len
+        )
 
     want = kept(sp_src, sp_tgt)
     assert 0 < sum(want.values()) < len(train) and want != kept(sp_tgt, sp_src)

@@ -82,7 +82,9 @@ def write(path: Path, lines) -> Path:
 
 def sacrebleu_cli(*args, seed: int = 12345) -> str:
     env = dict(os.environ, NO_COLOR="1", SACREBLEU_SEED=str(seed))
-    done = subprocess.run([sys.executable, "-m", "sacrebleu", *map(str, args), "-q"], capture_output=True, text=True, env=env)
+    done = subprocess.run(
+        [sys.executable, "-m", "sacrebleu", *map(str, args), "-q"], capture_output=True, text=True, env=env
+    )
     assert done.returncode == 0, done.stderr
     return done.stdout
 
@@ -94,9 +96,7 @@ def run_script(*args):
 def check_against_cli(references: list[Path], hypotheses: Path):
     """Our API, our script and the sacrebleu command line agree on scores and signatures."""
     cli = json.loads(sacrebleu_cli(*references, "-i", hypotheses, "-m", "bleu", "chrf", "-w", 8))  # a JSON list
-    ours = evaluation.score(
-        evaluation.read_lines(hypotheses), [evaluation.read_lines(path) for path in references]
-    )
+    ours = evaluation.score(evaluation.read_lines(hypotheses), [evaluation.read_lines(path) for path in references])
     assert [entry["name"] for entry in cli] == ["BLEU", "chrF2"]
     for key, entry in zip(("bleu", "chrf"), cli):
         assert round(ours.results[key].score, 8) == pytest.approx(entry["score"], abs=1e-8)
@@ -163,7 +163,21 @@ def test_paired_bootstrap_equals_the_command_line(tmp_path, seed):
     ref = write(tmp_path / "ref.de", REFERENCES)
     base, system = write(tmp_path / "base.de", BASELINE), write(tmp_path / "sys.de", SYSTEM)
     text = sacrebleu_cli(
-        ref, "-i", base, system, "-m", "bleu", "chrf", "--paired-bs", "--paired-bs-n", 300, "-f", "text", "-w", 4, seed=seed
+        ref,
+        "-i",
+        base,
+        system,
+        "-m",
+        "bleu",
+        "chrf",
+        "--paired-bs",
+        "--paired-bs-n",
+        300,
+        "-f",
+        "text",
+        "-w",
+        4,
+        seed=seed,
     )
     triples, p_values, signatures = parse_paired_table(text)
     ours = evaluation.paired_bootstrap(BASELINE, SYSTEM, REFERENCES, n_samples=300, seed=seed)
@@ -193,7 +207,9 @@ def test_paired_bootstrap_on_multi30k_slice_equals_the_command_line(tmp_path, mu
     base = [" ".join(line.split()[:-2]) for line in references]
     system = [" ".join(line.split()[1:]) if i % 2 else line for i, line in enumerate(references)]
     paths = [write(tmp_path / name, lines) for name, lines in (("ref", references), ("base", base), ("sys", system))]
-    text = sacrebleu_cli(paths[0], "-i", *paths[1:], "-m", "bleu", "--paired-bs", "--paired-bs-n", 200, "-f", "text", "-w", 4)
+    text = sacrebleu_cli(
+        paths[0], "-i", *paths[1:], "-m", "bleu", "--paired-bs", "--paired-bs-n", 200, "-f", "text", "-w", 4
+    )
     triples, p_values, _ = parse_paired_table(text)
     ours = evaluation.paired_bootstrap(base, system, references, metrics=("bleu",), n_samples=200).metrics["bleu"]
     assert triples[0] == tuple(round(x, 4) for x in (ours.baseline, ours.baseline_mean, ours.baseline_ci))
@@ -242,7 +258,11 @@ def test_script_reports_bad_files_in_one_line(tmp_path):
     assert_one_line_error(run_script("--ref", ref, bad), "bad.de", "line 3", "UTF-8")
     short = write(tmp_path / "short.de", BASELINE[:5])
     assert_one_line_error(run_script("--ref", ref, short), "ref.de has 12 lines", "short.de has 5 lines")
-    assert_one_line_error(run_script("--ref", ref, "--ref", short, write(tmp_path / "h.de", BASELINE)), "short.de has 5 lines", "h.de has 12 lines")
+    assert_one_line_error(
+        run_script("--ref", ref, "--ref", short, write(tmp_path / "h.de", BASELINE)),
+        "short.de has 5 lines",
+        "h.de has 12 lines",
+    )
 
 
 def test_script_text_output_for_one_system(tmp_path):

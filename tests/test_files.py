@@ -106,7 +106,9 @@ FULL_DISK = textwrap.dedent(
 
 def test_a_full_disk_is_one_line_naming_the_file_and_leaves_no_temporary(tmp_path):
     target = tmp_path / "out.txt"
-    proc = subprocess.run([sys.executable, "-c", FULL_DISK, str(target), str(REPO_ROOT)], capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-c", FULL_DISK, str(target), str(REPO_ROOT)], capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith(f"--output {target}: cannot write it (File too large)"), proc.stdout
     assert list(tmp_path.iterdir()) == []
@@ -152,7 +154,16 @@ def test_overwrite_removes_only_what_a_run_wrote(tmp_path):
     (run / "data").mkdir()
     removed = rundir.clear(run)
     assert sorted(removed) == sorted(
-        [".config.yaml.tmp-abc", ".model.tmp.keras", "checkpoints", "config.yaml", "export", "logs", "model.keras", "tokenizer"]
+        [
+            ".config.yaml.tmp-abc",
+            ".model.tmp.keras",
+            "checkpoints",
+            "config.yaml",
+            "export",
+            "logs",
+            "model.keras",
+            "tokenizer",
+        ]
     )
     assert sorted(p.name for p in run.iterdir()) == ["data", "notes.md"]
 
@@ -160,11 +171,22 @@ def test_overwrite_removes_only_what_a_run_wrote(tmp_path):
 def test_prepared_corpora_get_the_plain_mode(tmp_path):
     tsv = tmp_path / "pairs.tsv"
     tsv.write_text("".join(f"{i} one\t{i} eins\n" for i in range(40)), encoding="utf-8")
-    for argv in (["numbers", "--train-size", "20", "--dev-size", "5", "--test-size", "5"],
-                 ["tsv", str(tsv), "--src-col", "1", "--tgt-col", "2", "--dev-size", "3", "--test-size", "3"]):
+    for argv in (
+        ["numbers", "--train-size", "20", "--dev-size", "5", "--test-size", "5"],
+        ["tsv", str(tsv), "--src-col", "1", "--tgt-col", "2", "--dev-size", "3", "--test-size", "3"],
+    ):
         proc = subprocess.run(
-            [sys.executable, str(REPO_ROOT / "scripts" / "prepare_data.py"), "--data-dir", str(tmp_path / "data"), *argv],
-            capture_output=True, text=True, timeout=300, preexec_fn=lambda: os.umask(0o027),
+            [
+                sys.executable,
+                str(REPO_ROOT / "scripts" / "prepare_data.py"),
+                "--data-dir",
+                str(tmp_path / "data"),
+                *argv,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            preexec_fn=lambda: os.umask(0o027),
         )
         assert proc.returncode == 0, proc.stderr[-2000:]
     written = sorted((tmp_path / "data").rglob("*.*"))

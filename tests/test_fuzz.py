@@ -17,14 +17,28 @@ import pytest
 from nmt.corpus import read_lines
 from nmt.errors import UserError
 
-_spec = importlib.util.spec_from_file_location("_translator_fuzz_helpers", Path(__file__).with_name("test_translator.py"))
+_spec = importlib.util.spec_from_file_location(
+    "_translator_fuzz_helpers", Path(__file__).with_name("test_translator.py")
+)
 helpers = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(helpers)
 
 # Code points a text may hold: ASCII, Latin, combining marks, line-break look-alikes, right-to-left
 # scripts, CJK, emoji, private use, the BOM, control characters (LF only where a line break is meant).
-RANGES = [(0x20, 0x7E), (0x00, 0x1F), (0xA0, 0x17F), (0x300, 0x36F), (0x590, 0x6FF), (0x2000, 0x206F),
-          (0x3000, 0x30FF), (0x4E00, 0x4FFF), (0x1F300, 0x1F6FF), (0xE000, 0xE0FF), (0xFEFF, 0xFEFF), (0x10FFF0, 0x10FFFF)]
+RANGES = [
+    (0x20, 0x7E),
+    (0x00, 0x1F),
+    (0xA0, 0x17F),
+    (0x300, 0x36F),
+    (0x590, 0x6FF),
+    (0x2000, 0x206F),
+    (0x3000, 0x30FF),
+    (0x4E00, 0x4FFF),
+    (0x1F300, 0x1F6FF),
+    (0xE000, 0xE0FF),
+    (0xFEFF, 0xFEFF),
+    (0x10FFF0, 0x10FFFF),
+]
 SPECIAL = ["\r", "\x00", "\u2028", "\u2029", "\x85", "\x0b", "\x0c", "\x1c", "\u202e", "\t", " "]
 
 
@@ -86,7 +100,9 @@ def test_corpus_reader_on_random_bytes(tmp_path, seed):
         with pytest.raises(UserError) as error:
             list(read_lines(path))
         message = str(error.value)
-        assert message.startswith(f"{path} line {number}: invalid UTF-8 at byte {position} of the line (0x{byte:02x})"), message
+        assert message.startswith(
+            f"{path} line {number}: invalid UTF-8 at byte {position} of the line (0x{byte:02x})"
+        ), message
         assert "\n" not in message
 
 
@@ -99,7 +115,9 @@ def cli(argv, stdin: bytes):
     import translate
 
     out, err = io.StringIO(), io.StringIO()
-    status = translate.main([str(a) for a in argv], stdin=io.TextIOWrapper(io.BytesIO(stdin), encoding="utf-8"), stdout=out, stderr=err)
+    status = translate.main(
+        [str(a) for a in argv], stdin=io.TextIOWrapper(io.BytesIO(stdin), encoding="utf-8"), stdout=out, stderr=err
+    )
     return status, out.getvalue(), err.getvalue()
 
 
@@ -117,7 +135,10 @@ def test_translate_cli_on_random_bytes(run, tmp_path, seed):
     else:
         number, position, byte = bad
         assert status == 2
-        assert err == f"error: <stdin>, line {number}: not valid UTF-8 (byte 0x{byte:02x} at byte {position} of the line); expected UTF-8 text\n"
+        assert (
+            err == f"error: <stdin>, line {number}: not valid UTF-8 (byte 0x{byte:02x} at byte {position} of the "
+            "line); expected UTF-8 text\n"
+        )
         assert not out_path.exists()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 

@@ -1,17 +1,15 @@
 """nmt.gru against independent oracles: Keras' own GRU, a NumPy loop, autodiff of a plain loop."""
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-import keras
 
 from nmt import gru as nmt_gru
 from nmt.gru import GRU
 
 B, T, E, H = 4, 7, 5, 6
-MASK = np.array(
-    [[1] * 7, [1] * 4 + [0] * 3, [1] + [0] * 6, [1] * 6 + [0]], dtype=bool
-)  # mixed lengths 7, 4, 1, 6
+MASK = np.array([[1] * 7, [1] * 4 + [0] * 3, [1] + [0] * 6, [1] * 6 + [0]], dtype=bool)  # mixed lengths 7, 4, 1, 6
 
 
 def _inputs(seed=0, shape=(B, T, E)):
@@ -53,9 +51,7 @@ def _close(a, b, atol):
 @pytest.mark.parametrize("return_sequences", [False, True])
 @pytest.mark.parametrize("masked", [False, True])
 def test_matches_keras_gru(go_backwards, return_sequences, masked):
-    ours, ref = _pair(
-        return_sequences=return_sequences, return_state=True, go_backwards=go_backwards
-    )
+    ours, ref = _pair(return_sequences=return_sequences, return_state=True, go_backwards=go_backwards)
     x = _inputs(1)
     mask = MASK if masked else None
     h0 = _inputs(2, (B, H))
@@ -101,9 +97,7 @@ def test_bidirectional_matches_keras(masked, return_sequences):
     ref = keras.layers.Bidirectional(
         keras.layers.GRU(H, reset_after=False, return_sequences=return_sequences, return_state=True)
     )
-    ours = keras.layers.Bidirectional(
-        GRU(H, return_sequences=return_sequences, return_state=True)
-    )
+    ours = keras.layers.Bidirectional(GRU(H, return_sequences=return_sequences, return_state=True))
     x = _inputs(4)
     ref(x)
     ours(x)
@@ -202,9 +196,7 @@ def test_context_equals_concatenated_inputs():
         a = tf.reduce_sum(with_ctx(x, context=ctx_t)[0] ** 2)
         b = tf.reduce_sum(concat(x_t)[0] ** 2)
     _close(tape.gradient(a, ctx_t), tf.reduce_sum(tape.gradient(b, x_t)[:, :, E:], axis=1), 1e-4)
-    _close(
-        tape.gradient(a, with_ctx.weights[3]), tape.gradient(b, concat.weights[0])[E:], 1e-4
-    )
+    _close(tape.gradient(a, with_ctx.weights[3]), tape.gradient(b, concat.weights[0])[E:], 1e-4)
     # And the NumPy oracle agrees.
     _close(with_ctx(x, context=ctx)[0], _numpy_gru(x, np.zeros((B, H)), kernel, rk, bias, ctx, ck), 1e-5)
 
@@ -215,9 +207,7 @@ def test_context_projection_is_computed_once_per_sequence(monkeypatch):
     layer(x, context=ctx)
     calls = []
     original = layer.cell.context_projection
-    monkeypatch.setattr(
-        layer.cell, "context_projection", lambda c: calls.append(1) or original(c)
-    )
+    monkeypatch.setattr(layer.cell, "context_projection", lambda c: calls.append(1) or original(c))
     layer(x, context=ctx)  # eager: a projection inside the loop would run T times
     assert len(calls) == 1
 

@@ -123,13 +123,20 @@ def test_replicas_add_up_to_the_global_batch(tmp_path):
     split = 2
     np.savez(tmp_path / "batch.npz", logits=logits, targets=targets, split=split)
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    proc = subprocess.run([sys.executable, "-c", REPLICAS, str(ROOT), str(tmp_path / "batch.npz")],
-                          capture_output=True, text=True, env=env, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", REPLICAS, str(ROOT), str(tmp_path / "batch.npz")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     got = json.loads(proc.stdout.strip().splitlines()[-1])
 
     loss_sum, nll_sum, hits, tokens = numpy_terms(logits, targets, 0.1)
-    assert numpy_terms(logits[:split], targets[:split], 0.1)[3] * 3 < numpy_terms(logits[split:], targets[split:], 0.1)[3]
+    assert (
+        numpy_terms(logits[:split], targets[:split], 0.1)[3] * 3 < numpy_terms(logits[split:], targets[split:], 0.1)[3]
+    )
     np.testing.assert_allclose(sum(got["losses"]), loss_sum / tokens, rtol=1e-6)
     x = tf.constant(logits)
     with tf.GradientTape() as tape:

@@ -125,9 +125,7 @@ def test_teacher_forcing_equals_stepwise_decoding(variant):
     stepwise, _ = _stepwise(model, SRC, TGT_IN)
     real = TGT_IN != 0
     np.testing.assert_allclose(stepwise[real], teacher[real], atol=1e-5)
-    np.testing.assert_allclose(
-        _sentence_scores(stepwise, TGT_OUT), _sentence_scores(teacher, TGT_OUT), atol=1e-4
-    )
+    np.testing.assert_allclose(_sentence_scores(stepwise, TGT_OUT), _sentence_scores(teacher, TGT_OUT), atol=1e-4)
 
 
 def test_attention_is_a_distribution_over_real_source_positions():
@@ -173,15 +171,9 @@ def test_fused_attention_step_equals_cell_step():
     memory, hidden = state["memory"], state["recurrent"]["hidden"]
     embedded = decoder.embedding(tf.constant(TGT_IN[:, 0]))
     projected = decoder.cell.input_projection(embedded)
-    new_hidden, context, attention = decoder._advance(
-        projected, hidden, memory, decoder._step_weights()
-    )
-    ref_context, ref_attention = decoder.attention(
-        hidden, memory["encoder_outputs"], value_mask=SRC != 0
-    )
-    ref_hidden = decoder.cell.step(
-        projected + decoder.cell.context_projection(ref_context), hidden
-    )
+    new_hidden, context, attention = decoder._advance(projected, hidden, memory, decoder._step_weights())
+    ref_context, ref_attention = decoder.attention(hidden, memory["encoder_outputs"], value_mask=SRC != 0)
+    ref_hidden = decoder.cell.step(projected + decoder.cell.context_projection(ref_context), hidden)
     np.testing.assert_allclose(attention.numpy(), ref_attention.numpy(), atol=1e-6)
     np.testing.assert_allclose(context.numpy(), ref_context.numpy(), atol=1e-6)
     np.testing.assert_allclose(new_hidden.numpy(), ref_hidden.numpy(), atol=1e-6)
@@ -200,9 +192,7 @@ def test_hand_written_attention_gradient_equals_autodiff():
     def loss_and_grads(autodiff):
         with tf.GradientTape() as tape:
             logits = model.decoder.call(tgt_in, model.encode(src), autodiff=autodiff)
-            loss = tf.reduce_sum(
-                tf.nn.sparse_softmax_cross_entropy_with_logits(tgt_out, logits) * weights
-            )
+            loss = tf.reduce_sum(tf.nn.sparse_softmax_cross_entropy_with_logits(tgt_out, logits) * weights)
         grads = tape.gradient(loss, model.trainable_variables)
         return loss.numpy(), [tf.convert_to_tensor(g).numpy() for g in grads]
 
@@ -325,14 +315,10 @@ def test_keras_file_round_trip(architecture, tmp_path):
     path = tmp_path / "model.keras"
     model.save(path)
     loaded = keras.saving.load_model(path)
-    assert type(loaded) is type(model) is {"cho2014": Cho2014Model, "attention": AttentionModel}[
-        architecture
-    ]
+    assert type(loaded) is type(model) is {"cho2014": Cho2014Model, "attention": AttentionModel}[architecture]
     assert loaded.model_config == model.model_config
     np.testing.assert_array_equal(loaded((SRC, TGT_IN)).numpy(), model((SRC, TGT_IN)).numpy())
-    np.testing.assert_array_equal(
-        _stepwise(loaded, SRC, TGT_IN)[0], _stepwise(model, SRC, TGT_IN)[0]
-    )
+    np.testing.assert_array_equal(_stepwise(loaded, SRC, TGT_IN)[0], _stepwise(model, SRC, TGT_IN)[0])
 
 
 # ---------------------------------------------------------------------------- precision, XLA
@@ -366,20 +352,16 @@ def test_xla_compiles_call_gradient_and_step():
     def loss_and_grads(src, tgt_in, tgt_out):
         with tf.GradientTape() as tape:
             logits = model((src, tgt_in), training=False)
-            loss = tf.reduce_mean(
-                tf.nn.sparse_softmax_cross_entropy_with_logits(tgt_out, logits)
-            )
+            loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(tgt_out, logits))
         return logits, tape.gradient(loss, model.trainable_variables)
 
     logits, grads = loss_and_grads(src, tgt_in, tgt_out)
     ref_logits, ref_grads = loss_and_grads.python_function(src, tgt_in, tgt_out)  # eager
     np.testing.assert_allclose(logits.numpy(), ref_logits.numpy(), atol=1e-5)
     for grad, ref in zip(grads, ref_grads):
-        np.testing.assert_allclose(
-            tf.convert_to_tensor(grad).numpy(), tf.convert_to_tensor(ref).numpy(), atol=1e-5
-        )
+        np.testing.assert_allclose(tf.convert_to_tensor(grad).numpy(), tf.convert_to_tensor(ref).numpy(), atol=1e-5)
 
-    for model in (model, _model(architecture="cho2014")):
+    for model in (model, _model(architecture="cho2014")):  # noqa: B020  (the attention model, then a cho2014 one)
         step = tf.function(model.decode_step, jit_compile=True)
         state = tf.function(model.encode, jit_compile=True)(src)
         log_probs, new_state, attention = step(tgt_in[:, 0], state)

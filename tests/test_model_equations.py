@@ -62,7 +62,10 @@ VARIANTS = {
     "cho2014-maxout": dict(architecture="cho2014"),
     "cho2014-tanh": dict(architecture="cho2014", deep_output="tanh"),
     "cho2014-tanh-tied-2layers": dict(
-        architecture="cho2014", deep_output="tanh", output_dim=5, tie_embeddings=True,
+        architecture="cho2014",
+        deep_output="tanh",
+        output_dim=5,
+        tie_embeddings=True,
         encoder_layers=2,
     ),
 }

@@ -44,8 +44,9 @@ def test_walkthrough_runs_top_to_bottom(tmp_path):
     code = ["".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code"]
     joined = "\n".join(code)
     assert joined.count('"train.epochs=1"') == 1
-    code = [s.replace('"train.epochs=1"', '"train.epochs=1", "train.max_steps=30", "train.tensorboard=false"')
-            for s in code]
+    code = [
+        s.replace('"train.epochs=1"', '"train.epochs=1", "train.max_steps=30", "train.tensorboard=false"') for s in code
+    ]
     # The layout the notebook expects around it: ../nmt and ../configs next to notebooks/.
     for name in ("nmt", "configs"):
         (tmp_path / name).symlink_to(ROOT / name)
@@ -53,8 +54,14 @@ def test_walkthrough_runs_top_to_bottom(tmp_path):
     cells = tmp_path / "cells.json"
     cells.write_text(json.dumps(code), encoding="utf-8")
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    proc = subprocess.run([sys.executable, "-c", RUNNER, str(cells)], cwd=tmp_path / "notebooks", env=env,
-                          capture_output=True, text=True, timeout=900)
+    proc = subprocess.run(
+        [sys.executable, "-c", RUNNER, str(cells)],
+        cwd=tmp_path / "notebooks",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (tmp_path / "runs" / "notebook" / "model.keras").is_file()
     assert (tmp_path / "notebooks" / "attention.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

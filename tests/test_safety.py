@@ -19,11 +19,15 @@ import pytest
 from nmt.errors import UserError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-SOURCES = sorted((REPO_ROOT / "nmt").glob("*.py")) + [REPO_ROOT / "train.py", REPO_ROOT / "translate.py"] + sorted(
-    (REPO_ROOT / "scripts").glob("*.py")
+SOURCES = (
+    sorted((REPO_ROOT / "nmt").rglob("*.py"))
+    + [REPO_ROOT / "train.py", REPO_ROOT / "translate.py"]
+    + sorted((REPO_ROOT / "scripts").glob("*.py"))
 )
 
-_spec = importlib.util.spec_from_file_location("_translator_safety_helpers", Path(__file__).with_name("test_translator.py"))
+_spec = importlib.util.spec_from_file_location(
+    "_translator_safety_helpers", Path(__file__).with_name("test_translator.py")
+)
 helpers = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(helpers)
 
@@ -42,15 +46,23 @@ def test_no_code_loading_primitives(path):
     tree = ast.parse(path.read_text(encoding="utf-8"))
     for node in ast.walk(tree):
         if isinstance(node, (ast.Import, ast.ImportFrom)):
-            names = [a.name for a in node.names] + ([node.module] if isinstance(node, ast.ImportFrom) and node.module else [])
-            assert not {"pickle", "cPickle", "marshal", "dill", "shelve"} & {n.split(".")[0] for n in names}, (path, names)
+            names = [a.name for a in node.names] + (
+                [node.module] if isinstance(node, ast.ImportFrom) and node.module else []
+            )
+            assert not {"pickle", "cPickle", "marshal", "dill", "shelve"} & {n.split(".")[0] for n in names}, (
+                path,
+                names,
+            )
     for node, owner, name in calls(tree):
         assert name not in ("eval", "exec", "__import__") or owner not in (None, "builtins"), (path, node.lineno)
         if owner == "yaml":
             assert name in ("safe_load", "safe_dump", "YAMLError"), (path, node.lineno, name)
         if name == "load_model":
             keywords = {k.arg: k.value for k in node.keywords}
-            assert "safe_mode" in keywords and getattr(keywords["safe_mode"], "value", None) is True, (path, node.lineno)
+            assert "safe_mode" in keywords and getattr(keywords["safe_mode"], "value", None) is True, (
+                path,
+                node.lineno,
+            )
 
 
 @pytest.fixture(scope="module")
@@ -118,5 +130,7 @@ def test_keras_file_with_a_lambda_layer_is_refused_unexecuted(run, tmp_path):
     with pytest.raises(UserError) as error:
         load_run(crafted)
     message = str(error.value)
-    assert "model.keras" in message and "\n" not in message and "Lambda" in message and "arbitrary code" in message, message
+    assert "model.keras" in message and "\n" not in message and "Lambda" in message and "arbitrary code" in message, (
+        message
+    )
     assert not marker.exists()

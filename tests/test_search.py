@@ -23,7 +23,9 @@ EMITTABLE = [t for t in range(V) if t not in (PAD, BOS)]  # UNK, EOS, 4, 5
 
 
 class FakeModel:
-    def __init__(self, seed: int, eos_bias: float = -5.0, eos_slope: float = 2.0, attention: bool = True, scale: float = 0.6):
+    def __init__(
+        self, seed: int, eos_bias: float = -5.0, eos_slope: float = 2.0, attention: bool = True, scale: float = 0.6
+    ):
         rng = np.random.default_rng(seed)
         self.E = rng.normal(size=(V, H))
         self.T = scale * rng.normal(size=(V, V))
@@ -108,7 +110,9 @@ def hypotheses(result, b: int):
     out = []
     for n in range(result.tokens.shape[1]):
         length = int(result.lengths[b, n])
-        out.append((list(np.asarray(result.tokens[b, n, :length])), float(result.scores[b, n]), float(result.log_probs[b, n])))
+        out.append(
+            (list(np.asarray(result.tokens[b, n, :length])), float(result.scores[b, n]), float(result.log_probs[b, n]))
+        )
     return out
 
 
@@ -252,13 +256,13 @@ def test_scores_equal_recomputed_log_probs_and_outputs_are_well_formed(batch_res
             assert 1 <= len(tokens) <= limits[b]
             assert EOS not in tokens[:-1] and PAD not in tokens and BOS not in tokens
             assert tokens[-1] == EOS or len(tokens) == limits[b]
-            assert not np.any(result.tokens[b, n, len(tokens):])
+            assert not np.any(result.tokens[b, n, len(tokens) :])
             step_log_probs, attention = model.forced(source, tokens)
             np.testing.assert_allclose(log_prob, step_log_probs.sum(), rtol=1e-5, atol=1e-5)
             np.testing.assert_allclose(score, step_log_probs.sum() / penalty(len(tokens), alpha), rtol=1e-5, atol=1e-5)
             np.testing.assert_allclose(result.attention[b, n, : len(tokens), : len(source)], attention, atol=1e-5)
-            assert not np.any(result.attention[b, n, len(tokens):])
-            assert not np.any(result.attention[b, n, :, len(source):])
+            assert not np.any(result.attention[b, n, len(tokens) :])
+            assert not np.any(result.attention[b, n, :, len(source) :])
 
 
 def test_eager_tf_function_and_xla_give_identical_results():
@@ -362,7 +366,9 @@ def test_maximum_output_length_is_a_times_source_length_plus_b():
 
 
 def test_length_penalty_formula():
-    np.testing.assert_allclose(search.length_penalty([1, 5, 10], 0.6), [((5 + n) / 6) ** 0.6 for n in (1, 5, 10)], rtol=1e-6)
+    np.testing.assert_allclose(
+        search.length_penalty([1, 5, 10], 0.6), [((5 + n) / 6) ** 0.6 for n in (1, 5, 10)], rtol=1e-6
+    )
     np.testing.assert_allclose(search.length_penalty([7], 0.0), [1.0])
 
 
@@ -370,7 +376,9 @@ def test_search_entry_point_dispatches_and_tiles():
     model = FakeModel(16)
     _, ids = make_batch(17, 4)
     np.testing.assert_array_equal(search.search(model, ids, beam_size=1).tokens, greedy(model, ids).tokens)
-    np.testing.assert_array_equal(search.search(model, ids, beam_size=3, n_best=2).tokens, beam(model, ids, beam_size=3, n_best=2).tokens)
+    np.testing.assert_array_equal(
+        search.search(model, ids, beam_size=3, n_best=2).tokens, beam(model, ids, beam_size=3, n_best=2).tokens
+    )
     state = search.tile_beams({"memory": {"m": tf.constant([[1], [2]])}, "recurrent": {}}, 3)
     assert list(state["memory"]["m"].numpy().ravel()) == [1, 1, 1, 2, 2, 2]
 

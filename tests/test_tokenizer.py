@@ -69,14 +69,18 @@ def test_graph_round_trip_over_multi30k_val(multi30k_dir, multi30k_tokenizers, l
 
 
 @pytest.mark.parametrize("lang", LANGS)
-def test_tensorflow_text_and_sentencepiece_give_identical_ids(multi30k_dir, multi30k_tokenizer_dir, multi30k_tokenizers, lang):
+def test_tensorflow_text_and_sentencepiece_give_identical_ids(
+    multi30k_dir, multi30k_tokenizer_dir, multi30k_tokenizers, lang
+):
     lines = val_lines(multi30k_dir, lang)
     sp = spm.SentencePieceProcessor(model_file=str(multi30k_tokenizer_dir / "joint.model"))
     tf_ids = multi30k_tokenizers.src.tf_tokenize(tf.constant(lines)).to_list()
     assert tf_ids == sp.encode(lines)
 
 
-def test_model_reloaded_from_disk_gives_identical_ids(multi30k_dir, multi30k_tokenizer_dir, multi30k_tokenizers, tmp_path):
+def test_model_reloaded_from_disk_gives_identical_ids(
+    multi30k_dir, multi30k_tokenizer_dir, multi30k_tokenizers, tmp_path
+):
     lines = val_lines(multi30k_dir, "de")[:300] + val_lines(multi30k_dir, "cs")[:300]
     before = multi30k_tokenizers.src.tf_tokenize(tf.constant(lines)).to_list()
     copy = tmp_path / "copy"
@@ -226,8 +230,14 @@ def test_config_errors_name_the_field(kwargs, field):
 
 
 def test_config_from_plain_dict():
-    d = {"model_type": "bpe", "vocab_size": 1000, "joint": False, "character_coverage": 0.9995,
-         "input_sentence_size": 5000, "seed": 2}
+    d = {
+        "model_type": "bpe",
+        "vocab_size": 1000,
+        "joint": False,
+        "character_coverage": 0.9995,
+        "input_sentence_size": 5000,
+        "seed": 2,
+    }
     cfg = TokenizerConfig(**d)
     assert {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg) if f.name in d} == d
 

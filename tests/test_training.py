@@ -21,12 +21,21 @@ ROOT = Path(__file__).resolve().parent.parent
 CI = os.environ.get("CI") == "true"
 
 TINY = [
-    "model.embedding_dim=16", "model.encoder_units=32", "model.decoder_units=32",
-    "model.attention_units=32", "model.output_dim=32",
-    "model.embedding_dropout=0.1", "model.output_dropout=0.1",  # dropout: its RNG state must resume too
-    "data.batch_size=32", "train.steps_per_epoch=20", "train.max_steps=60",
-    "train.checkpoint_every=10", "train.eval_max_sentences=10", "train.tensorboard=false",
-    "train.verbose=0", "decode.beam_size=1",
+    "model.embedding_dim=16",
+    "model.encoder_units=32",
+    "model.decoder_units=32",
+    "model.attention_units=32",
+    "model.output_dim=32",
+    "model.embedding_dropout=0.1",
+    "model.output_dropout=0.1",  # dropout: its RNG state must resume too
+    "data.batch_size=32",
+    "train.steps_per_epoch=20",
+    "train.max_steps=60",
+    "train.checkpoint_every=10",
+    "train.eval_max_sentences=10",
+    "train.tensorboard=false",
+    "train.verbose=0",
+    "decode.beam_size=1",
 ]
 
 
@@ -36,8 +45,13 @@ NO_DROPOUT = ["model.embedding_dropout=0", "model.output_dropout=0"]
 # with the gradient (Adam with epsilon 1 >> sqrt(v) is SGD with learning rate lr; no clipping), so
 # a gradient R times too large or too small shows in the losses (plain Adam and clipping hide it):
 # doubling the learning rate here moves the losses of steps 2-6 by 1e-4 to 7e-4 relative.
-REPLICA_COMPARISON = ["train.max_steps=6", *NO_DROPOUT, "train.clip_norm=null", "train.epsilon=1",
-                      "train.learning_rate=1.0"]
+REPLICA_COMPARISON = [
+    "train.max_steps=6",
+    *NO_DROPOUT,
+    "train.clip_norm=null",
+    "train.epsilon=1",
+    "train.learning_rate=1.0",
+]
 
 
 def _env():
@@ -48,8 +62,14 @@ def _env():
 
 
 def train_cmd(run_dir, *overrides, resume=False):
-    cmd = [sys.executable, str(ROOT / "train.py"), "--config", str(ROOT / "configs" / "toy.yaml"),
-           "--run-dir", str(run_dir)]
+    cmd = [
+        sys.executable,
+        str(ROOT / "train.py"),
+        "--config",
+        str(ROOT / "configs" / "toy.yaml"),
+        "--run-dir",
+        str(run_dir),
+    ]
     for o in overrides:
         cmd += ["--set", o]
     if resume:
@@ -58,8 +78,14 @@ def train_cmd(run_dir, *overrides, resume=False):
 
 
 def run_train(run_dir, *overrides, resume=False, timeout=600):
-    proc = subprocess.run(train_cmd(run_dir, *overrides, resume=resume), capture_output=True,
-                          text=True, cwd=ROOT, env=_env(), timeout=timeout)
+    proc = subprocess.run(
+        train_cmd(run_dir, *overrides, resume=resume),
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=_env(),
+        timeout=timeout,
+    )
     return proc
 
 
@@ -91,16 +117,34 @@ def _fresh_run(tmp_path, tokenizer_dir, name):
 
 def test_run_directory_layout(tokenizer_dir):
     run = tokenizer_dir
-    for path in ("config.yaml", "tokenizer/tokenizer.json", "model.keras", "export/saved_model.pb",
-                 "checkpoints/last.json", "checkpoints/best.json", "logs/train.csv", "logs/steps.tsv"):
+    for path in (
+        "config.yaml",
+        "tokenizer/tokenizer.json",
+        "model.keras",
+        "export/saved_model.pb",
+        "checkpoints/last.json",
+        "checkpoints/best.json",
+        "curves.png",
+        "logs/train.csv",
+        "logs/steps.tsv",
+    ):
         assert (run / path).exists(), path
     losses = step_losses(run)
     assert sorted(losses) == list(range(1, 61))
     # what train.py writes has the modes open()/mkdir() would give (mkstemp/mkdtemp give 0600/0700)
     from nmt.files import plain_mode
 
-    for path in ("config.yaml", "model.keras", "export", "export/saved_model.pb", "checkpoints", "checkpoints/last.json",
-                 "tokenizer", "tokenizer/tokenizer.json", "logs/steps.tsv"):
+    for path in (
+        "config.yaml",
+        "model.keras",
+        "export",
+        "export/saved_model.pb",
+        "checkpoints",
+        "checkpoints/last.json",
+        "tokenizer",
+        "tokenizer/tokenizer.json",
+        "logs/steps.tsv",
+    ):
         want = plain_mode(directory=(run / path).is_dir())
         assert (run / path).stat().st_mode & 0o777 == want, (path, oct((run / path).stat().st_mode & 0o777))
     for checkpoint in (run / "checkpoints").iterdir():
@@ -130,8 +174,9 @@ def _kill_and_resume(run, overrides, kill_after):
     -> (losses by step, the step the resume started from). The step log is flushed every step,
     so the kill lands in the middle of training, and the resume must start from a checkpoint
     before the end (a test that killed a finished run would prove nothing)."""
-    proc = subprocess.Popen(train_cmd(run, *overrides), cwd=ROOT, env=_env(),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        train_cmd(run, *overrides), cwd=ROOT, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     steps_file = run / "logs" / "steps.tsv"
     deadline = time.monotonic() + 300
     try:
@@ -186,7 +231,10 @@ def test_resume_with_whole_passes_as_epochs(tmp_path, tokenizer_dir):
             lines = (ROOT / "data" / "numbers" / f"{split}.{lang}").read_text(encoding="utf-8").splitlines()[:n]
             (corpus / f"{split}.{lang}").write_text("\n".join(lines) + "\n", encoding="utf-8")
     overrides = [o for o in TINY if not o.startswith("train.steps_per_epoch=")] + [
-        f"corpus.dir={corpus}", "corpus.src_lang=en", "corpus.tgt_lang=de"]
+        f"corpus.dir={corpus}",
+        "corpus.src_lang=en",
+        "corpus.tgt_lang=de",
+    ]
     whole = _fresh_run(tmp_path, tokenizer_dir, "whole")
     proc = run_train(whole, *overrides)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -362,15 +410,17 @@ def test_two_multi_worker_processes_match_a_single_worker(tmp_path, tokenizer_di
     for index in range(2):
         run = _fresh_run(tmp_path, tokenizer_dir, f"worker{index}")
         env = _env()
-        env["TF_CONFIG"] = json.dumps({
-            "cluster": {"worker": [f"127.0.0.1:{p}" for p in ports]},
-            "task": {"type": "worker", "index": index},
-        })
+        env["TF_CONFIG"] = json.dumps(
+            {
+                "cluster": {"worker": [f"127.0.0.1:{p}" for p in ports]},
+                "task": {"type": "worker", "index": index},
+            }
+        )
         log = open(tmp_path / f"worker{index}.log", "w")
         cmd = train_cmd(run, *TINY, *steps, "train.distribute=multi_worker")
         workers.append((run, log, subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=log)))
     try:
-        for run, log, proc in workers:
+        for run, _log, proc in workers:
             assert proc.wait(timeout=600) == 0, (tmp_path / f"{run.name}.log").read_text()[-3000:]
     finally:
         for _, log, proc in workers:
@@ -414,8 +464,9 @@ def test_mirrored_strategy_with_two_replicas_matches_one(tmp_path, tokenizer_dir
     proc = run_train(single, *TINY, *steps)
     assert proc.returncode == 0, proc.stderr[-3000:]
     mirrored = _fresh_run(tmp_path, tokenizer_dir, "mirrored")
-    cmd = [sys.executable, "-c", MIRRORED_ON_TWO_CPUS, str(ROOT)] + train_cmd(mirrored, *TINY, *steps,
-                                                                              "train.distribute=mirrored")[2:]
+    cmd = [sys.executable, "-c", MIRRORED_ON_TWO_CPUS, str(ROOT)] + train_cmd(
+        mirrored, *TINY, *steps, "train.distribute=mirrored"
+    )[2:]
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=_env(), timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "distribution: MirroredStrategy, 2 replica(s) in sync" in proc.stderr, proc.stderr[-3000:]
@@ -432,8 +483,18 @@ def test_sigkill_at_random_moments_then_resume_equals_an_uninterrupted_run(tmp_p
     (model and optimizer) and every step's loss equal the uninterrupted run's. The full variant is
     the script's default (configs/toy.yaml, 5 kills)."""
     kills = 2 if CI else 5
-    cmd = [sys.executable, str(ROOT / "scripts" / "kill_resume.py"), "--kills", str(kills), "--seed", "3",
-           "--work-dir", str(tmp_path), "--timeout", "600"]
+    cmd = [
+        sys.executable,
+        str(ROOT / "scripts" / "kill_resume.py"),
+        "--kills",
+        str(kills),
+        "--seed",
+        "3",
+        "--work-dir",
+        str(tmp_path),
+        "--timeout",
+        "600",
+    ]
     for override in TINY:
         cmd += ["--set", override]
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=_env(), timeout=1800)
@@ -442,3 +503,56 @@ def test_sigkill_at_random_moments_then_resume_equals_an_uninterrupted_run(tmp_p
     assert re.search(r"while (a checkpoint|a second save of the same step) was written", proc.stdout), proc.stdout
     assert "final weights (" in proc.stdout, proc.stdout
     assert "result: every resume succeeded" in proc.stdout
+
+
+def test_progress_bar_and_dev_lines_do_not_share_a_line(tmp_path, tokenizer_dir):
+    """With Keras' progress bar on (train.verbose=1, NMT_PROGRESS=1 as if on a terminal), each epoch's dev
+    BLEU line starts a line of its own on standard error, and nothing is written to standard output."""
+    run = _fresh_run(tmp_path, tokenizer_dir, "progress")
+    overrides = [o for o in TINY if o != "train.verbose=0"] + ["train.verbose=1", "train.max_steps=40"]
+    proc = subprocess.run(
+        train_cmd(run, *overrides),
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=dict(_env(), NMT_PROGRESS="1"),
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout == ""
+    dev_lines = re.findall(r"(^|.)(epoch \d+ dev)", proc.stderr, flags=re.M)
+    assert len(dev_lines) == 2 and all(before == "" for before, _ in dev_lines), proc.stderr[-3000:]
+    assert re.search(r"\d+/20 .*loss", proc.stderr), proc.stderr[-3000:]  # the bar itself, on stderr
+
+
+def test_plot_run_draws_several_runs(tmp_path, tokenizer_dir):
+    other = _fresh_run(tmp_path, tokenizer_dir, "other")
+    proc = run_train(other, *TINY, "train.seed=9", "train.learning_rate=0.01")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = tmp_path / "runs.png"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "plot_run.py"), str(tokenizer_dir), str(other), "-o", str(out)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=_env(),
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    from matplotlib.image import imread
+
+    height, width = imread(out).shape[:2]
+    assert width >= 1000 and height >= 700
+    with open(other / "logs" / "train.csv", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["step"]) for r in rows] == [20, 40, 60] and all(float(r["minutes"]) > 0 for r in rows)
+    bad = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "plot_run.py"), str(tmp_path / "nothing")],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=_env(),
+        timeout=300,
+    )
+    assert bad.returncode == 2 and bad.stderr.startswith("error: ") and "nothing" in bad.stderr

@@ -22,7 +22,9 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CI = os.environ.get("CI", "").lower() == "true"
 
-_spec = importlib.util.spec_from_file_location("_translator_test_helpers", Path(__file__).with_name("test_translator.py"))
+_spec = importlib.util.spec_from_file_location(
+    "_translator_test_helpers", Path(__file__).with_name("test_translator.py")
+)
 helpers = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(helpers)
 
@@ -80,7 +82,9 @@ def test_file_output_equals_translator_line_by_line(run, translator, tmp_path):
     path = tmp_path / "in.en"
     path.write_bytes(("\n".join(lines) + "\n").encode("utf-8"))
     out_path = tmp_path / "out.de"
-    status, out, err = cli(["--model", run["dir"], "--input", path, "--output", out_path, "--chunk-lines", 7, "--batch-size", 3])
+    status, out, err = cli(
+        ["--model", run["dir"], "--input", path, "--output", out_path, "--chunk-lines", 7, "--batch-size", 3]
+    )
     assert status == 0, err
     assert out == ""
     written = out_path.read_text(encoding="utf-8").split("\n")
@@ -128,7 +132,18 @@ def test_reference_scores_equal_sacrebleu(run, tmp_path):
     pairs = run["test"][:40]
     (tmp_path / "src").write_text("".join(s + "\n" for s, _ in pairs), encoding="utf-8")
     (tmp_path / "ref").write_text("".join(t + "\n" for _, t in pairs), encoding="utf-8")
-    status, out, err = cli(["--model", run["dir"], "--input", tmp_path / "src", "--output", tmp_path / "hyp", "--reference", tmp_path / "ref"])
+    status, out, err = cli(
+        [
+            "--model",
+            run["dir"],
+            "--input",
+            tmp_path / "src",
+            "--output",
+            tmp_path / "hyp",
+            "--reference",
+            tmp_path / "ref",
+        ]
+    )
     assert status == 0, err
     hyps, refs = read_lines(tmp_path / "hyp"), read_lines(tmp_path / "ref")
     expected = score(hyps, refs).format()
@@ -140,11 +155,15 @@ def test_reference_scores_equal_sacrebleu(run, tmp_path):
 
     (tmp_path / "short").write_text("x\n" * 39, encoding="utf-8")
     assert_one_line_error(
-        *cli(["--model", run["dir"], "--input", tmp_path / "src", "--reference", tmp_path / "short"]), "39 lines", "has 40"
+        *cli(["--model", run["dir"], "--input", tmp_path / "src", "--reference", tmp_path / "short"]),
+        "39 lines",
+        "has 40",
     )
     # standard input: the count is known only at the end
     assert_one_line_error(
-        *cli(["--model", run["dir"], "--reference", tmp_path / "short"], (tmp_path / "src").read_bytes()), "39 lines", "had 40"
+        *cli(["--model", run["dir"], "--reference", tmp_path / "short"], (tmp_path / "src").read_bytes()),
+        "39 lines",
+        "had 40",
     )
 
 
@@ -165,7 +184,9 @@ def test_interactive_prompt(run, translator):
     assert out.split("\n")[:-1] == translator.translate(lines)
     assert err.count(translate.PROMPT) == 4  # one per line, and the last one met end of input
     # a bad line is reported and the session goes on
-    status, out, err = cli(["--model", run["dir"], "--beam-size", 1], b"\xff\xfe\n" + lines[0].encode() + b"\n", tty=True)
+    status, out, err = cli(
+        ["--model", run["dir"], "--beam-size", 1], b"\xff\xfe\n" + lines[0].encode() + b"\n", tty=True
+    )
     assert status == 0 and "line 1: not valid UTF-8" in err
     assert out == translator.translate([lines[0]], beam_size=1)[0] + "\n"
 
@@ -188,7 +209,10 @@ def test_one_line_errors(run, cho_run, tmp_path):
         (["--model", model, "--input", tmp_path], ["is a directory"]),
         (["--model", model, "--input", tmp_path / "bad.txt"], ["bad.txt, line 3: not valid UTF-8", "0xe9"]),
         (["--model", model, "--input", tmp_path / "bad.txt", "x"], ["not both"]),
-        (["--model", cho_run["dir"], "--attention-plot", tmp_path / "p", "x"], ["--attention-plot", "cho2014", "no attention"]),
+        (
+            ["--model", cho_run["dir"], "--attention-plot", tmp_path / "p", "x"],
+            ["--attention-plot", "cho2014", "no attention"],
+        ),
         (["--model", model, "--reference", tmp_path / "none.txt", "x"], ["none.txt", "no such file"]),
         (["--model", model, "--output", tmp_path / "no" / "dir.txt", "x"], ["--output", "does not exist"]),
         (["x"], ["--model"]),
@@ -210,13 +234,20 @@ def _env():
 def test_script_exit_status_and_no_traceback(run, tmp_path):
     proc = subprocess.run(
         [sys.executable, str(REPO_ROOT / "translate.py"), "--model", str(tmp_path / "nothing"), "hello"],
-        capture_output=True, text=True, env=_env(), timeout=120,
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=120,
     )
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1].startswith("error: --model") and "Traceback" not in proc.stderr
     proc = subprocess.run(
         [sys.executable, str(REPO_ROOT / "translate.py"), "--model", str(run["dir"]), "--beam-size", "2"],
-        input=f"{run['test'][0][0]}\n\n{run['test'][1][0]}\n", capture_output=True, text=True, env=_env(), timeout=300,
+        input=f"{run['test'][0][0]}\n\n{run['test'][1][0]}\n",
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.count("\n") == 3 and proc.stdout.split("\n")[1] == ""
@@ -232,7 +263,10 @@ def test_interactive_under_a_pty(run, translator):
     leader, follower = pty.openpty()
     proc = subprocess.Popen(
         [sys.executable, str(REPO_ROOT / "translate.py"), "--model", str(run["dir"])],
-        stdin=follower, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env(),
+        stdin=follower,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=_env(),
     )
     os.close(follower)
     try:
@@ -275,7 +309,10 @@ def test_decode_line_strips_exactly_one_line_ending():
 def _script(run, *args, **kwargs):
     return subprocess.run(
         [sys.executable, str(REPO_ROOT / "translate.py"), "--model", str(run["dir"]), *map(str, args)],
-        capture_output=True, env=_env(), timeout=300, **kwargs,
+        capture_output=True,
+        env=_env(),
+        timeout=300,
+        **kwargs,
     )
 
 
@@ -296,8 +333,19 @@ def test_piped_input_is_translated_not_drained(run, translator, tmp_path):
     os.mkfifo(fifo)
     writer = subprocess.Popen(["sh", "-c", f"cat > '{fifo}'"], stdin=subprocess.PIPE)
     proc = subprocess.Popen(
-        [sys.executable, str(REPO_ROOT / "translate.py"), "--model", str(run["dir"]), "--input", str(fifo), "--reference", str(reference)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env(),
+        [
+            sys.executable,
+            str(REPO_ROOT / "translate.py"),
+            "--model",
+            str(run["dir"]),
+            "--input",
+            str(fifo),
+            "--reference",
+            str(reference),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=_env(),
     )
     writer.communicate(text, timeout=120)
     out, err = proc.communicate(timeout=300)
@@ -309,7 +357,9 @@ def test_piped_input_is_translated_not_drained(run, translator, tmp_path):
 def test_output_to_dev_stdout_writes_the_device(run, translator):
     proc = _script(run, "--output", "/dev/stdout", input=f"{run['test'][0][0]}\n{run['test'][1][0]}\n".encode())
     assert proc.returncode == 0, proc.stderr.decode()[-2000:]
-    assert proc.stdout.decode() == "".join(t + "\n" for t in translator.translate([run["test"][0][0], run["test"][1][0]]))
+    assert proc.stdout.decode() == "".join(
+        t + "\n" for t in translator.translate([run["test"][0][0], run["test"][1][0]])
+    )
 
 
 def test_output_to_dev_null_keeps_the_device(run):
@@ -350,8 +400,12 @@ def test_interactive_ctrl_c_keeps_the_translations(run, translator, tmp_path):
     sentences = [run["test"][0][0], run["test"][1][0]]
     out_path = tmp_path / "session.de"
     err = io.StringIO()
-    status = translate.main(["--model", str(run["dir"]), "--output", str(out_path)], stdin=InterruptedTTY(sentences),
-                            stdout=io.StringIO(), stderr=err)
+    status = translate.main(
+        ["--model", str(run["dir"]), "--output", str(out_path)],
+        stdin=InterruptedTTY(sentences),
+        stdout=io.StringIO(),
+        stderr=err,
+    )
     assert status == 130
     assert out_path.read_text(encoding="utf-8") == "".join(t + "\n" for t in translator.translate(sentences))
     assert f"2 translation(s) kept in {out_path}" in err.getvalue()
@@ -396,9 +450,22 @@ def test_line_alignment_under_load(run, tmp_path):
     and peak memory does not grow with the input. The full size (100,000 lines) is the script's default."""
     lines, small = (1500, 150) if CI else (5000, 500)
     proc = subprocess.run(
-        [sys.executable, str(REPO_ROOT / "scripts" / "stress_translate.py"), "--model", str(run["dir"]),
-         "--lines", str(lines), "--small-lines", str(small), "--work-dir", str(tmp_path)],
-        capture_output=True, text=True, env=_env(), timeout=1200,
+        [
+            sys.executable,
+            str(REPO_ROOT / "scripts" / "stress_translate.py"),
+            "--model",
+            str(run["dir"]),
+            "--lines",
+            str(lines),
+            "--small-lines",
+            str(small),
+            "--work-dir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=1200,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
     assert "result: every line aligned, memory flat" in proc.stdout

@@ -207,7 +207,9 @@ def test_translations_equal_per_sentence_search_in_input_order(translator, run):
     assert len(nbest) == len(best) == len(sentences)
     for i in range(len(sentences)):
         if not sentences[i].strip():
-            assert best[i] == "" and [h.text for h in nbest[i]] == ["", ""] and [h.score for h in nbest[i]] == [0.0, 0.0]
+            assert (
+                best[i] == "" and [h.text for h in nbest[i]] == ["", ""] and [h.score for h in nbest[i]] == [0.0, 0.0]
+            )
             continue
         texts, scores = search_one(translator, sentences[i], 3, 2)
         assert_same_search([h.text for h in nbest[i]], [h.score for h in nbest[i]], texts, scores)
@@ -282,7 +284,9 @@ def test_plot_attention_writes_png(tmp_path):
     from nmt.plotting import plot_attention
 
     weights = np.random.default_rng(0).dirichlet(np.ones(4), size=3)
-    path = plot_attention(weights, ["▁A", "▁man", "▁sleeps", "."], ["▁Ein", "▁Mann", "</s>"], tmp_path / "a" / "x.png", title="t")
+    path = plot_attention(
+        weights, ["▁A", "▁man", "▁sleeps", "."], ["▁Ein", "▁Mann", "</s>"], tmp_path / "a" / "x.png", title="t"
+    )
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     image = matplotlib.image.imread(path)
     assert image.shape[0] > 100 and image.shape[1] > 100
@@ -339,7 +343,15 @@ def test_export_reloads_without_nmt_and_matches(translator, run, tmp_path):
     (tmp_path / "reload.py").write_text(RELOAD_SCRIPT, encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     proc = subprocess.run(
-        [sys.executable, "-s", str(tmp_path / "reload.py"), str(REPO_ROOT), str(path), str(tmp_path / "in.json"), str(tmp_path / "out.json")],
+        [
+            sys.executable,
+            "-s",
+            str(tmp_path / "reload.py"),
+            str(REPO_ROOT),
+            str(path),
+            str(tmp_path / "in.json"),
+            str(tmp_path / "out.json"),
+        ],
         cwd=tmp_path,
         env=env,
         capture_output=True,
@@ -359,5 +371,7 @@ def test_export_reloads_without_nmt_and_matches(translator, run, tmp_path):
     assert [result["translations"][i] for i, s in enumerate(sentences) if not s.strip()] == ["", "", ""]
     expected_nbest = translator.translate_nbest(sentences)
     assert result["nbest"] == [[h.text for h in hyps] for hyps in expected_nbest]
-    np.testing.assert_allclose(result["scores"], [[h.score for h in hyps] for hyps in expected_nbest], rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(
+        result["scores"], [[h.score for h in hyps] for hyps in expected_nbest], rtol=1e-4, atol=1e-4
+    )
     assert all(math.isfinite(s) for row in result["scores"] for s in row)

@@ -1,0 +1,136 @@
+"""The package installs the way a user installs it and its commands work from outside the checkout.
+
+A fresh virtual environment sees the already installed dependencies through a .pth file (so CI does not
+download TensorFlow twice), and `pip install --no-deps .` installs nmt into it; then, from a directory
+that is not the checkout, each console command answers --help, `python -m nmt --help` lists them, a
+sentence is translated, and the installed metadata requires exactly the pins of requirements.txt.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+COMMANDS = ("nmt-train", "nmt-translate", "nmt-evaluate", "nmt-prepare")
+
+_spec = importlib.util.spec_from_file_location(
+    "_translator_packaging_helpers", Path(__file__).with_name("test_translator.py")
+)
+helpers = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(helpers)
+
+
+def pins() -> list[str]:
+    lines = (ROOT / "requirements.txt").read_text(encoding="utf-8").splitlines()
+    return sorted(line.split("#")[0].strip() for line in lines if line.split("#")[0].strip())
+
+
+@pytest.fixture(scope="module")
+def venv(tmp_path_factory):
+    base = tmp_path_factory.mktemp("packaging")
+    env_dir = base / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(env_dir)], check=True, timeout=300)
+    python = env_dir / "bin" / "python"
+    site = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    # the dependencies already installed for the tests (TensorFlow and the rest), not downloaded again
+    Path(site, "outer-dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n", encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    proc = subprocess.run(
+        [str(python), "-m", "pip", "install", "-q", "--no-deps", str(ROOT)],
+        cwd=base,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    outside = base / "elsewhere"
+    outside.mkdir()
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)  # quiet by default: nothing set to make it so
+    env.pop("NMT_VERBOSE", None)
+    return env_dir, outside, env
+
+
+@pytest.mark.slow
+def test_console_commands_answer_help_from_outside_the_checkout(venv):
+    env_dir, outside, env = venv
+    where = subprocess.run(
+        [str(env_dir / "bin" / "python"), "-c", "import nmt, nmt.cli.translate; print(nmt.__file__)"],
+        cwd=outside,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert where.returncode == 0 and where.stdout.startswith(str(env_dir)), (where.stdout, where.stderr[-2000:])
+    for command in COMMANDS:
+        proc = subprocess.run(
+            [str(env_dir / "bin" / command), "--help"],
+            cwd=outside,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert proc.returncode == 0 and "usage:" in proc.stdout and command in proc.stdout, (
+            command,
+            proc.stderr[-2000:],
+        )
+    listing = subprocess.run(
+        [str(env_dir / "bin" / "python"), "-m", "nmt", "--help"],
+        cwd=outside,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert listing.returncode == 0
+    for name in ("train", "translate", "evaluate", "prepare"):
+        assert f"  {name} " in listing.stdout
+
+
+@pytest.mark.slow
+def test_installed_translate_command_translates(venv, tmp_path_factory):
+    env_dir, outside, env = venv
+    run = helpers.shared_run(tmp_path_factory)
+    from nmt.translator import load_run
+
+    sentence = run["test"][0][0]
+    want = load_run(run["dir"]).translate([sentence])[0]
+    proc = subprocess.run(
+        [str(env_dir / "bin" / "nmt-translate"), "--model", str(run["dir"]), sentence],
+        cwd=outside,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout == want + "\n"
+    assert proc.stderr == ""  # quiet: no TensorFlow start-up noise
+
+
+def test_installed_metadata_requires_the_pins_of_requirements_txt(venv):
+    env_dir, outside, env = venv
+    proc = subprocess.run(
+        [str(env_dir / "bin" / "python"), "-c", "import importlib.metadata as m; print('\\n'.join(m.requires('nmt')))"],
+        cwd=outside,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(proc.stdout.split()) == pins()

@@ -1,0 +1,171 @@
+"""Every command in README.md is run here (at a reduced size), so the README cannot drift from the code.
+
+- ```bash blocks: each `&&`-joined command runs: the virtual environment and pip steps are the ones
+  that made the environment these tests run in (checked against .ci/run), training is cut to a few
+  steps and the test files to 40 lines; `python -m pytest` is this very run.
+- ```python blocks run against the export of that reduced run.
+- ```text blocks are synopses: every option they name must be in the command's --help.
+- ```sh blocks need what a test machine does not have (Docker, two hosts); each is listed below with the
+  test that runs the same thing another way, and a new one fails until it is listed.
+- the configuration reference table equals the one generated from the declarations.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+BLOCKS = re.findall(r"^```(\w*)\n(.*?)^```", README, flags=re.S | re.M)
+REDUCED_TRAINING = ["train.max_steps=40", "train.eval_max_sentences=20", "train.tensorboard=false", "train.verbose=0"]
+ELSEWHERE = {
+    "docker run": "TensorFlow Serving needs Docker; the ```python block runs the same SavedModel signatures",
+    "TF_CONFIG=": "needs two hosts; test_training.py::test_two_multi_worker_processes_match_a_single_worker runs "
+    "the same two-worker training on 127.0.0.1",
+}
+
+
+def blocks(kind: str) -> list[str]:
+    return [text for k, text in BLOCKS if k == kind]
+
+
+def env() -> dict:
+    return dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="3")
+
+
+def test_the_readme_has_the_expected_blocks():
+    kinds = [k for k, _ in BLOCKS]
+    assert kinds.count("bash") == 2 and set(kinds) <= {"bash", "python", "text", "sh"}, kinds
+
+
+def test_the_test_command_is_ci_s():
+    ci = [line for line in (ROOT / ".ci" / "run").read_text().splitlines() if line.startswith("python3.11 -m venv")]
+    assert ci and ci[0].strip() in [b.strip() for b in blocks("bash")]
+
+
+def run_shell_commands(block: str, tmp_path: Path, substitutions: dict) -> list:
+    """Runs the block's commands as the README gives them, reduced; returns the completed processes."""
+    done = []
+    for command in [c.strip() for c in block.strip().split("&&")]:
+        argv = shlex.split(command)
+        if argv[:3] == ["python3.11", "-m", "venv"] or argv[0].endswith("pip"):
+            ci = (ROOT / ".ci" / "run").read_text()
+            assert command in ci, f"{command!r}: not a step of .ci/run, which made this test environment"
+            continue
+        if argv[0] == ".venv/bin/python" and argv[1:3] == ["-m", "pytest"]:
+            continue  # this run
+        if argv[0] == ".venv/bin/ruff":
+            argv[0] = str(Path(sys.executable).with_name("ruff"))
+        elif argv[0] == ".venv/bin/python":
+            argv[0] = sys.executable
+        else:
+            pytest.fail(f"README command {command!r}: no rule to run it here")
+        argv = [substitutions.get(a, a) for a in argv]
+        argv = [a.replace("runs/toy", str(tmp_path / "runs" / "toy")) for a in argv]
+        if argv[1:2] == ["train.py"]:
+            argv += [x for o in REDUCED_TRAINING for x in ("--set", o)]
+        proc = subprocess.run(argv, cwd=ROOT, env=env(), capture_output=True, text=True, timeout=900)
+        assert proc.returncode == 0, (command, proc.stdout[-2000:], proc.stderr[-3000:])
+        done.append((argv, proc))
+    return done
+
+
+@pytest.fixture(scope="module")
+def main_job(tmp_path_factory):
+    """The first screen's main job (train on the built-in corpus, translate its test set, score it)."""
+    tmp = tmp_path_factory.mktemp("readme")
+    substitutions = {}
+    for name in ("test.en", "test.de"):
+        lines = (ROOT / "data" / "numbers" / name).read_text(encoding="utf-8").splitlines()[:40]
+        (tmp / name).write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+        substitutions[f"data/numbers/{name}"] = str(tmp / name)
+    (first,) = [b for b in blocks("bash") if "train.py" in b]
+    return tmp, run_shell_commands(first, tmp, substitutions)
+
+
+@pytest.mark.slow
+def test_main_job_trains_translates_and_scores(main_job):
+    tmp, done = main_job
+    assert [argv[1] for argv, _ in done] == ["train.py", "translate.py"]
+    run = tmp / "runs" / "toy"
+    assert (run / "model.keras").is_file() and (run / "curves.png").read_bytes()[:4] == b"\x89PNG"
+    assert len((run / "test.hyp.de").read_text(encoding="utf-8").splitlines()) == 40
+    assert "BLEU = " in done[-1][1].stderr and "chrF2 = " in done[-1][1].stderr
+
+
+def test_lint_and_format_commands(tmp_path):
+    (test_block,) = [b for b in blocks("bash") if "pytest" in b]
+    done = run_shell_commands(test_block, tmp_path, {})
+    assert [Path(argv[0]).name for argv, _ in done] == ["ruff", "ruff"]
+
+
+@pytest.mark.slow
+def test_python_blocks_run_against_the_export(main_job):
+    tmp, _ = main_job
+    for block in blocks("python"):
+        code = block.replace("runs/toy", str(tmp / "runs" / "toy"))
+        proc = subprocess.run(
+            [sys.executable, "-c", code], cwd=ROOT, env=env(), capture_output=True, text=True, timeout=300
+        )
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert proc.stdout.startswith("[b'"), proc.stdout
+
+
+SYNOPSIS_COMMANDS = {
+    "train.py": "train.py",
+    "translate.py": "translate.py",
+    "scripts/evaluate.py": "scripts/evaluate.py",
+}
+
+
+def test_synopses_name_only_existing_options():
+    checked = 0
+    for block in blocks("text"):
+        for line in block.replace("\\\n", " ").splitlines():
+            words = line.split()
+            if len(words) < 2 or words[0] != "python" or words[1] not in SYNOPSIS_COMMANDS:
+                continue
+            usage = subprocess.run(
+                [sys.executable, str(ROOT / words[1]), "--help"],
+                cwd=ROOT,
+                env=env(),
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+            assert usage.returncode == 0, usage.stderr
+            for option in re.findall(r"(?<![\w-])(--[a-z][a-z-]*)", line.split("#")[0]):
+                assert option in usage.stdout, (words[1], option)
+                checked += 1
+    assert checked >= 15, checked
+
+
+def test_blocks_that_need_other_machines_are_run_elsewhere():
+    for block in blocks("sh"):
+        reasons = [why for marker, why in ELSEWHERE.items() if marker in block]
+        assert reasons, f"a new ```sh block needs a test (or an entry in ELSEWHERE with its reason):\n{block}"
+
+
+def test_config_reference_is_current():
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "config_reference.py"), "--check"],
+        cwd=ROOT,
+        env=env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    from nmt import config
+
+    assert config.reference_markdown() in README
+    for section, cls in config.SECTIONS.items():
+        for name in cls.__dataclass_fields__:
+            assert f"| `{section}.{name}` |" in README, (section, name)
