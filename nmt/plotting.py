@@ -113,6 +113,22 @@ def _smooth(values: list[float], window: int) -> np.ndarray:
     return (c[np.arange(1, len(v) + 1)] - c[np.arange(1, len(v) + 1) - n]) / n
 
 
+def _with_steps(rows: list[dict], run_dir: Path) -> list[dict]:
+    """Epoch rows with a ``step`` column. Runs logged before train.csv had one get it from the steps per
+    epoch their checkpoints record (epoch e ends at step (e + 1) * steps_per_epoch)."""
+    if not rows or "step" in rows[0]:
+        return rows
+    import json
+
+    try:
+        pointer = json.loads((run_dir / "checkpoints" / "last.json").read_text(encoding="utf-8"))
+        state = json.loads((run_dir / "checkpoints" / pointer["dir"] / "state.json").read_text(encoding="utf-8"))
+        per_epoch = int(state["steps_per_epoch"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return rows
+    return [dict(row, step=str((int(row["epoch"]) + 1) * per_epoch)) for row in rows if row.get("epoch", "").isdigit()]
+
+
 def plot_runs(run_dirs: Sequence, path, labels: Sequence[str] | None = None) -> Path:
     """Writes one PNG with the curves of one or more run directories (their logs/steps.tsv and
     logs/train.csv): training loss (smoothed) and dev loss against steps, dev BLEU against steps and
@@ -130,7 +146,7 @@ def plot_runs(run_dirs: Sequence, path, labels: Sequence[str] | None = None) -> 
     for i, (run_dir, label) in enumerate(zip(run_dirs, labels)):
         color = f"C{i % 10}"
         steps = _read_table(run_dir / "logs" / "steps.tsv", "\t")
-        epochs = _read_table(run_dir / "logs" / "train.csv", ",")
+        epochs = _with_steps(_read_table(run_dir / "logs" / "train.csv", ","), run_dir)
         found = found or bool(steps or epochs)
         x, y = _column(steps, "step", "loss")
         if x:
@@ -159,6 +175,7 @@ def plot_runs(run_dirs: Sequence, path, labels: Sequence[str] | None = None) -> 
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
         ax.grid(True, alpha=0.3)
+        ax.ticklabel_format(axis="y", useOffset=False)
         if ax.lines:
             ax.legend(fontsize=8, loc="best")
     path = Path(path)

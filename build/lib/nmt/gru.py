@@ -1,0 +1,382 @@
+"""The gated recurrent unit of the design notes, as a Keras 3 cell and layer.
+
+Equations (σ = logistic sigmoid, ⊙ = element-wise product), for one step with input x_t and
+previous state h_{t-1}, and optionally a per-sequence context c (Cho et al. 2014's decoder):
+
+    z_t  = σ(x_t·W_z + h_{t-1}·U_z + c·C_z + b_z)              update gate
+    r_t  = σ(x_t·W_r + h_{t-1}·U_r + c·C_r + b_r)              reset gate
+    h̃_t = tanh(x_t·W_h + (r_t ⊙ h_{t-1})·U_h + c·C_h + b_h)    reset applied BEFORE the matmul
+    h_t  = (1 − z_t) ⊙ h_{t-1} + z_t ⊙ h̃_t                     z near 1 takes the new content
+
+Weights: `kernel` (input_dim, 3H), `recurrent_kernel` (H, 3H), `bias` (3H,) and, when the layer
+is called with a context, `context_kernel` (context_dim, 3H); gate blocks in the order [z, r, h].
+That is the layout of `keras.layers.GRU(reset_after=False)`, which mixes z·h_{t-1} + (1 − z)·h̃:
+negating the update-gate block of its three weights gives our function exactly.
+
+Speed: everything that does not depend on the state is outside the time loop (the input and
+context projections for all steps are one matmul each); the loop does one matmul for z and r and
+one for h̃. Backpropagation through time is written out (`_gru_recurrence`'s custom gradient): it
+stores the gates in the forward loop, runs a lean backward loop, and computes the recurrent-weight
+gradient as one large matmul after it instead of T small ones.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+
+def _gru_step(xp, h, u_zr, u_h, rec_mask=None):
+    """One recurrence step from a projected input.
+
+    xp: [B, 3H] input (+ context) projection with bias, gate blocks [z, r, h].
+    h: [B, H] previous state. u_zr: [H, 2H], u_h: [H, H]. rec_mask: [B, H] recurrent dropout or None.
+    Returns (h_new [B, H], zr = [z, r] [B, 2H], candidate h̃ [B, H]).
+    """
+    units = u_h.shape[-1]
+    hd = h if rec_mask is None else h * rec_mask
+    zr = tf.sigmoid(xp[:, : 2 * units] + tf.matmul(hd, u_zr))  # [B, 2H]
+    z, r = zr[:, :units], zr[:, units:]
+    cand = tf.tanh(xp[:, 2 * units :] + tf.matmul(r * hd, u_h))  # [B, H]
+    h_new = h + z * (cand - h)  # = (1 - z)·h + z·h̃
+    return h_new, zr, cand
+
+
+def _gru_recurrence(xp, h0, step_mask, u, rec_mask):
+    """Runs the recurrence over time, with a hand-written backward pass (gates kept from the forward).
+
+    xp: [T, B, 3H] time-major projected inputs. h0: [B, H]. step_mask: [T, B, 1] (1 = real step,
+    0 = masked: the state is carried unchanged) or None. u: [H, 3H]. rec_mask: [B, H] or None.
+    Returns states [T, B, H] (h_t after each step) and the last state [B, H].
+    """
+    units = u.shape[0]
+    dtype = xp.dtype
+    n_steps = tf.shape(xp)[0]
+
+    @tf.custom_gradient
+    def run(xp, h0, u, *extra):
+        step_mask = extra[0] if has_mask else None
+        u_zr, u_h = u[:, : 2 * units], u[:, 2 * units :]
+
+        def body(t, h, hs, zrs, cands):
+            h_new, zr, cand = _gru_step(xp[t], h, u_zr, u_h, rec_mask)
+            if step_mask is not None:
+                h_new = h + step_mask[t] * (h_new - h)
+            return t + 1, h_new, hs.write(t, h_new), zrs.write(t, zr), cands.write(t, cand)
+
+        def array(width):
+            return tf.TensorArray(dtype, size=n_steps, element_shape=[h0.shape[0], width])
+
+        _, h_last, hs, zrs, cands = tf.while_loop(
+            lambda t, *_: t < n_steps,
+            body,
+            (tf.constant(0), h0, array(units), array(2 * units), array(units)),
+        )
+        states = hs.stack()  # [T, B, H]
+        zr_seq = zrs.stack()  # [T, B, 2H]
+        cand_seq = cands.stack()  # [T, B, H]
+
+        def grad(d_states, d_last):
+            h_prev_seq = tf.concat([h0[None], states[:-1]], axis=0)  # [T, B, H]
+            u_zr_t = tf.transpose(u_zr)  # [2H, H]
+            u_h_t = tf.transpose(u_h)  # [H, H]
+
+            def back(t, dh, d_zrs, d_cands):
+                dh = dh + d_states[t]
+                h_prev = h_prev_seq[t]
+                hd = h_prev if rec_mask is None else h_prev * rec_mask
+                zr, cand = zr_seq[t], cand_seq[t]
+                z, r = zr[:, :units], zr[:, units:]
+                if step_mask is not None:
+                    d_new = step_mask[t] * dh
+                    d_skip = dh - d_new
+                else:
+                    d_new = dh
+                d_a_h = d_new * z * (1 - cand * cand)  # pre-activation of h̃: [B, H]
+                d_rh = tf.matmul(d_a_h, u_h_t)  # d(r ⊙ hd): [B, H]
+                d_a_zr = tf.concat([d_new * (cand - h_prev), d_rh * hd], axis=-1) * (
+                    zr * (1 - zr)
+                )  # pre-activations of z and r: [B, 2H]
+                d_hd = d_rh * r + tf.matmul(d_a_zr, u_zr_t)
+                if rec_mask is not None:
+                    d_hd = d_hd * rec_mask
+                dh_prev = d_new * (1 - z) + d_hd
+                if step_mask is not None:
+                    dh_prev = dh_prev + d_skip
+                return t - 1, dh_prev, d_zrs.write(t, d_a_zr), d_cands.write(t, d_a_h)
+
+            _, dh0, d_zrs, d_cands = tf.while_loop(
+                lambda t, *_: t >= 0,
+                back,
+                (n_steps - 1, d_last, array(2 * units), array(units)),
+            )
+            d_zr_seq = d_zrs.stack()  # [T, B, 2H]
+            d_cand_seq = d_cands.stack()  # [T, B, H]
+            hd_seq = h_prev_seq if rec_mask is None else h_prev_seq * rec_mask
+            rhd_seq = zr_seq[:, :, units:] * hd_seq
+            d_u_zr = tf.matmul(  # Σ_t hd_tᵀ·δzr_t as one [H, T·B] x [T·B, 2H] product
+                tf.reshape(hd_seq, [-1, units]),
+                tf.reshape(d_zr_seq, [-1, 2 * units]),
+                transpose_a=True,
+            )
+            d_u_h = tf.matmul(
+                tf.reshape(rhd_seq, [-1, units]),
+                tf.reshape(d_cand_seq, [-1, units]),
+                transpose_a=True,
+            )
+            d_u = tf.concat([d_u_zr, d_u_h], axis=-1)  # [H, 3H]
+            d_xp = tf.concat([d_zr_seq, d_cand_seq], axis=-1)  # [T, B, 3H]
+            return (d_xp, dh0, d_u) + (None,) * len(extra)
+
+        return (states, h_last), grad
+
+    has_mask = step_mask is not None
+    extra = (step_mask,) if has_mask else ()
+    return run(xp, h0, u, *extra)
+
+
+def _check_rate(name, value):
+    if not 0.0 <= float(value) < 1.0:
+        raise ValueError(f"{name} must be in [0, 1); received {value!r}")
+    return float(value)
+
+
+@keras.saving.register_keras_serializable(package="nmt")
+class GRUCell(keras.layers.Layer):
+    """The weights of the GRU and its one-step function (for decoders and beam search).
+
+    `cell(x, h, context=None)` maps x [B, input_dim] and h [B, H] (and a context [B, context_dim]
+    when the weights were built with one) to the new state [B, H]. Decoders that step many times
+    with one context call `context_projection` once and pass its result to `step`.
+    """
+
+    def __init__(
+        self,
+        units,
+        dropout=0.0,
+        recurrent_dropout=0.0,
+        kernel_initializer="glorot_uniform",
+        recurrent_initializer="orthogonal",
+        bias_initializer="zeros",
+        seed=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if not isinstance(units, int) or units <= 0:
+            raise ValueError(f"units must be a positive integer; received {units!r}")
+        self.units = units
+        self.dropout = _check_rate("dropout", dropout)
+        self.recurrent_dropout = _check_rate("recurrent_dropout", recurrent_dropout)
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.recurrent_initializer = keras.initializers.get(recurrent_initializer)
+        self.bias_initializer = keras.initializers.get(bias_initializer)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.state_size = units
+        self.output_size = units
+        self.context_kernel = None
+
+    def build(self, inputs_shape, context_shape=None):
+        input_dim = inputs_shape[-1]
+        if input_dim is None:
+            raise ValueError(f"the last input dimension must be known; received {inputs_shape}")
+        self.kernel = self.add_weight(
+            name="kernel", shape=(input_dim, 3 * self.units), initializer=self.kernel_initializer
+        )
+        self.recurrent_kernel = self.add_weight(
+            name="recurrent_kernel",
+            shape=(self.units, 3 * self.units),
+            initializer=self.recurrent_initializer,
+        )
+        self.bias = self.add_weight(name="bias", shape=(3 * self.units,), initializer=self.bias_initializer)
+        if context_shape is not None:
+            self.context_kernel = self.add_weight(
+                name="context_kernel",
+                shape=(context_shape[-1], 3 * self.units),
+                initializer=self.kernel_initializer,
+            )
+        self.built = True
+
+    def _weight(self, variable):
+        return ops.cast(variable, self.compute_dtype)
+
+    def input_projection(self, x):
+        """x [..., input_dim] -> x·W + b [..., 3H]."""
+        x = ops.cast(x, self.compute_dtype)
+        kernel, bias = self._weight(self.kernel), self._weight(self.bias)
+        if len(x.shape) == 2:
+            return ops.matmul(x, kernel) + bias
+        # A broadcasting batch matmul would sum a per-step weight gradient; one 2-D matmul does not.
+        flat = tf.reshape(x, [-1, x.shape[-1]])  # [N, E]
+        out_shape = tf.concat([tf.shape(x)[:-1], [3 * self.units]], axis=0)
+        return tf.reshape(tf.matmul(flat, kernel) + bias, out_shape)  # [..., 3H]
+
+    def context_projection(self, context):
+        """context [B, context_dim] -> context·C [B, 3H], computed once per sequence."""
+        if self.context_kernel is None:
+            raise ValueError("this GRU was built without a context; call it with `context=` on first use")
+        context = ops.cast(context, self.compute_dtype)
+        return ops.matmul(context, self._weight(self.context_kernel))
+
+    def step(self, projected, h):
+        """One step from a projection [B, 3H] (input_projection (+ context_projection)) -> [B, H]."""
+        u = self._weight(self.recurrent_kernel)
+        h = ops.cast(h, self.compute_dtype)
+        return _gru_step(projected, h, u[:, : 2 * self.units], u[:, 2 * self.units :])[0]
+
+    def call(self, inputs, states, context=None, training=None):
+        """Keras cell contract: (x [B, E], h or [h]) -> (h_new, [h_new])."""
+        h = states[0] if isinstance(states, (list, tuple)) else states
+        projected = self.input_projection(inputs)
+        if context is not None:
+            projected = projected + self.context_projection(context)
+        h_new = self.step(projected, h)
+        return h_new, [h_new]
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            units=self.units,
+            dropout=self.dropout,
+            recurrent_dropout=self.recurrent_dropout,
+            kernel_initializer=keras.initializers.serialize(self.kernel_initializer),
+            recurrent_initializer=keras.initializers.serialize(self.recurrent_initializer),
+            bias_initializer=keras.initializers.serialize(self.bias_initializer),
+            seed=self.seed,
+        )
+        return config
+
+
+@keras.saving.register_keras_serializable(package="nmt")
+class GRU(keras.layers.Layer):
+    """GRU over a sequence: inputs [B, T, input_dim] -> outputs.
+
+    Returns the last state [B, H], or with `return_sequences` all states [B, T, H] (in the order
+    processed: reversed in time when `go_backwards`, as Keras does); with `return_state` a tuple
+    `(output, last_state)`. A masked step leaves the state unchanged; its output repeats the
+    previous output (zero before the first unmasked step), or is zero when `zero_output_for_mask`
+    is set (Keras' Bidirectional sets it when returning sequences) — all as Keras' GRU does.
+
+    Call: `layer(inputs, initial_state=None, mask=None, training=None, context=None)`, with
+    initial_state [B, H] (or a one-element list) and context [B, context_dim] entering all three
+    gates at every step; its projection is computed once per sequence.
+    """
+
+    def __init__(
+        self,
+        units,
+        return_sequences=False,
+        return_state=False,
+        go_backwards=False,
+        dropout=0.0,
+        recurrent_dropout=0.0,
+        kernel_initializer="glorot_uniform",
+        recurrent_initializer="orthogonal",
+        bias_initializer="zeros",
+        zero_output_for_mask=False,
+        seed=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.cell = GRUCell(
+            units,
+            dropout=dropout,
+            recurrent_dropout=recurrent_dropout,
+            kernel_initializer=kernel_initializer,
+            recurrent_initializer=recurrent_initializer,
+            bias_initializer=bias_initializer,
+            seed=seed,
+            dtype=self.dtype_policy,
+            name="cell",
+        )
+        self.units = units
+        self.return_sequences = bool(return_sequences)
+        self.return_state = bool(return_state)
+        self.go_backwards = bool(go_backwards)
+        self.zero_output_for_mask = bool(zero_output_for_mask)
+        self.stateful = False  # Keras' Bidirectional reads these two attributes
+        self.states = None
+        self.supports_masking = True
+
+    def build(self, inputs_shape, initial_state_shape=None, context_shape=None):
+        if len(inputs_shape) != 3:
+            raise ValueError(f"GRU expects inputs [batch, time, features]; received shape {inputs_shape}")
+        self.cell.build(inputs_shape, context_shape)
+        self.built = True
+
+    def compute_output_shape(self, inputs_shape, initial_state_shape=None, context_shape=None):
+        batch, steps = inputs_shape[0], inputs_shape[1]
+        out = (batch, steps, self.units) if self.return_sequences else (batch, self.units)
+        return (out, (batch, self.units)) if self.return_state else out
+
+    def compute_mask(self, inputs, mask=None):
+        out_mask = mask if self.return_sequences else None
+        return [out_mask, None] if self.return_state else out_mask
+
+    def call(self, inputs, initial_state=None, mask=None, training=None, context=None):
+        cell = self.cell
+        dtype = cell.compute_dtype
+        x = ops.cast(inputs, dtype)  # [B, T, E]
+        batch = ops.shape(x)[0]
+        if mask is None:
+            mask = getattr(inputs, "_keras_mask", None)
+        if isinstance(initial_state, (list, tuple)):
+            if len(initial_state) != 1:
+                raise ValueError(f"GRU has one state; received {len(initial_state)} initial states")
+            initial_state = initial_state[0]
+        if initial_state is None:
+            h0 = ops.zeros((batch, self.units), dtype=dtype)
+        else:
+            h0 = ops.cast(initial_state, dtype)
+
+        rec_mask = None
+        if training and cell.dropout > 0:
+            keep = keras.random.dropout(
+                ops.ones_like(x[:, 0, :]), cell.dropout, seed=cell.seed_generator
+            )  # [B, E], one mask for all steps
+            x = x * keep[:, None, :]
+        if training and cell.recurrent_dropout > 0:
+            rec_mask = keras.random.dropout(
+                ops.ones_like(h0), cell.recurrent_dropout, seed=cell.seed_generator
+            )  # [B, H]
+
+        x_tm = tf.transpose(x, [1, 0, 2])  # [T, B, E]
+        if self.go_backwards:
+            x_tm = tf.reverse(x_tm, [0])
+        xp = cell.input_projection(x_tm)  # [T, B, 3H], all steps in one matmul
+        if context is not None:
+            xp = xp + cell.context_projection(context)[None]  # once per sequence
+        step_mask = None
+        if mask is not None:
+            step_mask = tf.transpose(ops.cast(mask, dtype))[:, :, None]  # [T, B, 1]
+            if self.go_backwards:
+                step_mask = tf.reverse(step_mask, [0])
+
+        states, h_last = _gru_recurrence(xp, h0, step_mask, cell._weight(cell.recurrent_kernel), rec_mask)
+        if self.return_sequences:
+            if step_mask is not None and self.zero_output_for_mask:
+                states = states * step_mask
+            elif step_mask is not None:
+                # As Keras: a masked step repeats the previous output, and the output before the
+                # first real step (left padding, or right padding read backwards) is zero.
+                started = tf.cast(tf.cumsum(step_mask, axis=0) > 0, dtype)  # [T, B, 1]
+                states = states * started
+            output = tf.transpose(states, [1, 0, 2])  # [B, T, H]
+        else:
+            output = h_last
+        return (output, h_last) if self.return_state else output
+
+    def get_config(self):
+        config = super().get_config()
+        cell_config = self.cell.get_config()
+        for key in ("name", "trainable", "dtype"):
+            cell_config.pop(key, None)
+        config.update(cell_config)
+        config.update(
+            return_sequences=self.return_sequences,
+            return_state=self.return_state,
+            go_backwards=self.go_backwards,
+            zero_output_for_mask=self.zero_output_for_mask,
+        )
+        return config
