@@ -35,7 +35,7 @@ from nmt.tokenizer import TokenizerConfig
 
 OPTIMIZERS = ("adam", "adamw")
 SCHEDULES = ("constant", "inverse_sqrt", "plateau")
-PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16", "auto")
 STRATEGIES = ("default", "mirrored", "multi_worker")
 MONITORS = ("bleu", "loss")
 

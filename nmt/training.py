@@ -42,7 +42,7 @@ import yaml
 
 from nmt import callbacks as cb
 from nmt import config as config_lib
-from nmt import evaluation, rundir
+from nmt import evaluation, precision, rundir
 from nmt.checkpoint import CheckpointStore
 from nmt.corpus import Corpus
 from nmt.data import make_dataset, make_training_stream
@@ -293,7 +293,10 @@ def train(cfg: config_lib.Config, run_dir: str | Path, resume: bool = False, ove
     resume = prepare_run_dir(cfg, run_dir, resume, overwrite)
     tc = cfg.train
     keras.utils.set_random_seed(tc.seed)
-    keras.mixed_precision.set_global_policy(tc.precision)
+    policy, why = precision.resolve(tc.precision)
+    if tc.precision == "auto":
+        log(f"train.precision=auto: {policy} ({why})")
+    keras.mixed_precision.set_global_policy(policy)
     strategy = make_strategy(tc.distribute)
     if tc.distribute != "default":
         kind = {"mirrored": "MirroredStrategy", "multi_worker": "MultiWorkerMirroredStrategy"}[tc.distribute]

@@ -1,12 +1,15 @@
 #!/usr/bin/env python
-"""Forward + backward speed of nmt.gru.GRU next to Keras' GRUs and torch.nn.GRU, in one run.
+"""Forward + backward speed of nmt.gru.GRU next to Keras' GRUs and torch.nn.GRU, in one run; and GRUs
+against LSTMs of the same size (keras.layers.LSTM, torch.nn.LSTM) with each layer's parameter count.
 
 Each contender computes the full output sequence of one GRU layer and the gradients with respect
 to the inputs and every weight, for a fixed random cotangent. TensorFlow layers run inside a
 tf.function, once without and once with XLA; torch.nn.GRU (when importable) runs in its own
 subprocess so TensorFlow's thread pools do not slow it down. Times are medians of --repeats runs
 after --warmup runs. GFLOP/s count 2·B·T·3H·(3E + 3H) FLOPs (forward + backward) and stand next to
-the GFLOP/s of a 2048³ float32 matmul measured in the same run.
+the GFLOP/s of a 2048³ float32 matmul measured in the same run. The GRU-against-LSTM table counts
+each layer's parameters from its weights (not from a formula), so the claim that a GRU has fewer
+parameters and runs faster than an LSTM of the same width is measured here, not repeated.
 
 For bfloat16 the script also measures a 2048³ bfloat16 matmul (with and without XLA) and lists the
 processor's bfloat16 instructions, because the bfloat16 speed-up is bounded by the hardware: no
@@ -67,24 +70,27 @@ def median_time(fn, warmup, repeats):
 
 
 def torch_worker(args):
-    """Runs in a subprocess: times torch.nn.GRU, prints JSON {dtype: seconds}."""
+    """Runs in a subprocess: times torch.nn.GRU and torch.nn.LSTM, prints JSON
+    {"times": {dtype: s}, "lstm_times": {dtype: s}, "params": {name: count}}."""
     import torch
 
     torch.manual_seed(0)
-    out = {}
+    out, lstm_out, counts = {}, {}, {}
     for dtype_name in args.dtypes:
         dtype = getattr(torch, dtype_name)
-        gru = torch.nn.GRU(args.input, args.units, batch_first=True).to(dtype)
-        x = torch.randn(args.batch, args.length, args.input, dtype=dtype, requires_grad=True)
-        cot = torch.randn(args.batch, args.length, args.units, dtype=dtype)
-        params = list(gru.parameters())
+        for name, cls, times in (("torch.nn.GRU", torch.nn.GRU, out), ("torch.nn.LSTM", torch.nn.LSTM, lstm_out)):
+            layer = cls(args.input, args.units, batch_first=True).to(dtype)
+            x = torch.randn(args.batch, args.length, args.input, dtype=dtype, requires_grad=True)
+            cot = torch.randn(args.batch, args.length, args.units, dtype=dtype)
+            params = list(layer.parameters())
+            counts[name] = sum(p.numel() for p in params)
 
-        def step():
-            y, _ = gru(x)
-            torch.autograd.grad(y, [x] + params, grad_outputs=cot)
+            def step(layer=layer, x=x, cot=cot, params=params):
+                y, _ = layer(x)
+                torch.autograd.grad(y, [x] + params, grad_outputs=cot)
 
-        out[dtype_name] = median_time(step, args.warmup, args.repeats)
-    print(json.dumps({"threads": torch.get_num_threads(), "times": out}))
+            times[dtype_name] = median_time(step, args.warmup, args.repeats)
+    print(json.dumps({"threads": torch.get_num_threads(), "times": out, "lstm_times": lstm_out, "params": counts}))
 
 
 def time_torch(args):
@@ -131,7 +137,9 @@ def time_tf(args):
         "keras GRU(reset_after=True)": lambda policy: keras.layers.GRU(
             args.units, reset_after=True, return_sequences=True, dtype=policy
         ),
+        "keras LSTM": lambda policy: keras.layers.LSTM(args.units, return_sequences=True, dtype=policy),
     }
+    params = {}
     x32 = rng.normal(size=(args.batch, args.length, args.input)).astype("float32")
     cot32 = rng.normal(size=(args.batch, args.length, args.units)).astype("float32")
     results = {}
@@ -143,6 +151,7 @@ def time_tf(args):
             for xla in (False, True):
                 layer = make(policy)
                 layer(x)
+                params[name] = sum(int(np.prod(w.shape)) for w in layer.weights)
 
                 def fwd_bwd(x=x, cot=cot, layer=layer):
                     with tf.GradientTape() as tape:
@@ -158,7 +167,7 @@ def time_tf(args):
                     file=sys.stderr,
                     flush=True,
                 )
-    return results, matmul_gflops
+    return results, matmul_gflops, params
 
 
 def bf16_instructions():
@@ -171,13 +180,35 @@ def bf16_instructions():
     return [name for name in ("avx512_bf16", "amx_bf16", "avx_ne_convert") if name in flags]
 
 
+def print_gru_against_lstm(args, tf_results, torch_result, params):
+    """Each GRU and LSTM of the same input and width: parameters (counted from the weights) and time
+    (forward + backward; TensorFlow layers at their best of graph and XLA), and LSTM / GRU ratios."""
+    print(f"\nGRU against LSTM (input {args.input}, units {args.units}; forward+backward, best of graph and XLA):")
+    header = f"  {'layer':30s} {'parameters':>11s}" + "".join(f" {dt + ' ms':>13s}" for dt in args.dtypes)
+    print(header)
+    table = {}
+    for name in ("nmt.gru.GRU", "keras GRU(reset_after=True)", "keras LSTM"):
+        table[name] = (params[name], {dt: min(tf_results[(name, dt, x)] for x in (False, True)) for dt in args.dtypes})
+    if torch_result:
+        table["torch.nn.GRU"] = (torch_result["params"]["torch.nn.GRU"], torch_result["times"])
+        table["torch.nn.LSTM"] = (torch_result["params"]["torch.nn.LSTM"], torch_result["lstm_times"])
+    for name, (count, times) in table.items():
+        print(f"  {name:30s} {count:11,d}" + "".join(f" {times[dt] * 1e3:13.2f}" for dt in args.dtypes))
+    pairs = [("keras LSTM", "nmt.gru.GRU"), ("keras LSTM", "keras GRU(reset_after=True)")]
+    if torch_result:
+        pairs.append(("torch.nn.LSTM", "torch.nn.GRU"))
+    for lstm, gru in pairs:
+        times = ", ".join(f"{dt} {table[lstm][1][dt] / table[gru][1][dt]:.2f}x" for dt in args.dtypes)
+        print(f"  {lstm} / {gru}: parameters {table[lstm][0] / table[gru][0]:.2f}x, time {times}")
+
+
 def main(argv=None):
     args = parse_args(argv)
     if args.torch_worker:
         torch_worker(args)
         return 0
     torch_result, torch_note = time_torch(args)
-    tf_results, matmul_gflops = time_tf(args)
+    tf_results, matmul_gflops, params = time_tf(args)
     B, T, E, H = args.batch, args.length, args.input, args.units
     flops = 2 * B * T * 3 * H * (3 * E + 3 * H)
     gflops = lambda s: flops / s / 1e9
@@ -200,8 +231,14 @@ def main(argv=None):
             f"{name:32s} {dt:9s} {mode:6s} {s * 1e3:9.2f} {gflops(s):9.1f} "
             f"{100 * gflops(s) / matmul_gflops['float32']:8.1f}%"
         )
+    if torch_result:
+        rows_lstm = [(("torch.nn.LSTM", dt, None), s) for dt, s in torch_result["lstm_times"].items()]
+        for (name, dt, _), s in rows_lstm:
+            print(f"{name:32s} {dt:9s} {'torch':6s} {s * 1e3:9.2f}")
     if torch_note:
         print(f"torch.nn.GRU: {torch_note}")
+
+    print_gru_against_lstm(args, tf_results, torch_result, params)
 
     print("\nratios (time of nmt.gru.GRU at its best / time of the other; < 1 means faster):")
     for dt in args.dtypes:

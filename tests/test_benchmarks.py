@@ -60,6 +60,16 @@ def test_bench_gru_reports_every_contender_ratio_and_the_bf16_bound():
     assert "target <= 0.6" in out and "target < 1.0" in out
     assert "bfloat16 speed-up over float32" in out
     assert "hardware bound: bfloat16 matmul" in out and "CPU bfloat16 instructions:" in out
+    # GRU against LSTM: parameters counted from the weights; input 4, units 8
+    lstm_section = out.split("GRU against LSTM", 1)[1]
+    rows = {
+        line.split("  ")[1].strip(): line
+        for line in lstm_section.splitlines()
+        if line.startswith("  ") and "ms" not in line
+    }
+    gru_params, lstm_params = 3 * 8 * (4 + 8) + 3 * 8, 4 * 8 * (4 + 8) + 4 * 8  # W·[h, x] + b per gate
+    assert f" {gru_params:,} " in rows["nmt.gru.GRU"] and f" {lstm_params:,} " in rows["keras LSTM"], lstm_section
+    assert f"keras LSTM / nmt.gru.GRU: parameters {lstm_params / gru_params:.2f}x, time float32 " in lstm_section
 
 
 def test_bench_gru_rejects_a_bad_option_in_one_line():

@@ -108,3 +108,24 @@ def test_train_cli_reports_config_errors_without_traceback(tmp_path):
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert proc.stderr.strip().splitlines()[-1] == ("error: train.epochs: received -1, expected a positive integer")
+
+
+def test_precision_auto_picks_bfloat16_only_where_it_is_fast(tmp_path):
+    from nmt import precision
+
+    assert config.load(None, ["train.precision=auto"]).train.precision == "auto"
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512_bf16 amx_tile\n")
+    assert precision.cpu_bf16_flags(str(cpuinfo)) == ["avx512_bf16"]
+    cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f\n")
+    assert precision.cpu_bf16_flags(str(cpuinfo)) == []
+    assert precision.cpu_bf16_flags(str(tmp_path / "missing")) is None
+    assert precision.resolve("auto", gpus=0, cpu_flags=["avx512_bf16"])[0] == "mixed_bfloat16"
+    assert precision.resolve("auto", gpus=0, cpu_flags=["amx_bf16"])[0] == "mixed_bfloat16"
+    policy, why = precision.resolve("auto", gpus=0, cpu_flags=[])
+    assert policy == "float32" and "no bfloat16 instructions" in why
+    assert precision.resolve("auto", gpus=0, cpu_flags=None)[0] == "float32"
+    assert precision.resolve("auto", gpus=1, cpu_flags=[])[0] == "mixed_bfloat16"
+    assert precision.resolve("float32", gpus=1) == ("float32", "as configured")
+    with pytest.raises(UserError, match="train.precision"):
+        config.load(None, ["train.precision=fast"])
