@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -47,8 +48,17 @@ def venv(tmp_path_factory):
     # the dependencies already installed for the tests (TensorFlow and the rest), not downloaded again
     Path(site, "outer-dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n", encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    # from a copy of the sources: pip builds in the source tree (build/, *.egg-info), not in the checkout
+    source = base / "source"
+    shutil.copytree(
+        ROOT,
+        source,
+        ignore=shutil.ignore_patterns(
+            ".git", ".venv", "build", "runs", "data", "*.egg-info", "__pycache__", ".pytest_cache"
+        ),
+    )
     proc = subprocess.run(
-        [str(python), "-m", "pip", "install", "-q", "--no-deps", str(ROOT)],
+        [str(python), "-m", "pip", "install", "-q", "--no-deps", str(source)],
         cwd=base,
         env=env,
         capture_output=True,
