@@ -65,8 +65,10 @@ class DataConfig:
     #: Longest side in subword tokens (without BOS/EOS). None: the corpus filter's max_len
     #: (corpus.max_len), or 100 for data that was not filtered by a Corpus.
     max_len: int | None = None
-    #: Pairs in the shuffle buffer (training); 0 or 1 turns shuffling off.
-    shuffle_buffer: int = 10_000
+    #: Pairs in the shuffle buffer (training). None: the whole training split, so every epoch is a
+    #: uniform random order of all pairs (a corpus sorted by length, as Tatoeba exports are, is mixed
+    #: completely); a number bounds the memory for corpora too big to hold; 0 or 1 turns shuffling off.
+    shuffle_buffer: int | None = None
     #: Seed of the shuffle: the same seed gives the same batches, epoch by epoch.
     seed: int = 0
     #: Pairs per evaluation batch; None: batch_size, or batch_tokens // the longest bucket.
@@ -82,7 +84,7 @@ class DataConfig:
                 f"data.batch_tokens={self.batch_tokens} and data.batch_size={self.batch_size} are both set; "
                 "batches are bounded by a token budget or by a sentence count, give only one"
             )
-        if not _is_int(self.shuffle_buffer) or self.shuffle_buffer < 0:
+        if self.shuffle_buffer is not None and (not _is_int(self.shuffle_buffer) or self.shuffle_buffer < 0):
             raise UserError(f"data.shuffle_buffer: expected a whole number >= 0, got {self.shuffle_buffer!r}")
         if not _is_int(self.seed):
             raise UserError(f"data.seed: expected an integer, got {self.seed!r}")
@@ -290,6 +292,14 @@ def _training_split(pairs_source: Any, tokenizers: Tokenizers, cfg: DataConfig, 
     return split, max_len
 
 
+def shuffle_size(split: CorpusSplit, cfg: DataConfig) -> int:
+    """The shuffle buffer of a training split: data.shuffle_buffer, or (None) all of the split's pairs, which
+    makes tf.data's shuffle a uniform random permutation of the whole split."""
+    if cfg.shuffle_buffer is not None:
+        return cfg.shuffle_buffer
+    return max(split.summary.kept if split.summary is not None else len(split), 1)
+
+
 def _training_dataset(
     split: CorpusSplit, tokenizers: Tokenizers, cfg: DataConfig, max_len: int, epoch: tf.Tensor | None = None
 ) -> tf.data.Dataset:
@@ -300,11 +310,12 @@ def _training_dataset(
     lengths_t = tf.constant(lengths, tf.int64)
     sizes_t = tf.constant([b for _, b in plan], tf.int64)
     ds = split.tf_pairs()
-    if cfg.shuffle_buffer > 1:
+    buffer = shuffle_size(split, cfg)
+    if buffer > 1:
         if epoch is None:
-            ds = ds.shuffle(cfg.shuffle_buffer, seed=cfg.seed, reshuffle_each_iteration=True)
+            ds = ds.shuffle(buffer, seed=cfg.seed, reshuffle_each_iteration=True)
         else:
-            ds = _shuffle_epoch(ds, cfg.shuffle_buffer, cfg.seed, epoch)
+            ds = _shuffle_epoch(ds, buffer, cfg.seed, epoch)
     ds = ds.batch(_TOKENIZE_BLOCK)
     ds = ds.map(_tokenize_block(tokenizers, max_len, lengths), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     ds = ds.unbatch()

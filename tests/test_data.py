@@ -359,3 +359,36 @@ def test_separate_source_and_target_tokenizers_stay_on_their_sides(tmp_path, num
     assert Counter(r for b in one_pass for r in unpad(b)) == want
     stream = collect(make_training_stream(train, tokenizers, cfg, log=None).take(len(one_pass)))
     assert Counter(r for b in stream for r in unpad(b)) == want
+
+
+def _order_correlation(pairs, tokenizers, cfg) -> float:
+    """Spearman correlation between each pair's position in the corpus and the position at which one
+    epoch of the training stream yields it (pairs found by their token ids; repeated ones skipped)."""
+    from nmt.data import make_training_stream
+
+    keys = [tuple(tokenizers.src.encode(s)) for s, _ in pairs]
+    counts = Counter(keys)
+    index = {key: i for i, key in enumerate(keys) if counts[key] == 1}
+    order, seen = [], set()
+    for (src, _), _ in make_training_stream(pairs, tokenizers, cfg, log=None).take(10_000):
+        rows = [tuple(int(t) for t in row if t != 0) for row in src.numpy()]
+        if any(key in seen for key in rows):
+            break  # the second epoch has begun
+        seen.update(rows)
+        order += [index[key] for key in rows if key in index]
+    assert len(order) > 1000, len(order)
+    ranks = np.argsort(np.argsort(order))
+    return float(np.corrcoef(np.arange(len(order)), ranks)[0, 1])
+
+
+def test_every_epoch_is_a_uniform_order_of_a_sorted_corpus(numbers_corpus, numbers_tokenizers):
+    """A corpus sorted by length (as Tatoeba exports are): with the default shuffle (the whole split) the
+    order in which pairs reach training is unrelated to their order in the file; a 50-pair buffer (the old
+    kind of default, relative to this corpus) keeps the file's order almost intact."""
+    pairs = sorted(numbers_corpus["train"], key=lambda p: (len(p[0]), p[0]))
+    # one length bucket, so that batches leave in the shuffled order (buckets fill at different rates)
+    base = dict(batch_size=32, max_len=MAX_LEN, seed=5, bucket_lengths=(32,))
+    uniform = _order_correlation(pairs, numbers_tokenizers, DataConfig(**base))
+    buffered = _order_correlation(pairs, numbers_tokenizers, DataConfig(**base, shuffle_buffer=50))
+    assert abs(uniform) < 0.1, uniform  # a random permutation of ~2,000 pairs: |rho| ~ 0.02
+    assert buffered > 0.9, buffered
