@@ -558,9 +558,25 @@ def test_numbers_corpus_max_digits_and_limits():
         toy_corpus.generate(sizes={"train": 10_000}, max_digits=2)
 
 
-def test_default_numbers_corpus_size():
-    sizes = toy_corpus.DEFAULT_SIZES
-    assert sizes["train"] >= 20_000 and sizes["dev"] >= 500 and sizes["test"] >= 500
+def test_default_numbers_corpus_is_written_whole_and_distinct(tmp_path):
+    """ensure_written (what train.py does on first use) writes six aligned files of the default sizes, big
+    enough for the README's BLEU (>= 20,000 training pairs, 500 dev and test), and no dev or test source
+    sentence is among the training ones' (held-out data)."""
+    out = toy_corpus.ensure_written(tmp_path / "numbers")
+    lines = {
+        f"{s}.{lang}": (out / f"{s}.{lang}").read_text(encoding="utf-8").splitlines()
+        for s in ("train", "dev", "test")
+        for lang in ("en", "de")
+    }
+    for split in ("train", "dev", "test"):
+        assert len(lines[f"{split}.en"]) == len(lines[f"{split}.de"]) == toy_corpus.DEFAULT_SIZES[split]
+    assert len(lines["train.en"]) >= 20_000 and len(lines["dev.en"]) >= 500 and len(lines["test.en"]) >= 500
+    train = set(zip(lines["train.en"], lines["train.de"]))
+    held_out = list(zip(lines["dev.en"], lines["dev.de"])) + list(zip(lines["test.en"], lines["test.de"]))
+    assert sum(pair in train for pair in held_out) <= len(held_out) // 20, "dev/test pairs repeat training pairs"
+    before = (out / "train.en").stat().st_mtime_ns
+    toy_corpus.ensure_written(out)  # already there: not rewritten
+    assert (out / "train.en").stat().st_mtime_ns == before
 
 
 # --------------------------------------------------------------------------------------------

@@ -26,10 +26,14 @@ def _flip_z(kernel, recurrent_kernel, bias, units):
 
 
 def _random_bias(layer, seed):
-    """Keras initialises biases to zero, which would hide a bias bug: randomise them."""
-    for w in layer.weights:
-        if "bias" in w.path:
-            w.assign(np.random.default_rng(seed).normal(size=w.shape).astype("float32"))
+    """Keras initialises biases to zero, which would hide a bias bug: randomise them, each bias its own
+    draw (so the two directions of a Bidirectional layer differ, and swapping them shows)."""
+    rng = np.random.default_rng(seed)
+    biases = [w for w in layer.weights if "bias" in w.path]
+    for w in biases:
+        w.assign(rng.normal(size=w.shape).astype("float32"))
+    if len(biases) == 2:
+        assert not np.allclose(biases[0].numpy(), biases[1].numpy())
 
 
 def _pair(seed=0, **kwargs):

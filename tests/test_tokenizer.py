@@ -37,8 +37,19 @@ def normalized(s: str) -> str:
     return " ".join(unicodedata.normalize("NFKC", s).split())
 
 
-def test_reserved_ids_are_fixed():
-    assert (PAD_ID, UNK_ID, BOS_ID, EOS_ID) == (0, 1, 2, 3)
+def test_a_model_with_other_reserved_ids_is_refused(tmp_path):
+    """The ids pad 0, unk 1, bos 2, eos 3 are a contract with the model and the search: a SentencePiece
+    model trained with SentencePiece's own defaults (unk 0, bos 1, eos 2, no pad) is refused by name."""
+    import io
+
+    sentences = [f"sentence number {i} with some words" for i in range(200)]
+    buffer = io.BytesIO()
+    spm.SentencePieceTrainer.train(sentence_iterator=iter(sentences), model_writer=buffer, vocab_size=40)
+    path = tmp_path / "foreign.model"
+    path.write_bytes(buffer.getvalue())
+    with pytest.raises(UserError, match=r"foreign.model.*expected '<pad>'"):
+        Tokenizer.from_file(path)
+    assert (PAD_ID, UNK_ID, BOS_ID, EOS_ID) == (0, 1, 2, 3)  # the documented contract
 
 
 def test_reserved_pieces_in_trained_model(multi30k_tokenizer_dir, multi30k_tokenizers):
@@ -229,17 +240,26 @@ def test_config_errors_name_the_field(kwargs, field):
     assert str(e.value).startswith(field)
 
 
-def test_config_from_plain_dict():
-    d = {
-        "model_type": "bpe",
-        "vocab_size": 1000,
-        "joint": False,
-        "character_coverage": 0.9995,
-        "input_sentence_size": 5000,
-        "seed": 2,
-    }
-    cfg = TokenizerConfig(**d)
-    assert {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg) if f.name in d} == d
+def test_config_values_reach_the_trained_models(tmp_path, numbers_corpus):
+    """A tokenizer: section as a config file gives it (through nmt.config) decides what SentencePiece
+    trains: separate BPE models of the asked size, read back from the model files themselves."""
+    from sentencepiece import sentencepiece_model_pb2
+
+    from nmt import config
+
+    d = {"model_type": "bpe", "vocab_size": 300, "joint": False, "byte_fallback": False, "seed": 2}
+    cfg = config.from_dict({"tokenizer": d}).tokenizer
+    train = numbers_corpus["train"]
+    paths = train_tokenizers(cfg, [s for s, _ in train], [t for _, t in train], tmp_path)
+    assert paths["src"] != paths["tgt"]
+    for side in ("src", "tgt"):
+        proto = sentencepiece_model_pb2.ModelProto()
+        proto.ParseFromString(paths[side].read_bytes())
+        assert proto.trainer_spec.model_type == sentencepiece_model_pb2.TrainerSpec.BPE
+        assert proto.trainer_spec.vocab_size == 300 == len(proto.pieces)
+        assert not proto.trainer_spec.byte_fallback
+    loaded = Tokenizers.load(tmp_path)
+    assert not loaded.joint and loaded.config == cfg
 
 
 def test_exported_module_tokenizes_raw_strings(multi30k_tokenizers, tmp_path):
