@@ -318,7 +318,10 @@ def test_best_allowed_masks_pad_and_bos_and_keeps_k_candidates():
     assert np.isneginf(values.numpy()[0, :2]).all() and np.isfinite(values.numpy()[0, 2:]).all()
 
 
-def test_first_step_beams_are_distinct_and_frozen_beams_keep_their_slot():
+def test_first_step_beams_are_distinct():
+    """From one start token the K beams must branch into K different hypotheses (not K copies of the
+    best). That a finished beam keeps its score and is never extended is checked on the candidate
+    scores above, and whole searches against the plain-Python reference beam search."""
     model = FakeModel(11)
     _, ids = make_batch(12, 8)
     result = beam(model, ids, beam_size=4, n_best=4, alpha=0.0, max_len_a=1.0, max_len_b=2.0)
