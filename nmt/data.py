@@ -285,10 +285,6 @@ def _training_split(pairs_source: Any, tokenizers: Tokenizers, cfg: DataConfig, 
                 f"data.max_len={max_len} is below the corpus filter's max_len={split.max_len}: pairs in between would "
                 "be dropped without being counted; set data.max_len >= corpus.max_len or leave it unset"
             )
-    if split.summary.kept == 0:
-        raise UserError(
-            f"{split.name}: all {split.summary.read} pairs were dropped by the filters ({split.summary.format()})"
-        )
     return split, max_len
 
 
