@@ -64,18 +64,24 @@ class _Decoder(keras.layers.Layer):
         policy = self.dtype_policy
         self.embedding = keras.layers.Embedding(self.vocab_size, self.embedding_dim, dtype=policy, name="embedding")
         self.embedding_drop = keras.layers.Dropout(self.embedding_dropout, name="embedding_dropout")
-        self.readout_state = keras.layers.Dense(self.output_dim, dtype=policy, name="readout_state")
-        self.readout_embedding = keras.layers.Dense(
-            self.output_dim, use_bias=False, dtype=policy, name="readout_embedding"
-        )
-        self.readout_context = keras.layers.Dense(self.output_dim, use_bias=False, dtype=policy, name="readout_context")
+        if self.deep_output != "none":
+            self.readout_state = keras.layers.Dense(self.output_dim, dtype=policy, name="readout_state")
+            self.readout_embedding = keras.layers.Dense(
+                self.output_dim, use_bias=False, dtype=policy, name="readout_embedding"
+            )
+            self.readout_context = keras.layers.Dense(
+                self.output_dim, use_bias=False, dtype=policy, name="readout_context"
+            )
         self.output_drop = keras.layers.Dropout(self.output_dropout, name="output_dropout")
         if not self.tie_embeddings:
             self.projection = keras.layers.Dense(self.vocab_size, dtype=policy, name="projection")
 
     @property
     def readout_dim(self):
-        """Size after maxout/tanh, what the vocabulary projection reads."""
+        """Size after maxout/tanh, what the vocabulary projection reads (the decoder state's size
+        without a deep output)."""
+        if self.deep_output == "none":
+            return self.units
         return self.output_dim // 2 if self.deep_output == "maxout" else self.output_dim
 
     @property
@@ -84,9 +90,10 @@ class _Decoder(keras.layers.Layer):
 
     def build(self, input_shape=None):
         self.embedding.build()
-        self.readout_state.build((None, self.units))
-        self.readout_embedding.build((None, self.embedding_dim))
-        self.readout_context.build((None, self.context_dim))
+        if self.deep_output != "none":
+            self.readout_state.build((None, self.units))
+            self.readout_embedding.build((None, self.embedding_dim))
+            self.readout_context.build((None, self.context_dim))
         if self.tie_embeddings:
             self.projection_bias = self.add_weight(
                 name="projection_bias", shape=(self.vocab_size,), initializer="zeros"
@@ -111,6 +118,10 @@ class _Decoder(keras.layers.Layer):
             u = tf.maximum(*tf.split(s, 2, axis=-1))  # [..., D/2]
         else:
             u = tf.tanh(s)  # [..., D]
+        return self.project(u, training)
+
+    def project(self, u, training=None):
+        """u [..., readout_dim] -> logits float32 [..., V] (dropout when training)."""
         u = self.output_drop(u, training=training)
         if self.tie_embeddings:
             table = ops.cast(self.embedding.embeddings, self.compute_dtype)  # [V, E]
@@ -196,6 +207,21 @@ class Cho2014Decoder(_Decoder):
         hidden = cell.step(projected, state["recurrent"]["hidden"])  # [B, H]
         logits = self.readout(hidden, embedded, memory["context_readout"])
         return logits, {"memory": memory, "recurrent": {"hidden": hidden}}, None
+
+
+DECODER_INITS = ("projection", "backward", "zeros")
+
+
+def initial_decoder_state(decoder, backward_state, batch):
+    """The attention decoders' first state from the backward encoder's state ←h_1 [B, units]:
+    "projection" tanh(←h_1·W_s) (Bahdanau et al.; `decoder.bridge`), "backward" ←h_1 itself (its
+    size must equal the decoder's), "zeros" a zero state -> [B, H] in the compute dtype."""
+    dtype = decoder.compute_dtype
+    if decoder.decoder_init == "projection":
+        return ops.cast(decoder.bridge(backward_state), dtype)
+    if decoder.decoder_init == "backward":
+        return ops.cast(backward_state, dtype)
+    return tf.zeros([batch, decoder.units], dtype)
 
 
 def attention_gru_step(projected, hidden, memory, weights):
@@ -389,11 +415,14 @@ class AttentionDecoder(_Decoder):
     `step` runs the same `attention_gru_step` once.
     """
 
-    def __init__(self, *args, attention_units=512, **kwargs):
+    def __init__(self, *args, attention_units=512, decoder_init="projection", encoder_state_dim=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.attention_units = int(attention_units)
+        self.decoder_init = str(decoder_init)
+        self.encoder_state_dim = int(encoder_state_dim or self.encoder_dim // 2)
         policy = self.dtype_policy
-        self.bridge = keras.layers.Dense(self.units, activation="tanh", use_bias=False, dtype=policy, name="bridge")
+        if self.decoder_init == "projection":
+            self.bridge = keras.layers.Dense(self.units, activation="tanh", use_bias=False, dtype=policy, name="bridge")
         self.attention = AdditiveAttention(
             self.attention_units, self.units, self.context_dim, dtype=policy, name="attention"
         )
@@ -404,7 +433,8 @@ class AttentionDecoder(_Decoder):
         return self.encoder_dim
 
     def _build_recurrence(self):
-        self.bridge.build((None, self.encoder_dim // 2))
+        if self.decoder_init == "projection":
+            self.bridge.build((None, self.encoder_state_dim))
         self.attention.build()
         self.cell.build((None, self.embedding_dim), (None, self.context_dim))
 
@@ -418,7 +448,7 @@ class AttentionDecoder(_Decoder):
                 "keys": self.attention.project_keys(values),  # U_a·h_j: [B, S, A]
                 "source_mask": tf.cast(source_mask, tf.float32),  # [B, S]
             },
-            "recurrent": {"hidden": self.bridge(final_states[-1])},  # s_0: [B, H]
+            "recurrent": {"hidden": initial_decoder_state(self, final_states[-1], tf.shape(values)[0])},  # s_0
         }
 
     def _step_weights(self):
@@ -468,5 +498,9 @@ class AttentionDecoder(_Decoder):
 
     def get_config(self):
         config = super().get_config()
-        config.update(attention_units=self.attention_units)
+        config.update(
+            attention_units=self.attention_units,
+            decoder_init=self.decoder_init,
+            encoder_state_dim=self.encoder_state_dim,
+        )
         return config

@@ -3,6 +3,9 @@
     x = dropout(E_src[source_ids])                         [B, S, E]
     h^1 = GRU_1(x), h^k = GRU_k(dropout(h^{k-1}))           [B, S, H·dirs]
 
+Bidirectional layers merge their two directions by concatenation [→h_j; ←h_j] (H·2, Bahdanau et
+al.) or by their sum →h_j + ←h_j (H, `merge="sum"`, the TensorFlow tutorial's encoder).
+
 Padding (id 0) is masked: a padded step leaves each direction's state unchanged, so the final
 states are those after the last (forward) or first (backward) real token, and the outputs at
 padded positions are exactly 0. Sources are padded at the end.
@@ -34,6 +37,7 @@ class Encoder(keras.layers.Layer):
         embedding_dropout=0.0,
         layer_dropout=0.0,
         pad_id=0,
+        merge="concat",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -45,6 +49,9 @@ class Encoder(keras.layers.Layer):
         self.embedding_dropout = float(embedding_dropout)
         self.layer_dropout = float(layer_dropout)
         self.pad_id = int(pad_id)
+        if merge not in ("concat", "sum"):
+            raise ValueError(f"merge: received {merge!r}, expected concat or sum")
+        self.merge = merge
         policy = self.dtype_policy
         self.embedding = keras.layers.Embedding(self.vocab_size, self.embedding_dim, dtype=policy, name="embedding")
         self.embedding_drop = keras.layers.Dropout(self.embedding_dropout, name="embedding_dropout")
@@ -60,12 +67,12 @@ class Encoder(keras.layers.Layer):
                 name=f"gru_{k}",
             )
             if self.bidirectional:
-                gru = keras.layers.Bidirectional(gru, dtype=policy, name=f"bigru_{k}")
+                gru = keras.layers.Bidirectional(gru, merge_mode=merge, dtype=policy, name=f"bigru_{k}")
             self.rnns.append(gru)
 
     @property
     def output_dim(self):
-        return self.units * (2 if self.bidirectional else 1)
+        return self.units * (2 if self.bidirectional and self.merge == "concat" else 1)
 
     def build(self, input_shape=None):
         self.embedding.build()
@@ -97,5 +104,6 @@ class Encoder(keras.layers.Layer):
             embedding_dropout=self.embedding_dropout,
             layer_dropout=self.layer_dropout,
             pad_id=self.pad_id,
+            merge=self.merge,
         )
         return config

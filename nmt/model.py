@@ -6,6 +6,9 @@ Two architectures on `nmt.gru.GRU`, chosen by `ModelConfig.architecture`:
   in every gate, deep output from (h'_t, e(y_{t-1}), c).
 - "attention" (Bahdanau et al. 2015): bidirectional encoder, additive attention, the context c_i
   in every gate of the decoder GRU and in the deep output; s_0 = tanh(W_s·←h_1).
+  With `attention_position: luong` the decoder GRU runs first and attention reads its outputs
+  (`nmt.luong`, the fast recipe of configs/multi30k.yaml); `attention_score`, `residual_norm`,
+  `encoder_merge` and `decoder_init` choose the rest. The defaults are the paper's model.
 
 Training (teacher forcing): `model((source_ids [B, S], target_in [B, T])) -> logits float32
 [B, T, V]` (target_in starts with BOS, both 0-padded at the end).
@@ -31,12 +34,16 @@ from dataclasses import dataclass
 import keras
 import tensorflow as tf
 
-from nmt.decoder import AttentionDecoder, Cho2014Decoder
+from nmt.attention import SCORES
+from nmt.decoder import DECODER_INITS, AttentionDecoder, Cho2014Decoder
 from nmt.encoder import Encoder
 from nmt.errors import UserError
+from nmt.luong import LuongDecoder
 
 ARCHITECTURES = ("cho2014", "attention")
-DEEP_OUTPUTS = ("maxout", "tanh")
+DEEP_OUTPUTS = ("maxout", "tanh", "none")
+ATTENTION_POSITIONS = ("bahdanau", "luong")
+ENCODER_MERGES = ("concat", "sum")
 
 
 @dataclass(frozen=True)
@@ -48,9 +55,19 @@ class ModelConfig:
     encoder_units: encoder GRU size (per direction for "attention").
     encoder_layers: stacked encoder GRUs (bidirectional ones for "attention").
     decoder_units: decoder GRU size.
-    attention_units: size of the additive attention's hidden layer ("attention" only).
-    deep_output: "maxout" (the papers': maxout over pairs, output_dim must be even) or "tanh"
-        (a simpler readout: tanh of the same sum, no halving).
+    attention_units: size of the attention's hidden layer, or of its query/key projections for
+        the dot-product scores ("attention" only).
+    attention_position: "bahdanau" (the paper's: attention reads s_{i-1} inside the recurrence,
+        its context enters the GRU and the readout) or "luong" (the decoder GRU runs first over
+        the whole target sequence; attention over its outputs for all steps at once; `nmt.luong`).
+    attention_score: "additive" (Bahdanau's), "dot" or "scaled_dot" (luong only).
+    residual_norm: luong only: o = LayerNorm(h + c·W_o + b) instead of Luong's tanh([c; h]·W_c).
+    encoder_merge: "concat" [→h; ←h] or "sum" →h + ←h of the bidirectional encoder ("attention").
+    decoder_init: the attention decoder's first state: "projection" tanh(←h_1·W_s) (Bahdanau's),
+        "backward" ←h_1 itself (encoder_units == decoder_units), or "zeros".
+    deep_output: "maxout" (the papers': maxout over pairs, output_dim must be even), "tanh"
+        (a simpler readout: tanh of the same sum, no halving) or "none" (luong only: the
+        vocabulary projection reads the attention output directly; output_dim unused).
     output_dim: size of the deep output before maxout/tanh.
     embedding_dropout: on source and target embeddings.
     layer_dropout: between stacked encoder layers.
@@ -65,6 +82,11 @@ class ModelConfig:
     encoder_layers: int = 1
     decoder_units: int = 512
     attention_units: int = 512
+    attention_position: str = "bahdanau"
+    attention_score: str = "additive"
+    residual_norm: bool = False
+    encoder_merge: str = "concat"
+    decoder_init: str = "projection"
     deep_output: str = "maxout"
     output_dim: int = 512
     embedding_dropout: float = 0.0
@@ -90,10 +112,35 @@ class ModelConfig:
         def fail(name, received, expected):
             raise UserError(f"model.{name}: received {received!r}, expected {expected}")
 
-        for name, choices in (("architecture", ARCHITECTURES), ("deep_output", DEEP_OUTPUTS)):
+        for name, choices in (
+            ("architecture", ARCHITECTURES),
+            ("deep_output", DEEP_OUTPUTS),
+            ("attention_position", ATTENTION_POSITIONS),
+            ("attention_score", SCORES),
+            ("encoder_merge", ENCODER_MERGES),
+            ("decoder_init", DECODER_INITS),
+        ):
             value = getattr(self, name)
             if value not in choices:
                 fail(name, value, "one of " + ", ".join(choices))
+        if not isinstance(self.residual_norm, bool):
+            fail("residual_norm", self.residual_norm, "true or false")
+        defaults = {f.name: f.default for f in dataclasses.fields(self)}
+        if self.architecture == "cho2014":
+            for name in ("attention_position", "attention_score", "residual_norm", "encoder_merge", "decoder_init"):
+                if getattr(self, name) != defaults[name]:
+                    fail(name, getattr(self, name), f"{defaults[name]!r} with architecture cho2014 (an attention option)")
+        luong = self.attention_position == "luong"
+        if not luong:
+            for name, default, offered in (
+                ("attention_score", "additive", "dot-product scores"),
+                ("residual_norm", False, "the residual connection"),
+                ("deep_output", None, "deep_output none"),
+            ):
+                value = getattr(self, name)
+                if (default is not None and value != default) or (default is None and value == "none"):
+                    where = "architecture cho2014" if self.architecture == "cho2014" else "attention_position bahdanau"
+                    fail(name, value, f"another value with {where} ({offered} need attention_position luong)")
         for name in (
             "embedding_dim",
             "encoder_units",
@@ -113,6 +160,13 @@ class ModelConfig:
                 fail(name, value, "a number in [0, 1)")
         if not isinstance(self.tie_embeddings, bool):
             fail("tie_embeddings", self.tie_embeddings, "true or false")
+        if self.decoder_init == "backward" and self.encoder_units != self.decoder_units:
+            fail(
+                "decoder_init",
+                "backward",
+                f"projection or zeros, or encoder_units ({self.encoder_units}) equal to decoder_units "
+                f"({self.decoder_units})",
+            )
         if self.deep_output == "maxout" and self.output_dim % 2:
             fail("output_dim", self.output_dim, "an even size (maxout takes pairs of units)")
         if self.tie_embeddings and self.readout_dim != self.embedding_dim:
@@ -126,7 +180,10 @@ class ModelConfig:
 
     @property
     def readout_dim(self) -> int:
-        """What the vocabulary projection reads: output_dim/2 (maxout) or output_dim (tanh)."""
+        """What the vocabulary projection reads: output_dim/2 (maxout), output_dim (tanh) or
+        decoder_units (none)."""
+        if self.deep_output == "none":
+            return self.decoder_units
         return self.output_dim // 2 if self.deep_output == "maxout" else self.output_dim
 
 
@@ -156,6 +213,7 @@ class Seq2Seq(keras.Model):
             bidirectional=self.bidirectional,
             embedding_dropout=config.embedding_dropout,
             layer_dropout=config.layer_dropout,
+            merge=config.encoder_merge,
             dtype=policy,
             name="encoder",
         )
@@ -239,7 +297,15 @@ class AttentionModel(Seq2Seq):
     bidirectional = True
 
     def _make_decoder(self, config, policy):
-        return AttentionDecoder(attention_units=config.attention_units, **self._decoder_kwargs(config, policy))
+        common = dict(
+            attention_units=config.attention_units,
+            decoder_init=config.decoder_init,
+            encoder_state_dim=config.encoder_units,
+            **self._decoder_kwargs(config, policy),
+        )
+        if config.attention_position == "luong":
+            return LuongDecoder(attention_score=config.attention_score, residual_norm=config.residual_norm, **common)
+        return AttentionDecoder(**common)
 
 
 def build_model(cfg: ModelConfig, src_vocab_size: int, tgt_vocab_size: int) -> Seq2Seq:
