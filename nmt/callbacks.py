@@ -18,6 +18,7 @@ CSVLogger, TerminateOnNaN's check). Added here:
 from __future__ import annotations
 
 import math
+import resource
 import sys
 import time
 from pathlib import Path
@@ -104,9 +105,10 @@ class TimeBudget(keras.callbacks.Callback):
 
 
 class RunClock(keras.callbacks.Callback):
-    """Adds ``step`` (the optimizer's step) and ``minutes`` (training wall time so far, earlier processes
-    of a resumed run included, dev evaluation included) to each epoch's logs, so logs/train.csv can be
-    plotted against steps and against wall-clock minutes (scripts/plot_run.py)."""
+    """Adds ``step`` (the optimizer's step), ``minutes`` (training wall time so far, earlier processes
+    of a resumed run included, dev evaluation included) and ``peak_rss_mb`` (this process's peak
+    resident memory so far) to each epoch's logs, so logs/train.csv can be plotted against steps and
+    against wall-clock minutes (scripts/plot_run.py) and scripts/results.py can report memory."""
 
     def __init__(self, budget: TimeBudget):
         super().__init__()
@@ -116,25 +118,36 @@ class RunClock(keras.callbacks.Callback):
         if logs is not None:
             logs["step"] = int(self.model.optimizer.iterations.numpy())
             logs["minutes"] = self.budget.spent() / 60.0
+            logs["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
 
 
 class StepLog(keras.callbacks.Callback):
-    """Appends `step<TAB>loss<TAB>learning_rate` for every training step to a TSV file.
+    """Appends `step<TAB>loss<TAB>learning_rate<TAB>seconds` for every training step to a TSV file.
 
-    The loss is the step's own (the `batch_loss` metric), not Keras' running mean. Each line is
-    flushed when written, so the log is up to date while training runs and after a kill.
+    The loss is the step's own (the `batch_loss` metric), not Keras' running mean. `seconds` is
+    the step's wall time, from Keras' batch-begin to its batch-end callback (fetching the batch,
+    the forward and backward pass, the update and reading the loss back): what
+    scripts/bench_train.py measures per step, so `bench_train.py --run RUN_DIR` can split a real
+    run's time into training steps and everything else. Each line is flushed when written, so
+    the log is up to date while training runs and after a kill.
     """
+
+    COLUMNS = ("step", "loss", "learning_rate", "seconds")
 
     def __init__(self, path: Path):
         super().__init__()
         self.path = Path(path)
         self._file = None
+        self._began = None
 
     def on_train_begin(self, logs=None):
         new = not self.path.exists() or self.path.stat().st_size == 0
         self._file = open(self.path, "a", encoding="utf-8")
         if new:
-            self._file.write("step\tloss\tlearning_rate\n")
+            self._file.write("\t".join(self.COLUMNS) + "\n")
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self._began = time.perf_counter()
 
     def on_train_batch_end(self, batch, logs=None):
         logs = logs or {}
@@ -143,7 +156,8 @@ class StepLog(keras.callbacks.Callback):
             raise ValueError(f"StepLog needs the batch_loss metric in the logs; got {sorted(logs)}")
         loss = logs["batch_loss"]
         lr = current_learning_rate(self.model.optimizer)
-        self._file.write(f"{step}\t{float(loss):.9g}\t{lr:.9g}\n")
+        seconds = time.perf_counter() - self._began if self._began is not None else float("nan")
+        self._file.write(f"{step}\t{float(loss):.9g}\t{lr:.9g}\t{seconds:.6f}\n")
         self._file.flush()  # each line reaches the file at once: a killed run keeps its steps
 
     def on_train_end(self, logs=None):

@@ -24,7 +24,7 @@ import tensorflow as tf
 from keras import ops
 
 from nmt.attention import AdditiveAttention, additive_attention
-from nmt.gru import GRU, GRUCell
+from nmt.gru import GRU, GRUCell, gru_update, gru_update_backward
 
 
 class _Decoder(keras.layers.Layer):
@@ -234,7 +234,7 @@ def attention_gru_step(projected, hidden, memory, weights):
         [q, ρ] = s_{i-1}·[W_a | U_zr]       the attention query and the recurrent z/r term
         c_i, α_i = attention(q)              `nmt.attention.additive_attention`
         a = projected + c_i·C                 [B, 3H], gate blocks [z, r, h]
-        z, r = σ(a_zr + ρ);  s̃ = tanh(a_h + (r ⊙ s_{i-1})·U_h);  s_i = s_{i-1} + z ⊙ (s̃ − s_{i-1})
+        s_i = `nmt.gru.gru_update`(a, ρ, s_{i-1})   the GRU equations, written once in nmt/gru.py
 
     The same function as `cell.step(projected + cell.context_projection(c_i), s_{i-1})`, with the
     query and the z/r term sharing one matmul. Returns (s_i [B, H], c_i [B, C], α_i float32
@@ -252,11 +252,7 @@ def attention_gru_step(projected, hidden, memory, weights):
         weights["score_vector"],
     )  # [B, C], [B, S]
     a = projected + tf.matmul(context, weights["context_kernel"])  # [B, 3H]
-    a_zr, a_h = tf.split(a, [2 * units, units], axis=1)
-    zr = tf.sigmoid(a_zr + recurrent_zr)  # [B, 2H]
-    z, r = tf.split(zr, 2, axis=1)
-    candidate = tf.tanh(a_h + tf.matmul(r * hidden, weights["candidate_kernel"]))  # [B, H]
-    new_hidden = hidden + z * (candidate - hidden)  # (1 − z)·s + z·s̃
+    new_hidden, zr, candidate = gru_update(a, recurrent_zr, hidden, hidden, weights["candidate_kernel"])
     return new_hidden, context, attention, query, zr, candidate
 
 
@@ -343,14 +339,9 @@ def attention_gru_recurrence(projected, h0, memory, weights):
 
             def back(t, dh, d_keys, d_v, d_hqs, d_as, d_cs):
                 dh = dh + d_states[t]
-                h, zr, cand, alpha = h_prev[t], zrs[t], cands[t], alphas[t]
-                z, r = tf.split(zr, 2, axis=1)
-                d_ah = dh * z * (1 - cand * cand)  # pre-activation of s̃: [B, H]
-                d_rh = tf.matmul(d_ah, u_h_t)  # d(r ⊙ s): [B, H]
-                d_zr = tf.concat(
-                    [dh * (cand - h) * z * (1 - z), d_rh * h * r * (1 - r)], axis=1
-                )  # pre-activations of z, r: [B, 2H]
-                d_a = tf.concat([d_zr, d_ah], axis=1)  # [B, 3H]
+                h, alpha = h_prev[t], alphas[t]
+                d_zr, d_ah, d_h, d_hd = gru_update_backward(dh, h, h, zrs[t], cands[t], u_h_t)  # nmt/gru.py
+                d_a = tf.concat([d_zr, d_ah], axis=1)  # pre-activations of the gates: [B, 3H]
                 d_c = d_contexts[t] + tf.matmul(d_a, w_c_t)  # [B, C]
                 d_alpha = tf.cast(tf.matmul(values, d_c[:, :, None])[:, :, 0], tf.float32)
                 d_e = alpha * (d_alpha - tf.reduce_sum(alpha * d_alpha, -1, keepdims=True))
@@ -366,7 +357,7 @@ def attention_gru_recurrence(projected, h0, memory, weights):
                 )  # Σ_bs d_e·th
                 d_pre = d_e[:, :, None] * v * (1 - th * th)  # [B, S, A]
                 d_hq = tf.concat([tf.reduce_sum(d_pre, axis=1), d_zr], axis=1)  # [B, A + 2H]
-                dh_prev = dh * (1 - z) + d_rh * r + tf.matmul(d_hq, w_hq_t)
+                dh_prev = d_h + d_hd + tf.matmul(d_hq, w_hq_t)
                 return (
                     t - 1,
                     dh_prev,

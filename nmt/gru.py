@@ -27,6 +27,41 @@ import tensorflow as tf
 from keras import ops
 
 
+def gru_update(xp, recurrent_zr, h, hd, u_h):
+    """The GRU equations from what the step's matmuls gave, written once for every recurrence here
+    and in `nmt.decoder` (whose attention decoder fuses h·U_zr with its attention query's matmul).
+
+    xp: [B, 3H] input (+ context) projection with bias, gate blocks [z, r, h]. recurrent_zr: [B, 2H]
+    hd·U_zr. h: [B, H] previous state; hd: [B, H] the state the recurrent weights read (h, or h with
+    recurrent dropout). u_h: [H, H].
+        z, r = σ(xp_zr + hd·U_zr);  h̃ = tanh(xp_h + (r ⊙ hd)·U_h);  h_new = (1 − z) ⊙ h + z ⊙ h̃
+    Returns (h_new [B, H], zr = [z, r] [B, 2H], candidate h̃ [B, H]).
+    """
+    units = u_h.shape[-1]
+    zr = tf.sigmoid(xp[:, : 2 * units] + recurrent_zr)  # [B, 2H]
+    z, r = zr[:, :units], zr[:, units:]
+    cand = tf.tanh(xp[:, 2 * units :] + tf.matmul(r * hd, u_h))  # [B, H]
+    h_new = h + z * (cand - h)  # = (1 - z)·h + z·h̃
+    return h_new, zr, cand
+
+
+def gru_update_backward(d_new, h, hd, zr, cand, u_h_t):
+    """The backward pass of `gru_update` for one step, given d_new = dL/dh_new [B, H] and what the
+    forward kept (h, hd, zr, cand; u_h_t = U_hᵀ [H, H]).
+
+    Returns (d_a_zr [B, 2H] and d_a_h [B, H], the gradients of the gates' pre-activations, i.e. of
+    xp and of recurrent_zr for z and r; d_h [B, H] the gradient reaching h through (1 − z) ⊙ h;
+    d_hd [B, H] the gradient reaching hd through r ⊙ hd). The caller adds d_a_zr·U_zrᵀ (or its fused
+    matmul's transpose) to d_hd.
+    """
+    units = u_h_t.shape[0]
+    z, r = zr[:, :units], zr[:, units:]
+    d_a_h = d_new * z * (1 - cand * cand)  # pre-activation of h̃: [B, H]
+    d_rh = tf.matmul(d_a_h, u_h_t)  # d(r ⊙ hd): [B, H]
+    d_a_zr = tf.concat([d_new * (cand - h), d_rh * hd], axis=-1) * (zr * (1 - zr))  # z and r: [B, 2H]
+    return d_a_zr, d_a_h, d_new * (1 - z), d_rh * r
+
+
 def _gru_step(xp, h, u_zr, u_h, rec_mask=None):
     """One recurrence step from a projected input.
 
@@ -34,13 +69,8 @@ def _gru_step(xp, h, u_zr, u_h, rec_mask=None):
     h: [B, H] previous state. u_zr: [H, 2H], u_h: [H, H]. rec_mask: [B, H] recurrent dropout or None.
     Returns (h_new [B, H], zr = [z, r] [B, 2H], candidate h̃ [B, H]).
     """
-    units = u_h.shape[-1]
     hd = h if rec_mask is None else h * rec_mask
-    zr = tf.sigmoid(xp[:, : 2 * units] + tf.matmul(hd, u_zr))  # [B, 2H]
-    z, r = zr[:, :units], zr[:, units:]
-    cand = tf.tanh(xp[:, 2 * units :] + tf.matmul(r * hd, u_h))  # [B, H]
-    h_new = h + z * (cand - h)  # = (1 - z)·h + z·h̃
-    return h_new, zr, cand
+    return gru_update(xp, tf.matmul(hd, u_zr), h, hd, u_h)
 
 
 def _gru_recurrence(xp, h0, step_mask, u, rec_mask):
@@ -86,22 +116,16 @@ def _gru_recurrence(xp, h0, step_mask, u, rec_mask):
                 dh = dh + d_states[t]
                 h_prev = h_prev_seq[t]
                 hd = h_prev if rec_mask is None else h_prev * rec_mask
-                zr, cand = zr_seq[t], cand_seq[t]
-                z, r = zr[:, :units], zr[:, units:]
                 if step_mask is not None:
                     d_new = step_mask[t] * dh
                     d_skip = dh - d_new
                 else:
                     d_new = dh
-                d_a_h = d_new * z * (1 - cand * cand)  # pre-activation of h̃: [B, H]
-                d_rh = tf.matmul(d_a_h, u_h_t)  # d(r ⊙ hd): [B, H]
-                d_a_zr = tf.concat([d_new * (cand - h_prev), d_rh * hd], axis=-1) * (
-                    zr * (1 - zr)
-                )  # pre-activations of z and r: [B, 2H]
-                d_hd = d_rh * r + tf.matmul(d_a_zr, u_zr_t)
+                d_a_zr, d_a_h, d_h, d_hd = gru_update_backward(d_new, h_prev, hd, zr_seq[t], cand_seq[t], u_h_t)
+                d_hd = d_hd + tf.matmul(d_a_zr, u_zr_t)
                 if rec_mask is not None:
                     d_hd = d_hd * rec_mask
-                dh_prev = d_new * (1 - z) + d_hd
+                dh_prev = d_h + d_hd
                 if step_mask is not None:
                     dh_prev = dh_prev + d_skip
                 return t - 1, dh_prev, d_zrs.write(t, d_a_zr), d_cands.write(t, d_a_h)

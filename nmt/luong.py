@@ -68,7 +68,9 @@ class LuongDecoder(_Decoder):
             self.combine = keras.layers.Dense(self.units, dtype=policy, name="attention_output")
             self.norm = keras.layers.LayerNormalization(epsilon=LAYER_NORM_EPSILON, dtype=policy, name="layer_norm")
         else:
-            self.combine = keras.layers.Dense(self.units, activation="tanh", use_bias=False, dtype=policy, name="combine")
+            self.combine = keras.layers.Dense(
+                self.units, activation="tanh", use_bias=False, dtype=policy, name="combine"
+            )
         if self.decoder_init == "projection":
             self.bridge = keras.layers.Dense(self.units, activation="tanh", use_bias=False, dtype=policy, name="bridge")
 

@@ -129,18 +129,20 @@ class ModelConfig:
         if self.architecture == "cho2014":
             for name in ("attention_position", "attention_score", "residual_norm", "encoder_merge", "decoder_init"):
                 if getattr(self, name) != defaults[name]:
-                    fail(name, getattr(self, name), f"{defaults[name]!r} with architecture cho2014 (an attention option)")
-        luong = self.attention_position == "luong"
-        if not luong:
-            for name, default, offered in (
-                ("attention_score", "additive", "dot-product scores"),
-                ("residual_norm", False, "the residual connection"),
-                ("deep_output", None, "deep_output none"),
+                    fail(
+                        name, getattr(self, name), f"{defaults[name]!r} with architecture cho2014 (an attention option)"
+                    )
+        if self.attention_position != "luong":
+            where = "architecture cho2014" if self.architecture == "cho2014" else "attention_position bahdanau"
+            for name, allowed in (
+                ("attention_score", ("additive",)),
+                ("residual_norm", (False,)),
+                ("deep_output", ("maxout", "tanh")),
             ):
                 value = getattr(self, name)
-                if (default is not None and value != default) or (default is None and value == "none"):
-                    where = "architecture cho2014" if self.architecture == "cho2014" else "attention_position bahdanau"
-                    fail(name, value, f"another value with {where} ({offered} need attention_position luong)")
+                if value not in allowed:
+                    expected = " or ".join(str(a).lower() for a in allowed)
+                    fail(name, value, f"{expected} with {where} (this value needs attention_position luong)")
         for name in (
             "embedding_dim",
             "encoder_units",

@@ -7,7 +7,9 @@ to the inputs and every weight, for a fixed random cotangent. TensorFlow layers 
 tf.function, once without and once with XLA; torch.nn.GRU (when importable) runs in its own
 subprocess so TensorFlow's thread pools do not slow it down. Times are medians of --repeats runs
 after --warmup runs. GFLOP/s count 2·B·T·3H·(3E + 3H) FLOPs (forward + backward) and stand next to
-the GFLOP/s of a 2048³ float32 matmul measured in the same run. The GRU-against-LSTM table counts
+the GFLOP/s of a 2048³ float32 matmul measured in the same run. The hand-written backward passes
+(nmt.gru's recurrence and the Bahdanau decoder's) are timed against TensorFlow's autodiff of the
+same loops, so what they buy is measured in the same run. The GRU-against-LSTM table counts
 each layer's parameters from its weights (not from a formula), so the claim that a GRU has fewer
 parameters and runs faster than an LSTM of the same width is measured here, not repeated.
 
@@ -170,6 +172,71 @@ def time_tf(args):
     return results, matmul_gflops, params
 
 
+def time_backward_passes(args):
+    """The hand-written backward passes against TensorFlow's autodiff of the same forward loops, in
+    this run (graph mode, float32): nmt.gru's recurrence (`_gru_recurrence`) against a tf.while_loop
+    of the same `gru_update` equations, and the Bahdanau decoder's teacher-forced recurrence
+    (`AttentionDecoder.call`) against `call(..., autodiff=True)`, at the comparison size. Returns
+    {name: (hand-written seconds, autodiff seconds)}."""
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from nmt.gru import _gru_recurrence, _gru_step
+    from nmt.model import ModelConfig, build_model
+
+    rng = np.random.default_rng(1)
+    B, T, H = args.batch, args.length, args.units
+    xp = tf.constant(rng.normal(size=(T, B, 3 * H)).astype("float32"))
+    h0 = tf.zeros([B, H])
+    u = tf.Variable(0.05 * rng.normal(size=(H, 3 * H)).astype("float32"))
+    cot = tf.constant(rng.normal(size=(T, B, H)).astype("float32"))
+
+    def autodiff_gru(xp, h0, u):
+        def body(t, h, hs):
+            h = _gru_step(xp[t], h, u[:, : 2 * H], u[:, 2 * H :])[0]
+            return t + 1, h, hs.write(t, h)
+
+        hs = tf.TensorArray(tf.float32, size=T)
+        return tf.while_loop(lambda t, *_: t < T, body, (0, h0, hs))[2].stack()
+
+    def gru_grads(autodiff):
+        @tf.function
+        def run():
+            with tf.GradientTape() as tape:
+                tape.watch(xp)
+                states = autodiff_gru(xp, h0, u) if autodiff else _gru_recurrence(xp, h0, None, u, None)[0]
+            return tape.gradient(states, [xp, u], output_gradients=cot)
+
+        return run
+
+    keras.utils.set_random_seed(0)
+    model = build_model(ModelConfig(), 8000, 8000)  # the comparison size: decoder GRU 512, attention 512
+    src = tf.constant(rng.integers(4, 8000, (B, T)).astype("int32"))
+    tgt = tf.constant(rng.integers(4, 8000, (B, T)).astype("int32"))
+    weights = model.decoder.trainable_weights
+
+    def decoder_grads(autodiff):
+        @tf.function
+        def run():
+            with tf.GradientTape() as tape:
+                logits = model.decoder.call(tgt, model.encode(src), autodiff=autodiff)
+                loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(tgt, logits))
+            return tape.gradient(loss, weights)
+
+        return run
+
+    out = {}
+    for name, make in (("nmt.gru recurrence", gru_grads), ("Bahdanau decoder (teacher-forced)", decoder_grads)):
+        times = []
+        for autodiff in (False, True):
+            fn = make(autodiff)
+            times.append(median_time(lambda fn=fn: [tf.convert_to_tensor(g).numpy() for g in fn()], 2, args.repeats))
+        out[name] = tuple(times)
+        print(f"  timed backward passes of {name}", file=sys.stderr, flush=True)
+    return out
+
+
 def bf16_instructions():
     """The processor's bfloat16 instruction sets, from /proc/cpuinfo (Linux; None elsewhere)."""
     try:
@@ -239,6 +306,10 @@ def main(argv=None):
         print(f"torch.nn.GRU: {torch_note}")
 
     print_gru_against_lstm(args, tf_results, torch_result, params)
+
+    print(f"\nhand-written backward passes against autodiff of the same loop (float32 graph, batch {B}, length {T}):")
+    for name, (hand, auto) in time_backward_passes(args).items():
+        print(f"  {name:36s} hand-written {hand * 1e3:8.2f} ms, autodiff {auto * 1e3:8.2f} ms: {auto / hand:.2f}x")
 
     print("\nratios (time of nmt.gru.GRU at its best / time of the other; < 1 means faster):")
     for dt in args.dtypes:

@@ -5,6 +5,13 @@ bidirectional encoder GRU 256 per direction, decoder GRU 512, joint 8,000-piece 
 vocabulary, batches of 64 sentences) on Multi30k train.
 
     python scripts/bench_train.py [--data DIR] [--steps 150] [--warmup 60]
+    python scripts/bench_train.py --run RUN_DIR       # a real train.py run against the bench
+
+With --run, the bench measures the run's own config (its model, dropout, batching, resolved
+precision and tokenizer) and compares it with the run's logs/steps.tsv, whose `seconds` column is
+each real step's wall time: the real run's mean step time after the warm-up against the bench's
+(the goal: within 10 %), and the fraction of the run's wall-clock time spent outside training
+steps (dev BLEU, checkpoints, logging, epoch starts), from logs/train.csv's `minutes`.
 
 Each variant runs in its own subprocess (so peak memory is its own) through the project's own
 path: nmt.config -> nmt.corpus -> nmt.data -> nmt.model -> Keras fit. The first --warmup steps
@@ -49,11 +56,58 @@ def parse_args(argv=None):
     p.add_argument("--warmup", type=int, default=60, help="untimed steps first (tracing, XLA compiles)")
     p.add_argument("--variants", default="float32,float32+xla,mixed_bfloat16,mixed_bfloat16+xla")
     p.add_argument("--work-dir", type=Path, default=None, help="where the tokenizer is cached (default: a temp dir)")
+    p.add_argument("--run", type=Path, default=None, help="a train.py run directory to compare with the bench")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.steps <= 0 or args.warmup < 0:
         p.error(f"--steps must be positive and --warmup >= 0; received {args.steps}, {args.warmup}")
+    if args.run is not None and not (args.run / "config.yaml").is_file():
+        p.error(f"--run {args.run}: not a run directory (no config.yaml)")
     return args
+
+
+def run_precision(run: Path) -> tuple[str, bool]:
+    """The Keras policy and XLA flag a run trained with (train.precision auto resolved here, as
+    train.py resolves it on this machine)."""
+    from nmt import config, precision
+
+    cfg = config.load(run / "config.yaml")
+    return precision.resolve(cfg.train.precision)[0], cfg.train.jit_compile
+
+
+def real_run_steps(run: Path, warmup: int) -> dict:
+    """From a run's logs: steps, wall time in steps (all, and after the first `warmup` steps of each
+    process, which trace and compile), and the run's training wall time."""
+    import csv
+
+    with open(run / "logs" / "steps.tsv", encoding="utf-8") as f:
+        rows = [r for r in csv.DictReader(f, delimiter="\t") if r.get("seconds") not in (None, "", "nan")]
+    if not rows:
+        raise SystemExit(f"error: {run}/logs/steps.tsv has no `seconds` column (a run from before it was logged)")
+    with open(run / "logs" / "train.csv", encoding="utf-8") as f:
+        epochs = list(csv.DictReader(f))
+    seconds = [float(r["seconds"]) for r in rows]
+    steady = seconds[warmup:]
+    return {
+        "steps": len(seconds),
+        "step_seconds": sum(seconds),
+        "steady_ms_per_step": 1e3 * sum(steady) / max(1, len(steady)),
+        "wall_seconds": 60.0 * float(epochs[-1]["minutes"]) if epochs else float("nan"),
+    }
+
+
+def report_run(args, bench: dict) -> None:
+    real = real_run_steps(args.run, args.warmup)
+    outside = 1.0 - real["step_seconds"] / real["wall_seconds"]
+    ratio = real["steady_ms_per_step"] / bench["ms_per_step"]
+    print(f"\nreal run {args.run}: {real['steps']:,} steps in {real['wall_seconds'] / 60:.1f} min of training")
+    print(f"  time in training steps:  {real['step_seconds']:8.1f} s ({100 * (1 - outside):.1f} %)")
+    print(f"  time outside steps:      {real['wall_seconds'] - real['step_seconds']:8.1f} s ({100 * outside:.1f} %)")
+    print(
+        f"  step time after {args.warmup} warm-up steps: real {real['steady_ms_per_step']:.1f} ms, "
+        f"bench {bench['ms_per_step']:.1f} ms ({bench['variant']}): real/bench {ratio:.2f}x; "
+        f"goal within 10 %: {'met' if abs(ratio - 1) <= 0.10 else 'NOT met'}"
+    )
 
 
 def load_setup(args, precision: str, xla: bool):
@@ -69,12 +123,12 @@ def load_setup(args, precision: str, xla: bool):
         "corpus.tgt_lang=en",
         f"train.precision={precision}",
         f"train.jit_compile={str(xla).lower()}",
-        "model.embedding_dropout=0.0",
-        "model.output_dropout=0.0",
     ]
-    cfg = config.load(args.config, overrides)
+    if args.run is None:  # the speed of the architecture; a --run is measured as it trained
+        overrides += ["model.embedding_dropout=0.0", "model.output_dropout=0.0"]
+    cfg = config.load(args.run / "config.yaml" if args.run else args.config, overrides)
     corpus = Corpus(cfg.corpus)
-    tok_dir = args.work_dir / "tokenizer"
+    tok_dir = args.run / "tokenizer" if args.run else args.work_dir / "tokenizer"
     if not (tok_dir / META_FILE).is_file():
         train_tokenizers(cfg.tokenizer, corpus.train.sources(), corpus.train.targets(), tok_dir)
     return cfg, corpus, Tokenizers.load(tok_dir)
@@ -148,7 +202,12 @@ def main(argv=None) -> int:
         print(f"error: {data}: no Multi30k train.de (use --data DIR or NMT_MULTI30K_DIR)", file=sys.stderr)
         return 2
     results = []
-    for variant in [v.strip() for v in args.variants.split(",") if v.strip()]:
+    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    if args.run is not None:
+        policy, xla = run_precision(args.run)
+        variants = [policy + ("+xla" if xla else "")]
+        args.config = args.run / "config.yaml"
+    for variant in variants:
         cmd = [
             sys.executable,
             __file__,
@@ -164,7 +223,7 @@ def main(argv=None) -> int:
             str(args.warmup),
             "--work-dir",
             str(args.work_dir),
-        ]
+        ] + (["--run", str(args.run)] if args.run else [])
         print(f"running {variant} ...", file=sys.stderr, flush=True)
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
@@ -191,6 +250,8 @@ def main(argv=None) -> int:
         parts = ", ".join(f"{r['tokens_per_s'] / v:.2f}x {k}" for k, v in PEERS.items())
         verdict = "met" if r["tokens_per_s"] >= GOAL else "NOT met"
         print(f"  {r['variant']:22s} {parts}; goal >= {GOAL:,.0f} tok/s: {verdict}")
+    if args.run is not None:
+        report_run(args, results[0])
     by = {r["variant"]: r for r in results}
     for xla in ("", "+xla"):
         a, b = by.get("float32" + xla), by.get("mixed_bfloat16" + xla)

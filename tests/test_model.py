@@ -25,7 +25,16 @@ SRC = np.array([[5, 6, 7, 8, 9, 3], [10, 11, 3, 0, 0, 0], [12, 13, 14, 3, 0, 0]]
 TGT_IN = np.array([[2, 5, 6, 7, 8], [2, 9, 10, 0, 0], [2, 11, 0, 0, 0]], "int32")
 TGT_OUT = np.array([[5, 6, 7, 8, 3], [9, 10, 3, 0, 0], [11, 3, 0, 0, 0]], "int32")
 
-VARIANTS = {  # (architecture, deep_output, tie_embeddings, encoder_layers)
+FAST = dict(
+    architecture="attention",
+    attention_position="luong",
+    attention_score="scaled_dot",
+    residual_norm=True,
+    encoder_merge="sum",
+    decoder_init="zeros",
+    deep_output="none",
+)
+VARIANTS = {  # (architecture, deep_output, tie_embeddings, encoder_layers, attention options)
     "cho2014": dict(architecture="cho2014"),
     "cho2014-tanh-tied-2layers": dict(
         architecture="cho2014", deep_output="tanh", tie_embeddings=True, encoder_layers=2
@@ -33,7 +42,22 @@ VARIANTS = {  # (architecture, deep_output, tie_embeddings, encoder_layers)
     "attention": dict(architecture="attention"),
     "attention-2layers": dict(architecture="attention", encoder_layers=2),
     "attention-tanh-tied": dict(architecture="attention", deep_output="tanh", tie_embeddings=True),
+    "attention-sum-zeros": dict(architecture="attention", encoder_merge="sum", decoder_init="zeros"),
+    "luong-fast": dict(architecture="attention", **{k: v for k, v in FAST.items() if k != "architecture"}),
+    "luong-dot-combine-maxout-2layers": dict(
+        architecture="attention", attention_position="luong", attention_score="dot", encoder_layers=2
+    ),
+    "luong-additive-residual-tanh-backward": dict(
+        architecture="attention",
+        attention_position="luong",
+        residual_norm=True,
+        deep_output="tanh",
+        encoder_units=10,
+        decoder_init="backward",
+    ),
 }
+# One of each decoder: the two papers' models and the fast recipe (configs/multi30k.yaml's options).
+ARCHS = {"cho2014": dict(architecture="cho2014"), "attention": dict(architecture="attention"), "luong": FAST}
 
 
 def _config(**overrides):
@@ -101,6 +125,16 @@ def test_config_defaults_and_from_dict():
         ({"tie_embeddings": "yes"}, "model.tie_embeddings", "true or false"),
         ({"tie_embeddings": True, "output_dim": 256}, "model.tie_embeddings", "embedding_dim"),
         ({"hidden_size": 3}, "model.hidden_size", "unknown key"),
+        ({"attention_position": "inside"}, "model.attention_position", "bahdanau, luong"),
+        ({"attention_score": "dot"}, "model.attention_score", "attention_position luong"),
+        ({"attention_score": "cosine"}, "model.attention_score", "additive, dot, scaled_dot"),
+        ({"residual_norm": True}, "model.residual_norm", "attention_position luong"),
+        ({"deep_output": "none"}, "model.deep_output", "attention_position luong"),
+        ({"architecture": "cho2014", "encoder_merge": "sum"}, "model.encoder_merge", "cho2014"),
+        ({"architecture": "cho2014", "decoder_init": "zeros"}, "model.decoder_init", "cho2014"),
+        ({"encoder_merge": "mean"}, "model.encoder_merge", "concat, sum"),
+        ({"decoder_init": "backward"}, "model.decoder_init", "encoder_units (256) equal to decoder_units (512)"),
+        ({"residual_norm": "yes", "attention_position": "luong"}, "model.residual_norm", "true or false"),
     ],
 )
 def test_config_errors_are_one_line(values, field, hint):
@@ -128,8 +162,11 @@ def test_teacher_forcing_equals_stepwise_decoding(variant):
     np.testing.assert_allclose(_sentence_scores(stepwise, TGT_OUT), _sentence_scores(teacher, TGT_OUT), atol=1e-4)
 
 
-def test_attention_is_a_distribution_over_real_source_positions():
-    model = _model(architecture="attention")
+@pytest.mark.parametrize(
+    "options", [{}, FAST, dict(FAST, attention_score="additive")], ids=["bahdanau", "luong", "luong-additive"]
+)
+def test_attention_is_a_distribution_over_real_source_positions(options):
+    model = _model(**dict(options, architecture="attention"))
     _, attentions = _stepwise(model, SRC, TGT_IN)
     source_mask = SRC != 0
     for attention in attentions:
@@ -139,9 +176,9 @@ def test_attention_is_a_distribution_over_real_source_positions():
     assert _stepwise(_model(architecture="cho2014"), SRC, TGT_IN)[1] == [None] * TGT_IN.shape[1]
 
 
-@pytest.mark.parametrize("architecture", ["cho2014", "attention"])
+@pytest.mark.parametrize("architecture", ARCHS)
 def test_sentence_alone_equals_sentence_in_padded_batch(architecture):
-    model = _model(architecture=architecture, encoder_layers=2)
+    model = _model(**ARCHS[architecture], encoder_layers=2)
     row = 2  # the shortest sentence: 4 source tokens, 2 target tokens
     src, tgt_in = SRC[row : row + 1, :4], TGT_IN[row : row + 1, :2]
     alone = model((src, tgt_in)).numpy()[0]
@@ -154,9 +191,9 @@ def test_sentence_alone_equals_sentence_in_padded_batch(architecture):
     np.testing.assert_allclose(step_batch[row, :2], step_alone[0], atol=1e-5)
 
 
-@pytest.mark.parametrize("architecture", ["cho2014", "attention"])
+@pytest.mark.parametrize("architecture", ARCHS)
 def test_padded_target_positions_do_not_change_earlier_ones(architecture):
-    model = _model(architecture=architecture)
+    model = _model(**ARCHS[architecture])
     noisy = np.where(TGT_IN == 0, 17, TGT_IN).astype("int32")
     clean, other = model((SRC, TGT_IN)).numpy(), model((SRC, noisy)).numpy()
     real = TGT_IN != 0
@@ -203,19 +240,19 @@ def test_hand_written_attention_gradient_equals_autodiff():
         np.testing.assert_allclose(grad, ref, atol=1e-5, err_msg=variable.path)
 
 
-@pytest.mark.parametrize("architecture", ["cho2014", "attention"])
+@pytest.mark.parametrize("architecture", ARCHS)
 def test_dropout_only_when_training(architecture):
-    model = _model(architecture=architecture)
+    model = _model(**ARCHS[architecture])
     a, b = model((SRC, TGT_IN)).numpy(), model((SRC, TGT_IN), training=False).numpy()
     np.testing.assert_array_equal(a, b)
     assert not np.allclose(model((SRC, TGT_IN), training=True).numpy(), a)
 
 
-@pytest.mark.parametrize("architecture", ["cho2014", "attention"])
+@pytest.mark.parametrize("architecture", ARCHS)
 def test_untrained_loss_is_close_to_log_vocabulary_size(architecture):
     keras.utils.set_random_seed(1)
     vocab = 500
-    cfg = ModelConfig(architecture=architecture, **SMALL)
+    cfg = ModelConfig(**ARCHS[architecture], **SMALL)
     model = build_model(cfg, vocab, vocab)
     rng = np.random.default_rng(1)
     src = rng.integers(4, vocab, (8, 7)).astype("int32")
@@ -239,12 +276,12 @@ def _pairs(n=32, vocab=16, seed=0):
     return src, tgt_in, tgt_out
 
 
-@pytest.mark.parametrize("architecture", ["cho2014", "attention"])
+@pytest.mark.parametrize("architecture", ARCHS)
 def test_small_model_memorises_32_pairs(architecture):
     keras.utils.set_random_seed(2)
     src, tgt_in, tgt_out = _pairs()
     cfg = ModelConfig(
-        architecture=architecture,
+        **ARCHS[architecture],
         embedding_dim=16,
         encoder_units=32,
         decoder_units=32,
@@ -277,18 +314,30 @@ def _expected_parameters(cfg, src_vocab, tgt_vocab):
         return i * 3 * h + h * 3 * h + 3 * h + k * 3 * h
 
     directions = 2 if cfg.architecture == "attention" else 1
-    c = directions * he  # the encoder's output size, what the decoder's context has
+    # the encoder's output size, what the decoder's context has
+    c = he if cfg.encoder_merge == "sum" else directions * he
     n = src_vocab * e + tgt_vocab * e  # embeddings
     for layer in range(cfg.encoder_layers):
         n += directions * gru(e if layer == 0 else c, he)
     if cfg.architecture == "cho2014":
         n += he * he + he * hd  # V (c = tanh(V·h_N)) and V' (h'_0 = tanh(V'·c)), no biases
     else:
-        n += he * hd  # W_s (s_0 = tanh(W_s·←h_1)), no bias
-        n += hd * a + c * a + a  # W_a, U_a, v_a
-    n += gru(e, hd, c)  # decoder GRU, context in every gate
-    n += hd * d + d + e * d + c * d  # deep output O_h (+ bias), O_y, O_c
-    readout = d // 2 if cfg.deep_output == "maxout" else d
+        if cfg.decoder_init == "projection":
+            n += he * hd  # W_s (s_0 = tanh(W_s·←h_1)), no bias
+        n += hd * a + c * a  # W_a, U_a
+        if cfg.attention_score == "additive":
+            n += a  # v_a
+    if cfg.attention_position == "luong":
+        n += gru(e, hd)  # decoder GRU on the previous word only
+        if cfg.residual_norm:
+            n += c * hd + hd + 2 * hd  # W_o, b_o; LayerNorm's γ and β
+        else:
+            n += (c + hd) * hd  # W_c of tanh([c; h]·W_c)
+    else:
+        n += gru(e, hd, c)  # decoder GRU, context in every gate
+    if cfg.deep_output != "none":
+        n += hd * d + d + e * d + c * d  # deep output O_h (+ bias), O_y, O_c
+    readout = {"maxout": d // 2, "tanh": d, "none": hd}[cfg.deep_output]
     n += tgt_vocab if cfg.tie_embeddings else readout * tgt_vocab + tgt_vocab
     return n
 
@@ -309,13 +358,13 @@ def test_parameter_count_at_the_comparison_size():
     assert model.count_params() == _expected_parameters(cfg, 8000, 8000)
 
 
-@pytest.mark.parametrize("architecture", ["cho2014", "attention"])
+@pytest.mark.parametrize("architecture", ARCHS)
 def test_keras_file_round_trip(architecture, tmp_path):
-    model = _model(architecture=architecture, encoder_layers=2)
+    model = _model(**ARCHS[architecture], encoder_layers=2)
     path = tmp_path / "model.keras"
     model.save(path)
     loaded = keras.saving.load_model(path)
-    assert type(loaded) is type(model) is {"cho2014": Cho2014Model, "attention": AttentionModel}[architecture]
+    assert type(loaded) is type(model) is (Cho2014Model if architecture == "cho2014" else AttentionModel)
     assert loaded.model_config == model.model_config
     np.testing.assert_array_equal(loaded((SRC, TGT_IN)).numpy(), model((SRC, TGT_IN)).numpy())
     np.testing.assert_array_equal(_stepwise(loaded, SRC, TGT_IN)[0], _stepwise(model, SRC, TGT_IN)[0])
@@ -327,8 +376,8 @@ def test_keras_file_round_trip(architecture, tmp_path):
 def test_mixed_bfloat16_runs_with_float32_logits():
     keras.mixed_precision.set_global_policy("mixed_bfloat16")
     try:
-        for architecture in ("cho2014", "attention"):
-            model = build_model(ModelConfig(architecture=architecture, **SMALL), SRC_V, TGT_V)
+        for architecture in ARCHS.values():
+            model = build_model(ModelConfig(**architecture, **SMALL), SRC_V, TGT_V)
             assert model.decoder.compute_dtype == "bfloat16"
             with tf.GradientTape() as tape:
                 logits = model((SRC, TGT_IN), training=True)
@@ -361,7 +410,7 @@ def test_xla_compiles_call_gradient_and_step():
     for grad, ref in zip(grads, ref_grads):
         np.testing.assert_allclose(tf.convert_to_tensor(grad).numpy(), tf.convert_to_tensor(ref).numpy(), atol=1e-5)
 
-    for model in (model, _model(architecture="cho2014")):  # noqa: B020  (the attention model, then a cho2014 one)
+    for model in (model, _model(architecture="cho2014"), _model(**FAST)):  # noqa: B020  (attention, cho2014, luong)
         step = tf.function(model.decode_step, jit_compile=True)
         state = tf.function(model.encode, jit_compile=True)(src)
         log_probs, new_state, attention = step(tgt_in[:, 0], state)

@@ -26,7 +26,8 @@ The equations (σ logistic sigmoid, ⊙ element-wise, x·W with W stored [in, ou
         h'_0 = tanh(c·V'); h'_t = GRU(e(y_{t-1}), h'_{t-1}, context c);
         s_t = h'_t·O_h + b + e(y_{t-1})·O_y + c·O_c
 
-    attention (Bahdanau et al. 2015, appendix A): h_j = [→h_j; ←h_j]; s_0 = tanh(←h_1·W_s);
+    attention (Bahdanau et al. 2015, appendix A): h_j = [→h_j; ←h_j] (or →h_j + ←h_j with
+        encoder_merge sum); s_0 = tanh(←h_1·W_s) (or ←h_1, or 0: decoder_init);
         e_ij = v_aᵀ tanh(s_{i-1}·W_a + h_j·U_a); α_i = softmax_j(e_i); c_i = Σ_j α_ij h_j;
         s_i = GRU(e(y_{i-1}), s_{i-1}, context c_i);
         t_i = s_i·O_h + b + e(y_{i-1})·O_y + c_i·O_c   (the new state s_i, as section 3.1's
@@ -59,6 +60,37 @@ VARIANTS = {
     "attention-tanh": dict(architecture="attention", deep_output="tanh"),
     "attention-maxout-2layers": dict(architecture="attention", encoder_layers=2),
     "attention-maxout-tied": dict(architecture="attention", output_dim=10, tie_embeddings=True),
+    "attention-sum-zeros": dict(architecture="attention", encoder_merge="sum", decoder_init="zeros"),
+    "attention-backward-init": dict(architecture="attention", encoder_units=6, decoder_init="backward"),
+    # attention after the decoder GRU (nmt/luong.py), every score and combination
+    "luong-scaled_dot-residual-none": dict(
+        architecture="attention",
+        attention_position="luong",
+        attention_score="scaled_dot",
+        residual_norm=True,
+        encoder_merge="sum",
+        decoder_init="zeros",
+        deep_output="none",
+    ),
+    "luong-dot-tanh-combine-maxout": dict(
+        architecture="attention", attention_position="luong", attention_score="dot", encoder_layers=2
+    ),
+    "luong-additive-residual-tanh-backward": dict(
+        architecture="attention",
+        attention_position="luong",
+        residual_norm=True,
+        deep_output="tanh",
+        encoder_units=6,
+        decoder_init="backward",
+    ),
+    "luong-scaled_dot-none-tied": dict(
+        architecture="attention",
+        attention_position="luong",
+        attention_score="scaled_dot",
+        deep_output="none",
+        embedding_dim=6,
+        tie_embeddings=True,
+    ),
     "cho2014-maxout": dict(architecture="cho2014"),
     "cho2014-tanh": dict(architecture="cho2014", deep_output="tanh"),
     "cho2014-tanh-tied-2layers": dict(
@@ -162,18 +194,82 @@ def _logits(w, cfg, hidden, embedded, context):
     return u @ w["decoder/projection/kernel"] + w["decoder/projection/bias"]
 
 
-def _oracle_attention(w, cfg, src, tgt_in):
-    """One sentence (real tokens only) -> (logits [T, V], alphas [T, S], s_0 [H])."""
+def _bidirectional_encoder(w, cfg, src):
+    """-> (h_j [S, C] with C = 2·units (concat) or units (sum), ←h_1 [units])."""
     units = cfg.encoder_units
     x = w["encoder/embedding/embeddings"][src]  # [S, E]
     for k in range(cfg.encoder_layers):
         base = f"encoder/bigru_{k}"
         fwd = _run_gru(x, _gru_params(w, f"{base}/forward_gru_{k}/cell"), units)
         bwd = _run_gru(x[::-1], _gru_params(w, f"{base}/backward_gru_{k}/cell"), units)[::-1]
-        x = np.concatenate([fwd, bwd], axis=1)  # h_j = [→h_j; ←h_j]: [S, 2·units]
-    annotations = x
-    backward_first = bwd[0]  # ←h_1: the backward GRU's state after reading the whole sentence
-    s = np.tanh(backward_first @ w["decoder/bridge/kernel"])  # s_0
+        if cfg.encoder_merge == "sum":
+            x = fwd + bwd  # h_j = →h_j + ←h_j: [S, units]
+        else:
+            x = np.concatenate([fwd, bwd], axis=1)  # h_j = [→h_j; ←h_j]: [S, 2·units]
+    return x, bwd[0]  # ←h_1: the backward GRU's state after reading the whole sentence
+
+
+def _first_state(w, cfg, backward_first):
+    if cfg.decoder_init == "projection":
+        return np.tanh(backward_first @ w["decoder/bridge/kernel"])  # tanh(←h_1·W_s)
+    if cfg.decoder_init == "backward":
+        return backward_first.copy()
+    return np.zeros(cfg.decoder_units)
+
+
+def _scores(w, cfg, query, annotations):
+    """e_j for one query [H] over h_j [S, C] with the configured score."""
+    q = query @ w["decoder/attention/query_kernel"]  # [A]
+    keys = annotations @ w["decoder/attention/key_kernel"]  # [S, A]
+    if cfg.attention_score == "additive":
+        return np.array([w["decoder/attention/score_vector"] @ np.tanh(q + k) for k in keys])
+    scores = keys @ q
+    return scores / np.sqrt(q.shape[0]) if cfg.attention_score == "scaled_dot" else scores
+
+
+def _layer_norm(x, gamma, beta, epsilon=1e-5):
+    return (x - x.mean()) / np.sqrt(x.var() + epsilon) * gamma + beta
+
+
+def _oracle_luong(w, cfg, src, tgt_in):
+    """Attention after the decoder GRU (Luong et al. 2015 and the TensorFlow tutorial's recipe):
+    h_t = GRU(e(y_{t-1}), h_{t-1}); α_t = softmax(score(h_t, h_j)); c_t = Σ_j α_tj h_j;
+    o_t = LayerNorm(h_t + c_t·W_o + b_o) or tanh([c_t; h_t]·W_c); logits from o_t (deep output
+    on (o_t, e(y_{t-1}), c_t) or directly)."""
+    annotations, backward_first = _bidirectional_encoder(w, cfg, src)
+    h = _first_state(w, cfg, backward_first)
+    h0 = h
+    gru = _gru_params(w, "decoder/gru/cell")
+    emb = w["decoder/embedding/embeddings"]
+    logits, alphas = [], []
+    for y_prev in tgt_in:
+        e_y = emb[y_prev]
+        h = _gru_step(e_y, h, gru)  # no attention inside the recurrence
+        alpha = _softmax(_scores(w, cfg, h, annotations))
+        c = alpha @ annotations
+        if cfg.residual_norm:
+            o = _layer_norm(
+                h + c @ w["decoder/attention_output/kernel"] + w["decoder/attention_output/bias"],
+                w["decoder/layer_norm/gamma"],
+                w["decoder/layer_norm/beta"],
+            )
+        else:
+            o = np.tanh(np.concatenate([c, h]) @ w["decoder/combine/kernel"])
+        if cfg.deep_output == "none":
+            if cfg.tie_embeddings:
+                logits.append(o @ emb.T + w["decoder/projection_bias"])
+            else:
+                logits.append(o @ w["decoder/projection/kernel"] + w["decoder/projection/bias"])
+        else:
+            logits.append(_logits(w, cfg, o, e_y, c))
+        alphas.append(alpha)
+    return np.array(logits), np.array(alphas), h0
+
+
+def _oracle_attention(w, cfg, src, tgt_in):
+    """One sentence (real tokens only) -> (logits [T, V], alphas [T, S], s_0 [H])."""
+    annotations, backward_first = _bidirectional_encoder(w, cfg, src)
+    s = _first_state(w, cfg, backward_first)  # s_0
     s0 = s
     w_a = w["decoder/attention/query_kernel"]
     u_a = w["decoder/attention/key_kernel"]
@@ -212,7 +308,9 @@ def _oracle_cho2014(w, cfg, src, tgt_in):
 
 
 def _oracle(w, cfg, src, tgt_in):
-    fn = _oracle_attention if cfg.architecture == "attention" else _oracle_cho2014
+    if cfg.architecture == "cho2014":
+        return _oracle_cho2014(w, cfg, src, tgt_in)
+    fn = _oracle_luong if cfg.attention_position == "luong" else _oracle_attention
     return fn(w, cfg, src, tgt_in)
 
 

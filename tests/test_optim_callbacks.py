@@ -110,3 +110,45 @@ def test_plateau_survives_a_restart(restart_after):
     np.testing.assert_allclose(got, want, rtol=1e-6)
     assert want[0] == pytest.approx(0.1) and want[-1] < 0.1  # it did reduce (epochs 2-3 and 5-6 plateaus)
     assert sorted(set(np.round(want, 6)), reverse=True) == [0.1, 0.05, 0.025, 0.0125][: len(set(np.round(want, 6)))]
+
+
+def test_step_log_times_each_step_and_not_the_callbacks_between(tmp_path):
+    """`seconds` in logs/steps.tsv covers the step (a 50 ms sleep inside the model's forward pass) and
+    not the work other callbacks do between steps (a 500 ms sleep after each step)."""
+    import csv
+    import time
+
+    import tensorflow as tf
+
+    def slow(x):
+        time.sleep(0.05)
+        return x
+
+    class Slow(keras.layers.Layer):
+        def call(self, x):
+            y = tf.numpy_function(slow, [x], tf.float32)
+            y.set_shape(x.shape)
+            return y
+
+        def compute_output_shape(self, input_shape):
+            return input_shape
+
+    model = keras.Sequential([keras.Input([1]), Slow(), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.Adam(0.1), loss="mse")
+
+    class BatchLoss(keras.callbacks.Callback):  # what training.py's batch_loss metric gives StepLog
+        def on_train_batch_end(self, batch, logs=None):
+            logs["batch_loss"] = logs["loss"]
+
+    class Busy(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            time.sleep(0.5)
+
+    path = tmp_path / "steps.tsv"
+    x = np.ones((8, 1), "float32")
+    model.fit(x, x, batch_size=2, epochs=1, verbose=0, callbacks=[BatchLoss(), cb.StepLog(path), Busy()])
+    with open(path, encoding="utf-8") as f:
+        rows = list(csv.DictReader(f, delimiter="\t"))
+    assert [int(r["step"]) for r in rows] == [1, 2, 3, 4]
+    seconds = [float(r["seconds"]) for r in rows]
+    assert all(0.05 <= s < 0.5 for s in seconds[1:]), seconds  # the first step also traces the function

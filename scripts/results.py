@@ -1,0 +1,193 @@
+#!/usr/bin/env python
+"""The results table of trained runs: test BLEU/chrF (greedy and beam 5), speed and size.
+
+    python scripts/results.py RUN_DIR [RUN_DIR ...] --data ../shared/data/multi30k \
+        [--test test2016] [--src de --tgt en] [--json results.json] [--plot curves.png]
+
+For every run directory written by train.py, on the test split of --data (raw text, one sentence per
+line, e.g. Multi30k's test2016.de / test2016.en):
+
+- test BLEU and chrF with sacreBLEU's signatures, greedy and beam 5 (cased, 13a, detokenized output),
+  and BLEU lowercased (`sacrebleu -lc`, for comparison with figures computed on lowercased text);
+- decoding speed: test sentences per second with a warm (traced) search, greedy and beam 5;
+- training: steps, epochs, wall-clock minutes of training, best dev BLEU, and target tokens per
+  second (steps x the mean target tokens per batch of an epoch: the tokenized training targets
+  plus EOS over the steps of one pass), parameters, peak resident memory of train.py (from
+  logs/train.csv's peak_rss_mb, or with --rss-log-dir from a `/usr/bin/time -v` log named
+  RUN_NAME.log there).
+
+Prints one Markdown table; --json keeps every figure and signature; --plot draws dev BLEU against
+minutes and steps for all runs in one PNG (nmt.plotting.plot_runs). Decoding speed needs an
+otherwise idle machine, like any timing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import re
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from nmt.errors import OneLineArgumentParser, UserError  # noqa: E402
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = OneLineArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("runs", nargs="+", type=Path, metavar="RUN_DIR")
+    p.add_argument("--data", type=Path, required=True, help="directory with the raw test files")
+    p.add_argument("--test", default="test2016", help="test file stem (default: test2016)")
+    p.add_argument("--src", default=None, help="source language suffix (default: the run's corpus.src_lang)")
+    p.add_argument("--tgt", default=None, help="target language suffix (default: the run's corpus.tgt_lang)")
+    p.add_argument("--beams", default="1,5", help="beam sizes to score (default: 1,5)")
+    p.add_argument("--json", type=Path, default=None, help="write every figure and signature here")
+    p.add_argument("--plot", type=Path, default=None, help="write dev BLEU curves of all runs here (PNG)")
+    p.add_argument("--rss-log-dir", type=Path, default=None, help="where RUN_NAME.log holds `time -v` output")
+    args = p.parse_args(argv)
+    try:
+        args.beams = [int(b) for b in args.beams.split(",")]
+    except ValueError:
+        p.error(f"--beams: expected comma-separated integers, received {args.beams!r}")
+    if any(b < 1 for b in args.beams):
+        p.error(f"--beams: beam sizes must be >= 1, received {args.beams}")
+    return args
+
+
+def _epochs(run: Path) -> list[dict]:
+    with open(run / "logs" / "train.csv", encoding="utf-8", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def peak_rss_mb(run: Path, rows: list[dict], log_dir: Path | None) -> float | None:
+    values = [float(r["peak_rss_mb"]) for r in rows if r.get("peak_rss_mb")]
+    if values:
+        return max(values)
+    if log_dir is not None and (log_dir / f"{run.name}.log").is_file():
+        text = (log_dir / f"{run.name}.log").read_text(encoding="utf-8", errors="replace")
+        match = re.search(r"Maximum resident set size \(kbytes\): (\d+)", text)
+        if match:
+            return int(match.group(1)) / 1024
+    return None
+
+
+def training_figures(run: Path, translator, cfg) -> dict:
+    """Steps, epochs, minutes, best dev BLEU and target tokens/s from the run's logs."""
+    from nmt.corpus import Corpus
+
+    rows = _epochs(run)
+    last = rows[-1]
+    steps, minutes = int(last["step"]), float(last["minutes"])
+    per_epoch = int(rows[0]["step"]) if len(rows) > 1 else None
+    corpus = Corpus(cfg.corpus)
+    targets = list(corpus.train.targets())
+    tokens = sum(len(ids) + 1 for ids in translator.tokenizers.tgt.encode_batch(targets))  # + EOS
+    batches = per_epoch or steps
+    return {
+        "steps": steps,
+        "epochs": round(steps / per_epoch, 2) if per_epoch else None,
+        "minutes": minutes,
+        "best_dev_bleu": max(float(r["val_bleu"]) for r in rows if r.get("val_bleu")),
+        "target_tokens_per_s": steps * tokens / batches / (60 * minutes),
+    }
+
+
+def decode_figures(translator, sources: list[str], references: list[str], beam: int) -> dict:
+    """Scores and sentences/s of one beam size (the search traced on a first slice, then timed)."""
+    import sacrebleu
+
+    from nmt import evaluation
+
+    translator.translate(sources[:128], beam_size=beam)  # trace the search for the batch shapes
+    start = time.perf_counter()
+    hypotheses = translator.translate(sources, beam_size=beam)
+    seconds = time.perf_counter() - start
+    scores = evaluation.score(hypotheses, references)
+    lower = sacrebleu.metrics.BLEU(lowercase=True)
+    lower_score = lower.corpus_score(hypotheses, [references])
+    return {
+        "bleu": scores.bleu,
+        "chrf": scores.chrf,
+        "bleu_line": scores.format(),
+        "bleu_lowercase": lower_score.score,
+        "bleu_lowercase_signature": lower.get_signature().format(),
+        "sentences_per_s": len(sources) / seconds,
+    }
+
+
+def measure(run: Path, args) -> dict:
+    from nmt import config
+    from nmt.translator import load_run
+
+    cfg = config.load(run / "config.yaml")
+    src = args.src or cfg.corpus.src_lang
+    tgt = args.tgt or cfg.corpus.tgt_lang
+    sources = [line.rstrip("\n") for line in open(args.data / f"{args.test}.{src}", encoding="utf-8")]
+    references = [line.rstrip("\n") for line in open(args.data / f"{args.test}.{tgt}", encoding="utf-8")]
+    if len(sources) != len(references):
+        raise UserError(f"{args.data}: {len(sources)} {src} test lines but {len(references)} {tgt} lines")
+    translator = load_run(run)
+    result = {
+        "run": str(run),
+        "direction": f"{src}-{tgt}",
+        "parameters": translator.model.count_params(),
+        "peak_rss_mb": peak_rss_mb(run, _epochs(run), args.rss_log_dir),
+        **training_figures(run, translator, cfg),
+    }
+    for beam in args.beams:
+        print(f"{run.name}: decoding {len(sources)} sentences with beam {beam} ...", file=sys.stderr, flush=True)
+        result[f"beam{beam}"] = decode_figures(translator, sources, references, beam)
+    return result
+
+
+def table(results: list[dict], beams: list[int]) -> str:
+    head = ["run", "dir", "steps", "epochs", "min", "best dev"]
+    for b in beams:
+        head += [f"BLEU b{b}", f"chrF b{b}", f"lc BLEU b{b}", f"sent/s b{b}"]
+    head += ["tgt tok/s", "peak RSS MB", "params"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in results:
+        cells = [Path(r["run"]).name, r["direction"], f"{r['steps']:,}", str(r["epochs"]), f"{r['minutes']:.1f}"]
+        cells.append(f"{r['best_dev_bleu']:.2f}")
+        for b in beams:
+            d = r[f"beam{b}"]
+            cells += [f"{d['bleu']:.2f}", f"{d['chrf']:.2f}", f"{d['bleu_lowercase']:.2f}"]
+            cells.append(f"{d['sentences_per_s']:.1f}")
+        rss = "" if r["peak_rss_mb"] is None else f"{r['peak_rss_mb']:,.0f}"
+        cells += [f"{r['target_tokens_per_s']:,.0f}", rss, f"{r['parameters']:,}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    try:
+        for run in args.runs:
+            if not (run / "config.yaml").is_file() or not (run / "logs" / "train.csv").is_file():
+                raise UserError(f"{run}: not a finished run directory (config.yaml, logs/train.csv)")
+        from nmt.quiet import import_tensorflow
+
+        import_tensorflow(verbose=False)
+        results = [measure(run, args) for run in args.runs]
+        print(table(results, args.beams))
+        for r in results:
+            for b in args.beams:
+                print(f"\n{Path(r['run']).name}, beam {b}:\n{r[f'beam{b}']['bleu_line']}")
+        if args.json:
+            args.json.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
+        if args.plot:
+            from nmt.plotting import plot_runs
+
+            print(plot_runs(args.runs, args.plot), file=sys.stderr)
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
