@@ -26,8 +26,9 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from nmt.config import ATTENTION_SCORES as SCORES
+
 _NEG = -1e9  # score given to padded positions before the softmax (exp underflows to exactly 0)
-SCORES = ("additive", "dot", "scaled_dot")
 
 
 def _masked_softmax(scores, mask):

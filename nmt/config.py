@@ -1,150 +1,439 @@
 """One typed, frozen configuration per run: YAML file + `section.key=value` overrides.
 
-A config has six sections, each a frozen dataclass whose fields are the source of truth:
+A config has six sections; every field of every section is declared here, once, with its type,
+default, bounds and comment (`nmt.settings.setting`), and checked once when the section is built:
 
-    corpus:    nmt.corpus.CorpusConfig        where the parallel text is, filters, splits
-    tokenizer: nmt.tokenizer.TokenizerConfig  SentencePiece training
-    data:      nmt.data.DataConfig            batching, bucketing, shuffling
-    model:     nmt.model.ModelConfig          architecture and sizes
-    train:     TrainConfig (below)            optimisation, callbacks, checkpoints, precision
-    decode:    DecodeConfig (below)           search defaults for dev BLEU, export, translate.py
+    corpus:    CorpusConfig     where the parallel text is, filters, splits     (nmt.corpus)
+    tokenizer: TokenizerConfig  SentencePiece training                          (nmt.tokenizer)
+    data:      DataConfig       batching, bucketing, shuffling                  (nmt.data)
+    model:     ModelConfig      architecture and sizes                          (nmt.model)
+    train:     TrainConfig      optimisation, callbacks, checkpoints, precision (nmt.training)
+    decode:    DecodeConfig     search defaults for dev BLEU, export, translate.py
 
-Every value is checked against its field's type before the section validates its own ranges, so a
-mistake is one line naming the key: `train.learning_rate: expected a number, received 'fast'`.
-Overrides are parsed as YAML scalars (`--set train.epochs=3`), never executed.
+A mistake is one line naming the key: `train.learning_rate: received 'fast', expected a positive
+number`. Overrides are parsed as YAML scalars (`--set train.epochs=3`), never executed. This
+module imports no TensorFlow, corpus or input-pipeline code: loading a run's config to translate
+with it costs nothing. The README's configuration reference is generated from the declarations
+(scripts/config_reference.py), and configs/toy.yaml's comments are tested against them.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
 import re
-import types
-import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from nmt.corpus import CorpusConfig
-from nmt.data import DataConfig
 from nmt.errors import UserError
-from nmt.model import ModelConfig
-from nmt.tokenizer import TokenizerConfig
+from nmt.settings import Section, setting
 
+SPLITS = ("train", "dev", "test")
+MODEL_TYPES = ("unigram", "bpe")
+ARCHITECTURES = ("cho2014", "attention")
+DEEP_OUTPUTS = ("maxout", "tanh", "none")
+ATTENTION_POSITIONS = ("bahdanau", "luong")
+ATTENTION_SCORES = ("additive", "dot", "scaled_dot")
+ENCODER_MERGES = ("concat", "sum")
+DECODER_INITS = ("projection", "backward", "zeros")
 OPTIMIZERS = ("adam", "adamw")
 SCHEDULES = ("constant", "inverse_sqrt", "plateau")
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16", "auto")
 STRATEGIES = ("default", "mirrored", "multi_worker")
 MONITORS = ("bleu", "loss")
+#: Batches hold up to this many tokens per side when neither data.batch_tokens nor data.batch_size is set.
+DEFAULT_BATCH_TOKENS = 4096
+#: Default padded lengths; the list is cut at max_len + 1 (rounded up to a multiple of 8).
+DEFAULT_BUCKET_LENGTHS = (8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024)
+
+_PATH = dict(nonempty=True, expected="a non-empty path or name, or null")
 
 
-def _fail(key: str, received: Any, expected: str):
-    raise UserError(f"{key}: received {received!r}, expected {expected}")
+# --------------------------------------------------------------------------------------------- corpus
 
 
 @dataclass(frozen=True)
-class TrainConfig:
-    """The `train:` section (see configs/*.yaml for every field with a comment)."""
+class CorpusConfig(Section):
+    """Where the parallel text is and how it is filtered.
 
-    seed: int = 1234
-    epochs: int = 10
-    steps_per_epoch: int | None = None
-    max_steps: int | None = None
-    max_time: float | None = None
-    optimizer: str = "adam"
-    learning_rate: float = 1e-3
-    weight_decay: float = 0.0
-    beta_1: float = 0.9
-    beta_2: float = 0.999
-    epsilon: float = 1e-8
-    clip_norm: float | None = 1.0
-    schedule: str = "constant"
-    warmup_steps: int = 0
-    plateau_monitor: str = "bleu"
-    plateau_factor: float = 0.5
-    plateau_patience: int = 2
-    min_learning_rate: float = 1e-6
-    label_smoothing: float = 0.0
-    early_stopping_patience: int | None = None
-    early_stopping_monitor: str = "bleu"
-    eval_max_sentences: int | None = None
-    eval_beam_size: int = 1
-    checkpoint_every: int = 500
-    precision: str = "float32"
-    jit_compile: bool = False
-    distribute: str = "default"
-    tensorboard: bool = True
-    sample_translations: int = 3
-    verbose: int = 1
+    Give the training data as exactly one of: ``dir`` (+ ``src_lang``/``tgt_lang``), ``train_src`` +
+    ``train_tgt``, or ``train_tsv``. Dev and test data are optional and given the same way. With no
+    training data at all, the built-in numbers corpus (`nmt.toy_corpus`) is used. When neither dev
+    nor test data is given, ``dev_size`` and ``test_size`` pairs are held out of the training file.
+    """
 
-    def __post_init__(self):
-        positive = ("epochs", "checkpoint_every", "eval_beam_size")
-        for name in positive:
-            if getattr(self, name) <= 0:
-                _fail(f"train.{name}", getattr(self, name), "a positive integer")
-        for name in (
-            "steps_per_epoch",
-            "max_steps",
-            "max_time",
-            "eval_max_sentences",
-            "early_stopping_patience",
-            "clip_norm",
-        ):
+    NAME = "corpus"
+    dir: str | None = setting(
+        None,
+        "prepared corpus directory with {train,dev,test}.{src_lang,tgt_lang}[.gz]; null + no files: the built-in "
+        "numbers corpus (data/numbers, written on first use)",
+        **_PATH,
+    )
+    src_lang: str | None = setting(None, "source language suffix of the files in dir (e.g. en)", **_PATH)
+    tgt_lang: str | None = setting(None, "target language suffix of the files in dir (e.g. de)", **_PATH)
+    train_src: str | None = setting(None, "or: training source file, one sentence per line (gzip allowed)", **_PATH)
+    train_tgt: str | None = setting(None, "training target file, aligned line by line with train_src", **_PATH)
+    dev_src: str | None = setting(None, "dev source file (dev BLEU, checkpoint selection, early stopping)", **_PATH)
+    dev_tgt: str | None = setting(None, "dev target file", **_PATH)
+    test_src: str | None = setting(None, "test source file (scored once at the end)", **_PATH)
+    test_tgt: str | None = setting(None, "test target file", **_PATH)
+    train_tsv: str | None = setting(
+        None, "or: one TSV file per split (Tatoeba/Anki: English<TAB>other<TAB>attribution)", **_PATH
+    )
+    dev_tsv: str | None = setting(None, "dev TSV file", **_PATH)
+    test_tsv: str | None = setting(None, "test TSV file", **_PATH)
+    src_col: int = setting(1, "TSV column of the source, numbered from 1", min=1)
+    tgt_col: int = setting(2, "TSV column of the target, numbered from 1", min=1)
+    dev_size: int | float = setting(
+        0.05,
+        "held out of a single training file when no dev/test is given: fraction (float) or pairs (int)",
+        min=0,
+        expected="a fraction in (0, 1) or a whole number of pairs >= 0",
+    )
+    test_size: int | float = setting(
+        0.05, "the same for the test split", min=0, expected="a fraction in (0, 1) or a whole number of pairs >= 0"
+    )
+    split_seed: int = setting(1234, "seed of that held-out split")
+    max_len: int = setting(
+        100, "training pairs with a side longer than this many subword tokens are dropped (and counted)", min=1
+    )
+    max_ratio: float = setting(
+        3.0,
+        "drop pairs whose longer side has more than this times the tokens of the shorter; 0 = off",
+        min=0,
+        expected="a number >= 1, or 0 to turn the filter off",
+    )
+    dedup: bool = setting(False, "drop duplicate training pairs and training pairs that equal a dev/test pair")
+
+    def check(self) -> None:
+        if self.src_col == self.tgt_col:
+            raise UserError(f"corpus.src_col and corpus.tgt_col are both {self.src_col}; they must differ")
+        for name in ("dev_size", "test_size"):
             value = getattr(self, name)
-            if value is not None and value <= 0:
-                _fail(f"train.{name}", value, "a positive number or null")
-        if self.learning_rate <= 0:
-            _fail("train.learning_rate", self.learning_rate, "a positive number")
-        for name in ("warmup_steps", "plateau_patience", "sample_translations", "weight_decay"):
-            if getattr(self, name) < 0:
-                _fail(f"train.{name}", getattr(self, name), "a number >= 0")
-        if not 0.0 <= self.label_smoothing < 1.0:
-            _fail("train.label_smoothing", self.label_smoothing, "a number in [0, 1)")
-        if not 0.0 < self.plateau_factor < 1.0:
-            _fail("train.plateau_factor", self.plateau_factor, "a number in (0, 1)")
-        for name, choices in (
-            ("optimizer", OPTIMIZERS),
-            ("schedule", SCHEDULES),
-            ("precision", PRECISIONS),
-            ("distribute", STRATEGIES),
-            ("plateau_monitor", MONITORS),
-            ("early_stopping_monitor", MONITORS),
-        ):
-            if getattr(self, name) not in choices:
-                _fail(f"train.{name}", getattr(self, name), "one of " + ", ".join(choices))
-        if self.optimizer == "adam" and self.weight_decay:
-            _fail("train.weight_decay", self.weight_decay, "0 with optimizer adam (use adamw)")
-        if self.schedule == "inverse_sqrt" and self.warmup_steps <= 0:
-            _fail("train.warmup_steps", self.warmup_steps, "a positive integer with schedule inverse_sqrt")
+            if isinstance(value, float) and value >= 1:
+                if value != int(value):
+                    self.fail(name, "a fraction in (0, 1) or a whole number of pairs >= 0")
+                object.__setattr__(self, name, int(value))  # 1000.0 from a YAML/float source: a count
+        if 0 < self.max_ratio < 1:
+            self.fail("max_ratio", "a number >= 1, or 0 to turn the filter off")
+        if self.dir is not None and (self.src_lang is None or self.tgt_lang is None):
+            raise UserError(
+                "corpus.dir is set but corpus.src_lang / corpus.tgt_lang are not; give both language suffixes, "
+                "e.g. en and de"
+            )
+        for split in SPLITS:
+            src, tgt, tsv = (getattr(self, f"{split}_{k}") for k in ("src", "tgt", "tsv"))
+            if (src is None) != (tgt is None):
+                missing = f"{split}_tgt" if tgt is None else f"{split}_src"
+                raise UserError(f"corpus.{missing} is missing: give both {split}_src and {split}_tgt")
+            given = [k for k, v in ((f"{split}_src/{split}_tgt", src), (f"{split}_tsv", tsv)) if v is not None]
+            if self.dir is not None and given:
+                given.append("dir")
+            if len(given) > 1:
+                raise UserError(f"corpus: the {split} data is given twice ({' and '.join(given)}); keep one")
+
+    def has_explicit_train(self) -> bool:
+        return self.dir is not None or self.train_src is not None or self.train_tsv is not None
+
+
+# ------------------------------------------------------------------------------------------ tokenizer
 
 
 @dataclass(frozen=True)
-class DecodeConfig:
-    """The `decode:` section: defaults for dev BLEU, the exported model and translate.py."""
+class TokenizerConfig(Section):
+    """How the SentencePiece models are trained."""
 
-    beam_size: int = 5
-    length_penalty: float = 0.6
-    max_len_a: float = 1.5
-    max_len_b: int = 10
-    batch_size: int = 64
-    nbest: int = 1
-    max_input_len: int = 256
+    NAME = "tokenizer"
+    model_type: str = setting("unigram", "SentencePiece algorithm: unigram or bpe", choices=MODEL_TYPES)
+    vocab_size: int = setting(
+        8000, "pieces per model, including pad/unk/bos/eos and (with byte_fallback) 256 byte pieces", min=8
+    )
+    joint: bool = setting(True, "one model for both languages (true) or one per side (false)")
+    character_coverage: float = setting(
+        1.0, "share of characters covered by pieces; the rest become bytes or <unk>", min=0.9, max=1.0
+    )
+    input_sentence_size: int = setting(
+        1_000_000, "most sentences per side sampled into memory to train the tokenizer", min=1
+    )
+    seed: int = setting(0, "seed of that sample")
+    byte_fallback: bool = setting(True, "spell unknown characters as UTF-8 bytes instead of <unk>")
 
-    def __post_init__(self):
-        for name in ("beam_size", "batch_size", "nbest", "max_input_len"):
-            if getattr(self, name) <= 0:
-                _fail(f"decode.{name}", getattr(self, name), "a positive integer")
+
+# ----------------------------------------------------------------------------------------------- data
+
+
+@dataclass(frozen=True)
+class DataConfig(Section):
+    """Batching of the input pipeline: at most one of ``batch_tokens`` and ``batch_size``; with
+    neither, batches hold up to DEFAULT_BATCH_TOKENS tokens per side."""
+
+    NAME = "data"
+    batch_tokens: int | None = setting(
+        None,
+        "token budget per batch (padded length x pairs, per side); null: use batch_size (or 4096 tokens if both null)",
+        min=1,
+    )
+    batch_size: int | None = setting(None, "or: sentence pairs per batch", min=1)
+    bucket_lengths: tuple[int, ...] | None = setting(
+        None,
+        "padded lengths: few distinct shapes (XLA compiles once per shape)",
+        expected="a non-empty list of increasing whole numbers >= 1, or null",
+    )
+    max_len: int | None = setting(None, "longest side in subword tokens; null: corpus.max_len", min=1)
+    shuffle_buffer: int | None = setting(
+        None,
+        "pairs in the shuffle buffer; null: the whole split (a uniform random order every epoch); 0 or 1: no shuffling",
+        min=0,
+    )
+    seed: int = setting(0, "shuffle seed: the same seed gives the same batches, epoch by epoch")
+    eval_batch_size: int | None = setting(None, "pairs per dev batch for the dev loss; null: like training", min=1)
+
+    def check(self) -> None:
+        if self.batch_tokens is not None and self.batch_size is not None:
+            raise UserError(
+                f"data.batch_tokens={self.batch_tokens} and data.batch_size={self.batch_size} are both set; "
+                "batches are bounded by a token budget or by a sentence count, give only one"
+            )
+        b = self.bucket_lengths
+        if b is not None and (not b or min(b) < 1 or any(x >= y for x, y in zip(b, b[1:]))):
+            self.fail("bucket_lengths", "a non-empty list of increasing whole numbers >= 1", list(b))
+
+    @property
+    def token_budget(self) -> int | None:
+        """The effective token budget (None in sentence-count mode)."""
+        if self.batch_size is not None:
+            return None
+        return self.batch_tokens if self.batch_tokens is not None else DEFAULT_BATCH_TOKENS
+
+    def lengths_for(self, max_len: int) -> tuple[int, ...]:
+        """Padded lengths for sides of up to max_len tokens (+1 for BOS/EOS on the target)."""
+        need = max_len + 1
+        if self.bucket_lengths is not None:
+            if self.bucket_lengths[-1] < need:
+                raise UserError(
+                    f"data.bucket_lengths ends with {self.bucket_lengths[-1]}, shorter than max_len + 1 = {need} "
+                    f"(a target of max_len={max_len} tokens plus BOS/EOS); add a length >= {need} or lower max_len"
+                )
+            lengths = tuple(x for x in self.bucket_lengths if x < need) + (
+                min(x for x in self.bucket_lengths if x >= need),
+            )
+        else:
+            top = -(-need // 8) * 8
+            lengths = tuple(x for x in DEFAULT_BUCKET_LENGTHS if x < top) + (top,)
+        budget = self.token_budget
+        if budget is not None and budget < lengths[-1]:
+            raise UserError(
+                f"data.batch_tokens={budget} cannot hold one pair of {lengths[-1]} tokens (max_len={max_len} + "
+                "BOS/EOS, "
+                f"padded); raise batch_tokens to at least {lengths[-1]} or lower max_len"
+            )
+        return lengths
+
+    def batch_plan(self, max_len: int) -> list[tuple[int, int]]:
+        """[(padded length, most pairs per batch)] for each bucket."""
+        budget = self.token_budget
+        return [(L, budget // L if budget is not None else self.batch_size) for L in self.lengths_for(max_len)]
+
+    def eval_batch(self, max_len: int) -> int:
+        if self.eval_batch_size is not None:
+            return self.eval_batch_size
+        if self.batch_size is not None:
+            return self.batch_size
+        return max(1, self.token_budget // self.lengths_for(max_len)[-1])
+
+
+# ---------------------------------------------------------------------------------------------- model
+
+
+@dataclass(frozen=True)
+class ModelConfig(Section):
+    """The architecture and its sizes (nmt.model; the equations are in nmt/decoder.py, nmt/luong.py).
+    `attention_*`, `residual_norm`, `encoder_merge` and `decoder_init` are attention options: their
+    defaults are Bahdanau et al.'s model, and cho2014 takes only the defaults."""
+
+    NAME = "model"
+    architecture: str = setting(
+        "attention", "cho2014 (Cho et al. 2014) or attention (Bahdanau et al. 2015)", choices=ARCHITECTURES
+    )
+    embedding_dim: int = setting(256, "source and target embedding size", min=1)
+    encoder_units: int = setting(256, "encoder GRU size (per direction for attention)", min=1)
+    encoder_layers: int = setting(1, "stacked encoder GRUs", min=1)
+    decoder_units: int = setting(512, "decoder GRU size", min=1)
+    attention_units: int = setting(
+        512, "hidden size of the additive attention (query/key size of dot-product scores)", min=1
+    )
+    attention_position: str = setting(
+        "bahdanau",
+        "bahdanau (the paper's: attention inside the decoder recurrence) or luong (decoder GRU first, attention "
+        "over its outputs for all steps at once)",
+        choices=ATTENTION_POSITIONS,
+    )
+    attention_score: str = setting(
+        "additive", "additive (Bahdanau's), dot or scaled_dot (dot products: luong only)", choices=ATTENTION_SCORES
+    )
+    residual_norm: bool = setting(
+        False, "luong only: o = LayerNorm(h + attention output) instead of Luong's tanh([c; h]·W_c)"
+    )
+    encoder_merge: str = setting(
+        "concat",
+        "bidirectional encoder directions: concat (2 x encoder_units) or sum (encoder_units)",
+        choices=ENCODER_MERGES,
+    )
+    decoder_init: str = setting(
+        "projection",
+        "first attention-decoder state: projection tanh(W_s·←h_1) (Bahdanau's), backward (←h_1 itself) or zeros",
+        choices=DECODER_INITS,
+    )
+    deep_output: str = setting(
+        "maxout",
+        "maxout (the papers' deep output), tanh (simpler readout) or none (luong only: no deep output)",
+        choices=DEEP_OUTPUTS,
+    )
+    output_dim: int = setting(512, "deep output size before maxout (even) or tanh", min=1)
+    embedding_dropout: float = setting(0.0, "dropout on source and target embeddings", min=0, below=1)
+    layer_dropout: float = setting(0.0, "dropout between stacked encoder layers", min=0, below=1)
+    output_dropout: float = setting(0.0, "dropout before the vocabulary projection", min=0, below=1)
+    tie_embeddings: bool = setting(
+        False, "share target embedding and output projection (needs readout size == embedding_dim)"
+    )
+
+    def check(self) -> None:
+        defaults = {f.name: f.default for f in dataclasses.fields(self)}
+        if self.architecture == "cho2014":
+            for name in ("attention_position", "attention_score", "residual_norm", "encoder_merge", "decoder_init"):
+                if getattr(self, name) != defaults[name]:
+                    self.fail(name, f"{defaults[name]!r} with architecture cho2014 (an attention option)")
+        if self.attention_position != "luong":
+            where = "architecture cho2014" if self.architecture == "cho2014" else "attention_position bahdanau"
+            for name, allowed in (
+                ("attention_score", ("additive",)),
+                ("residual_norm", (False,)),
+                ("deep_output", ("maxout", "tanh")),
+            ):
+                if getattr(self, name) not in allowed:
+                    expected = " or ".join(str(a).lower() for a in allowed)
+                    self.fail(name, f"{expected} with {where} (this value needs attention_position luong)")
+        if self.decoder_init == "backward" and self.encoder_units != self.decoder_units:
+            self.fail(
+                "decoder_init",
+                f"projection or zeros, or encoder_units ({self.encoder_units}) equal to decoder_units "
+                f"({self.decoder_units})",
+            )
+        if self.deep_output == "maxout" and self.output_dim % 2:
+            self.fail("output_dim", "an even size (maxout takes pairs of units)")
+        if self.tie_embeddings and self.readout_dim != self.embedding_dim:
+            self.fail(
+                "tie_embeddings",
+                f"false, or a readout size ({self.readout_dim}, from deep_output {self.deep_output} and output_dim "
+                f"{self.output_dim}) equal to embedding_dim ({self.embedding_dim})",
+            )
+
+    @property
+    def readout_dim(self) -> int:
+        """What the vocabulary projection reads: output_dim/2 (maxout), output_dim (tanh) or
+        decoder_units (none)."""
+        if self.deep_output == "none":
+            return self.decoder_units
+        return self.output_dim // 2 if self.deep_output == "maxout" else self.output_dim
+
+
+# ---------------------------------------------------------------------------------------------- train
+
+
+@dataclass(frozen=True)
+class TrainConfig(Section):
+    """Optimisation, callbacks, checkpoints and precision (nmt.training)."""
+
+    NAME = "train"
+    seed: int = setting(1234, "seeds Python, NumPy, TensorFlow and Keras: same seed, same losses on CPU")
+    epochs: int = setting(10, "epochs to train (fewer if early stopping, max_steps or max_time stop first)", min=1)
+    steps_per_epoch: int | None = setting(
+        None, "steps per epoch (dev BLEU and checkpoints at each epoch end); null: one pass over the data", min=1
+    )
+    max_steps: int | None = setting(None, "stop after this many steps in all; null: no limit", min=1)
+    max_time: float | None = setting(
+        None, "wall-clock budget in seconds; training stops cleanly and still exports; null: none", above=0
+    )
+    optimizer: str = setting("adam", "adam or adamw", choices=OPTIMIZERS)
+    learning_rate: float = setting(1e-3, "peak learning rate", above=0)
+    weight_decay: float = setting(0.0, "decoupled weight decay (adamw only)", min=0)
+    beta_1: float = setting(0.9, "Adam's first-moment decay", min=0, below=1)
+    beta_2: float = setting(0.999, "Adam's second-moment decay", min=0, below=1)
+    epsilon: float = setting(1e-8, "Adam's epsilon", above=0)
+    clip_norm: float | None = setting(1.0, "clip gradients to this global norm; null: no clipping", above=0)
+    schedule: str = setting(
+        "constant",
+        "constant, inverse_sqrt (warm-up then 1/sqrt(step)) or plateau (reduce on a dev plateau)",
+        choices=SCHEDULES,
+    )
+    warmup_steps: int = setting(0, "warm-up steps for inverse_sqrt", min=0)
+    plateau_monitor: str = setting("bleu", "what plateau watches: bleu (dev BLEU) or loss (dev loss)", choices=MONITORS)
+    plateau_factor: float = setting(0.5, "learning-rate factor on a plateau", above=0, below=1)
+    plateau_patience: int = setting(2, "epochs without improvement before the learning rate drops", min=0)
+    min_learning_rate: float = setting(1e-6, "lower bound for plateau", min=0)
+    label_smoothing: float = setting(0.0, "label smoothing of the cross-entropy", min=0, below=1)
+    early_stopping_patience: int | None = setting(
+        None, "stop after this many epochs without dev improvement; null: never", min=1
+    )
+    early_stopping_monitor: str = setting("bleu", "bleu or loss", choices=MONITORS)
+    eval_max_sentences: int | None = setting(
+        None, "translate at most this many dev sentences for dev BLEU; null: all", min=1
+    )
+    eval_beam_size: int = setting(1, "beam size for dev BLEU during training (1 = greedy)", min=1)
+    checkpoint_every: int = setting(500, "also save the last checkpoint every this many steps (for --resume)", min=1)
+    precision: str = setting(
+        "float32",
+        "float32, mixed_bfloat16, mixed_float16 (GPU), or auto: mixed_bfloat16 on a GPU or a CPU with "
+        "avx512_bf16/amx_bf16, else float32",
+        choices=PRECISIONS,
+    )
+    jit_compile: bool = setting(False, "compile the training step with XLA")
+    distribute: str = setting(
+        "default",
+        "default, mirrored (MirroredStrategy) or multi_worker (MultiWorkerMirroredStrategy via TF_CONFIG)",
+        choices=STRATEGIES,
+    )
+    tensorboard: bool = setting(True, "write TensorBoard logs to RUN_DIR/logs/tensorboard")
+    sample_translations: int = setting(3, "dev sample translations shown in TensorBoard", min=0)
+    verbose: int = setting(1, "Keras progress: 1 = progress bar, 2 = one line per epoch, 0 = silent", choices=(0, 1, 2))
+
+    def check(self) -> None:
+        if self.optimizer == "adam" and self.weight_decay:
+            self.fail("weight_decay", "0 with optimizer adam (use adamw)")
+        if self.schedule == "inverse_sqrt" and self.warmup_steps <= 0:
+            self.fail("warmup_steps", "a positive integer with schedule inverse_sqrt")
+
+
+# --------------------------------------------------------------------------------------------- decode
+
+
+@dataclass(frozen=True)
+class DecodeConfig(Section):
+    """Search defaults for dev BLEU, the exported model and translate.py."""
+
+    NAME = "decode"
+    beam_size: int = setting(5, "beam size of the final evaluation, the export and translate.py", min=1)
+    length_penalty: float = setting(0.6, "GNMT length penalty alpha: score = log P / ((5 + |y|) / 6)^alpha", min=0)
+    max_len_a: float = setting(1.5, "output length limit a·|x| + b, in subword tokens", min=0)
+    max_len_b: int = setting(10, "see max_len_a", min=0)
+    batch_size: int = setting(64, "sentences per decoding batch", min=1)
+    nbest: int = setting(1, "hypotheses per sentence in the n-best signature", min=1)
+    max_input_len: int = setting(
+        256, "source tokens translated per sentence; longer inputs are cut, with a warning", min=1
+    )
+
+    def check(self) -> None:
         if self.nbest > self.beam_size:
-            _fail("decode.nbest", self.nbest, f"at most decode.beam_size ({self.beam_size})")
-        if self.length_penalty < 0:
-            _fail("decode.length_penalty", self.length_penalty, "a number >= 0")
-        if self.max_len_a < 0 or self.max_len_b < 0 or (self.max_len_a == 0 and self.max_len_b == 0):
-            _fail("decode.max_len_a", self.max_len_a, "max_len_a·|x| + max_len_b > 0")
+            self.fail("nbest", f"at most decode.beam_size ({self.beam_size})")
+        if self.max_len_a == 0 and self.max_len_b == 0:
+            self.fail("max_len_a", "max_len_a·|x| + max_len_b > 0")
 
 
-SECTIONS: dict[str, type] = {
+# ----------------------------------------------------------------------------------------------- config
+
+SECTIONS: dict[str, type[Section]] = {
     "corpus": CorpusConfig,
     "tokenizer": TokenizerConfig,
     "data": DataConfig,
@@ -164,109 +453,15 @@ class Config:
     decode: DecodeConfig
 
     def to_dict(self) -> dict:
-        return {name: _plain(dataclasses.asdict(getattr(self, name))) for name in SECTIONS}
+        return {name: getattr(self, name).to_dict() for name in SECTIONS}
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
 
 
-def _plain(value):
-    if isinstance(value, tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    return value
-
-
-def _describe(tp) -> str:
-    if tp is bool:
-        return "true or false"
-    if tp is int:
-        return "an integer"
-    if tp is float:
-        return "a number"
-    if tp is str:
-        return "a string"
-    origin = typing.get_origin(tp)
-    args = typing.get_args(tp)
-    if origin in (typing.Union, types.UnionType):
-        parts = [_describe(a) for a in args if a is not type(None)]
-        return " or ".join(parts) + (" or null" if type(None) in args else "")
-    if origin in (tuple, list):
-        return f"a list of {_describe(args[0])}s" if args else "a list"
-    if origin is typing.Literal:
-        return "one of " + ", ".join(map(str, args))
-    return getattr(tp, "__name__", str(tp))
-
-
-def _coerce(key: str, value: Any, tp) -> Any:
-    """Checks `value` against the annotation `tp`; ints are accepted where floats are expected."""
-    origin = typing.get_origin(tp)
-    args = typing.get_args(tp)
-    if tp is Any:
-        return value
-    if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        for arg in args:
-            if arg is type(None):
-                continue
-            try:
-                return _coerce(key, value, arg)
-            except UserError:
-                continue
-        _fail(key, value, _describe(tp))
-    if origin is typing.Literal:
-        if value in args:
-            return value
-        _fail(key, value, _describe(tp))
-    if origin in (tuple, list):
-        if not isinstance(value, (list, tuple)):
-            _fail(key, value, _describe(tp))
-        item = args[0] if args else Any
-        items = [_coerce(f"{key}[{i}]", v, item) for i, v in enumerate(value)]
-        return tuple(items) if origin is tuple else items
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-        _fail(key, value, "true or false")
-    if tp is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        _fail(key, value, "an integer")
-    if tp is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            if not math.isfinite(value):  # YAML's .nan / .inf
-                _fail(key, value, "a finite number")
-            return float(value)
-        _fail(key, value, "a number")
-    if tp is str:
-        if isinstance(value, str):
-            return value
-        _fail(key, value, "a string")
-    return value
-
-
-def build_section(name: str, values: dict | None):
-    cls = SECTIONS[name]
-    values = {} if values is None else values
-    if not isinstance(values, dict):
-        _fail(name, values, "a mapping of keys to values")
-    hints = typing.get_type_hints(cls)
-    fields = [f.name for f in dataclasses.fields(cls) if f.init]
-    kwargs = {}
-    for key, value in values.items():
-        if key not in fields:
-            raise UserError(f"{name}.{key}: unknown key; expected one of {', '.join(fields)}")
-        kwargs[key] = _coerce(f"{name}.{key}", value, hints[key])
-    try:
-        return cls(**kwargs)
-    except UserError:
-        raise
-    except (TypeError, ValueError) as exc:
-        raise UserError(f"{name}: {exc}") from None
+def build_section(name: str, values: dict | None) -> Section:
+    """One section from its YAML mapping (None: all defaults)."""
+    return SECTIONS[name].from_dict({} if values is None else values)
 
 
 def from_dict(values: dict, origin: str = "config") -> Config:
@@ -328,9 +523,9 @@ def load(path: str | Path | None, overrides: list[str] = ()) -> Config:
     return from_dict(values, origin=str(path) if path else "config")
 
 
-# --------------------------------------------------------------------------------------------------- reference
+# --------------------------------------------------------------------------------------------- reference
 
-#: The commented config whose comments document the fields (every config lists every field; a test checks it).
+#: The commented config whose comments must equal the declarations' (tests/test_config.py checks it).
 REFERENCE_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "toy.yaml"
 
 
@@ -348,17 +543,16 @@ def field_comments(commented_yaml: str | Path) -> dict[str, str]:
     return comments
 
 
-def reference_markdown(commented_yaml: str | Path = REFERENCE_CONFIG) -> str:
-    """The configuration reference as a Markdown table: every key of every section, its default (from
-    the dataclass declarations) and its meaning (the comment in commented_yaml). README.md holds it,
-    and a test checks that it is this text (regenerate: python scripts/config_reference.py)."""
-    comments = field_comments(commented_yaml)
-    defaults = from_dict({}).to_dict()
-    rows = ["| key | default | meaning |", "|---|---|---|"]
-    for section in SECTIONS:
-        for key, value in defaults[section].items():
+def reference_markdown() -> str:
+    """The configuration reference as a Markdown table generated from the declarations: every key of
+    every section, its default, its allowed values and its meaning. README.md holds it, and a test
+    checks that it is this text (regenerate: python scripts/config_reference.py)."""
+    rows = ["| key | default | allowed | meaning |", "|---|---|---|---|"]
+    for section, cls in SECTIONS.items():
+        for name, default, allowed, doc in cls.declarations():
+            value = list(default) if isinstance(default, tuple) else default
             shown = "null" if value is None else yaml.safe_dump(value, default_flow_style=True).strip()
             shown = shown.removesuffix("\n...").removesuffix("...").strip()
-            meaning = comments.get(f"{section}.{key}", "").replace("|", "\\|")
-            rows.append(f"| `{section}.{key}` | `{shown}` | {meaning} |")
+            cells = [f"`{section}.{name}`", f"`{shown}`", allowed, doc]
+            rows.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     return "\n".join(rows) + "\n"

@@ -10,11 +10,11 @@ A corpus split is read from one of:
 * a prepared corpus directory (``dir`` with ``src_lang`` / ``tgt_lang``) holding
   ``{train,dev,test}.{lang}`` (``val``/``test2016`` are accepted too, as Multi30k names them).
 
-Lines are what TensorFlow's ``TextLineDataset`` sees: split at ``\\n``, with every ``\\r`` removed,
-so the Python checks here and the streaming ``tf.data`` reader (``CorpusSplit.tf_pairs``) agree
-line for line. Every mistake is a one-line ``UserError`` naming the file and line: sides with
-different line counts (both counts given), invalid UTF-8 (line and byte), a missing or empty file,
-a TSV line with too few columns.
+Lines are read by `nmt.textfile.read_lines` with its ``TENSORFLOW`` convention: what TensorFlow's
+``TextLineDataset`` sees (split at ``\\n``, every ``\\r`` removed), so the Python checks here and the
+streaming ``tf.data`` reader (``CorpusSplit.tf_pairs``) agree line for line. Every mistake is a
+one-line ``UserError`` naming the file and line: sides with different line counts (both counts
+given), invalid UTF-8 (line and byte), a missing or empty file, a TSV line with too few columns.
 
 A corpus that comes as one file (no dev and no test data given) is split deterministically: a
 seeded sample of ``dev_size`` + ``test_size`` line numbers is held out; every split keeps the file
@@ -33,17 +33,16 @@ of dropped/held-out line numbers. ``dedup`` keeps one 64-bit hash per distinct p
 from __future__ import annotations
 
 import dataclasses
-import gzip
 import hashlib
 import random
-import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from nmt.config import SPLITS, CorpusConfig  # noqa: F401  (CorpusConfig re-exported)
 from nmt.errors import UserError
-from nmt.progress import Progress
+from nmt.textfile import is_gzip, read_lines
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 #: Where the built-in numbers corpus lives (written on first use, see `nmt.toy_corpus`).
@@ -51,7 +50,6 @@ DEFAULT_CORPUS_DIR = REPO_ROOT / "data" / "numbers"
 DEFAULT_SRC_LANG = "en"
 DEFAULT_TGT_LANG = "de"
 
-SPLITS = ("train", "dev", "test")
 #: File-name stems accepted for each split inside a corpus directory, in order of preference.
 SPLIT_FILE_NAMES = {
     "train": ("train",),
@@ -81,138 +79,6 @@ def _is_int(x: Any) -> bool:
     return isinstance(x, int) and not isinstance(x, bool)
 
 
-def _is_number(x: Any) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool)
-
-
-@dataclass(frozen=True)
-class CorpusConfig:
-    """Where the parallel text is and how it is filtered. All fields may come from YAML.
-
-    Give the training data as exactly one of: ``dir`` (+ ``src_lang``/``tgt_lang``),
-    ``train_src`` + ``train_tgt``, or ``train_tsv``. Dev and test data are optional and given the
-    same way (``dev_src``/``dev_tgt`` or ``dev_tsv``...). With no training data at all, the built-in
-    numbers corpus (English number words to German, `nmt.toy_corpus`) is used. When neither dev nor
-    test data is given, ``dev_size`` and ``test_size`` pairs are held out of the training file.
-    """
-
-    #: A prepared corpus directory with {train,dev,test}.{src_lang,tgt_lang}[.gz].
-    dir: str | None = None
-    src_lang: str | None = None
-    tgt_lang: str | None = None
-    #: Two aligned text files per split (gzip allowed).
-    train_src: str | None = None
-    train_tgt: str | None = None
-    dev_src: str | None = None
-    dev_tgt: str | None = None
-    test_src: str | None = None
-    test_tgt: str | None = None
-    #: Or one TSV file per split.
-    train_tsv: str | None = None
-    dev_tsv: str | None = None
-    test_tsv: str | None = None
-    #: TSV columns holding source and target, numbered from 1 (Tatoeba: 1 = English, 2 = other).
-    src_col: int = 1
-    tgt_col: int = 2
-    #: Held out of a single training file when no dev/test data is given:
-    #: a fraction in (0, 1) (float) or a number of pairs (int >= 0).
-    dev_size: int | float = 0.05
-    test_size: int | float = 0.05
-    split_seed: int = 1234
-    #: Training pairs with a side longer than this many subword tokens are dropped (and counted).
-    max_len: int = 100
-    #: Training pairs whose longer side has more than max_ratio times the tokens of the shorter
-    #: side are dropped; 0 turns the filter off.
-    max_ratio: float = 3.0
-    #: Drop exact duplicate training pairs, and training pairs identical to a dev/test pair.
-    dedup: bool = False
-
-    def __post_init__(self) -> None:
-        for f in dataclasses.fields(self):
-            if f.type.startswith("str"):
-                v = getattr(self, f.name)
-                if v is not None and not isinstance(v, (str, Path)):
-                    raise UserError(f"corpus.{f.name}: expected a path or name (text), got {v!r}")
-                if isinstance(v, Path):
-                    object.__setattr__(self, f.name, str(v))
-                if isinstance(v, str) and not v.strip():
-                    raise UserError(f"corpus.{f.name}: expected a path or name, got an empty string")
-        for name in ("src_col", "tgt_col"):
-            v = getattr(self, name)
-            if not _is_int(v) or v < 1:
-                raise UserError(f"corpus.{name}: expected a column number >= 1 (1 = first column), got {v!r}")
-        if self.src_col == self.tgt_col:
-            raise UserError(f"corpus.src_col and corpus.tgt_col are both {self.src_col}; they must differ")
-        for name in ("dev_size", "test_size"):
-            v = getattr(self, name)
-            if isinstance(v, float) and v >= 1 and v == int(v):
-                object.__setattr__(self, name, int(v))  # 1000.0 from a YAML/float source: a count
-            elif not _is_number(v) or v < 0 or (isinstance(v, float) and v >= 1):
-                raise UserError(
-                    f"corpus.{name}: expected a fraction in (0, 1) or a whole number of pairs >= 0, got {v!r}"
-                )
-        if not _is_int(self.split_seed):
-            raise UserError(f"corpus.split_seed: expected an integer, got {self.split_seed!r}")
-        if not _is_int(self.max_len) or self.max_len < 1:
-            raise UserError(f"corpus.max_len: expected a whole number of subword tokens >= 1, got {self.max_len!r}")
-        if not _is_number(self.max_ratio) or (self.max_ratio != 0 and self.max_ratio < 1):
-            raise UserError(
-                f"corpus.max_ratio: expected a number >= 1, or 0 to turn the filter off, got {self.max_ratio!r}"
-            )
-        if not isinstance(self.dedup, bool):
-            raise UserError(f"corpus.dedup: expected true or false, got {self.dedup!r}")
-        if self.dir is not None and (self.src_lang is None or self.tgt_lang is None):
-            raise UserError(
-                "corpus.dir is set but corpus.src_lang / corpus.tgt_lang are not; give both language suffixes, "
-                "e.g. en and de"
-            )
-        for split in SPLITS:
-            pair = [getattr(self, f"{split}_src"), getattr(self, f"{split}_tgt")]
-            tsv = getattr(self, f"{split}_tsv")
-            if (pair[0] is None) != (pair[1] is None):
-                missing = f"{split}_tgt" if pair[1] is None else f"{split}_src"
-                raise UserError(f"corpus.{missing} is missing: give both {split}_src and {split}_tgt")
-            given = [k for k, v in ((f"{split}_src/{split}_tgt", pair[0]), (f"{split}_tsv", tsv)) if v is not None]
-            if self.dir is not None and given:
-                given.append("dir")
-            if len(given) > 1:
-                raise UserError(f"corpus: the {split} data is given twice ({' and '.join(given)}); keep one")
-
-    def has_explicit_train(self) -> bool:
-        return self.dir is not None or self.train_src is not None or self.train_tsv is not None
-
-    def sources(self) -> dict[str, PairSource | None]:
-        """The pair source of each split (None where the split is not given). Checks files exist."""
-        cfg = self
-        if not cfg.has_explicit_train():
-            if any(getattr(cfg, f"{s}_src") or getattr(cfg, f"{s}_tsv") for s in ("dev", "test")):
-                raise UserError(
-                    "corpus: dev/test data is given but no training data (dir, train_src/train_tgt or train_tsv)"
-                )
-            from nmt import toy_corpus
-
-            toy_corpus.ensure_written(DEFAULT_CORPUS_DIR)
-            cfg = dataclasses.replace(
-                cfg, dir=str(DEFAULT_CORPUS_DIR), src_lang=DEFAULT_SRC_LANG, tgt_lang=DEFAULT_TGT_LANG
-            )
-        out: dict[str, PairSource | None] = {}
-        for split in SPLITS:
-            src, tgt, tsv = getattr(cfg, f"{split}_src"), getattr(cfg, f"{split}_tgt"), getattr(cfg, f"{split}_tsv")
-            if src is not None:
-                out[split] = FilePairSource(src, tgt, what=f"corpus.{split}_src/{split}_tgt")
-            elif tsv is not None:
-                out[split] = TsvSource(tsv, cfg.src_col, cfg.tgt_col, what=f"corpus.{split}_tsv")
-            elif cfg.dir is not None:
-                out[split] = _dir_source(Path(cfg.dir).expanduser(), split, cfg.src_lang, cfg.tgt_lang)
-            else:
-                out[split] = None
-        if out["train"] is None:
-            raise UserError(
-                f"corpus.dir {cfg.dir}: no training files train.{cfg.src_lang} and train.{cfg.tgt_lang} found"
-            )
-        return out
-
-
 def _dir_source(d: Path, split: str, src_lang: str, tgt_lang: str) -> FilePairSource | None:
     if not d.is_dir():
         raise UserError(f"corpus.dir: directory not found: {d} (prepare one with scripts/prepare_data.py)")
@@ -234,7 +100,7 @@ def _dir_source(d: Path, split: str, src_lang: str, tgt_lang: str) -> FilePairSo
 
 
 # --------------------------------------------------------------------------------------------
-# Reading lines
+# Files
 
 
 def check_file(path: str | Path, what: str) -> Path:
@@ -247,58 +113,6 @@ def check_file(path: str | Path, what: str) -> Path:
     if p.stat().st_size == 0:
         raise UserError(f"{what}: file is empty: {p}")
     return p
-
-
-def is_gzip(path: str | Path) -> bool:
-    with open(path, "rb") as f:
-        return f.read(2) == b"\x1f\x8b"
-
-
-def read_lines(path: str | Path, progress: str | None = None) -> Iterator[str]:
-    """The lines of a UTF-8 text file (gzip detected from its content), as `tf.data` reads them.
-
-    Lines are split at ``\\n`` and every ``\\r`` is removed (TensorFlow's line reader does the
-    same). Invalid UTF-8 or a broken gzip stream is a UserError naming the file and line.
-    """
-    path = Path(path)
-    gz = is_gzip(path)
-    total = path.stat().st_size
-    with open(path, "rb") as raw_f:
-        f = gzip.GzipFile(fileobj=raw_f) if gz else raw_f
-        prog = Progress(f"{progress} {path.name}", total_bytes=total) if progress else None
-        lineno = 0
-        try:
-            for lineno, raw in enumerate(f, 1):
-                try:
-                    line = raw.decode("utf-8")
-                except UnicodeDecodeError as e:
-                    bad = raw[e.start]
-                    raise UserError(
-                        f"{path} line {lineno}: invalid UTF-8 at byte {e.start + 1} of the line (0x{bad:02x}); "
-                        "corpus files must be UTF-8 text"
-                    ) from None
-                if line.endswith("\n"):
-                    line = line[:-1]
-                if "\r" in line:
-                    line = line.replace("\r", "")
-                if prog is not None and lineno % 4096 == 0:
-                    prog.update(lineno, raw_f.tell())
-                yield line
-        except (OSError, EOFError, zlib.error) as e:
-            raise UserError(
-                f"{path} line {lineno + 1}: cannot read the gzip data ({e}); is the file complete?"
-            ) from None
-        finally:
-            if prog is not None:
-                prog.update(lineno, raw_f.tell() if not raw_f.closed else total)
-                prog.close()
-
-
-def count_lines(path: str | Path, progress: str | None = None) -> int:
-    n = 0
-    for _ in read_lines(path, progress):
-        n += 1
-    return n
 
 
 # --------------------------------------------------------------------------------------------
@@ -344,8 +158,8 @@ class FilePairSource(PairSource):
         return f"{self.src} + {self.tgt}"
 
     def pairs(self, progress: str | None = None) -> Iterator[tuple[str, str]]:
-        src_it = read_lines(self.src, progress)
-        tgt_it = read_lines(self.tgt, progress)
+        src_it = read_lines(self.src, progress=progress)
+        tgt_it = read_lines(self.tgt, progress=progress)
         n = 0
         for s in src_it:
             t = next(tgt_it, None)
@@ -389,7 +203,7 @@ class TsvSource(PairSource):
 
     def pairs(self, progress: str | None = None) -> Iterator[tuple[str, str]]:
         need = max(self.src_col, self.tgt_col)
-        for lineno, line in enumerate(read_lines(self.path, progress), 1):
+        for lineno, line in enumerate(read_lines(self.path, progress=progress), 1):
             cols = line.split("\t")
             if len(cols) < need:
                 raise UserError(
@@ -676,6 +490,35 @@ def split_indices(
     return sorted(chosen[:k_dev]), sorted(chosen[k_dev:])
 
 
+def split_sources(cfg: CorpusConfig) -> dict[str, PairSource | None]:
+    """The pair source of each split (None where the split is not given). Checks files exist."""
+    if not cfg.has_explicit_train():
+        if any(getattr(cfg, f"{s}_src") or getattr(cfg, f"{s}_tsv") for s in ("dev", "test")):
+            raise UserError(
+                "corpus: dev/test data is given but no training data (dir, train_src/train_tgt or train_tsv)"
+            )
+        from nmt import toy_corpus
+
+        toy_corpus.ensure_written(DEFAULT_CORPUS_DIR)
+        cfg = dataclasses.replace(
+            cfg, dir=str(DEFAULT_CORPUS_DIR), src_lang=DEFAULT_SRC_LANG, tgt_lang=DEFAULT_TGT_LANG
+        )
+    out: dict[str, PairSource | None] = {}
+    for split in SPLITS:
+        src, tgt, tsv = getattr(cfg, f"{split}_src"), getattr(cfg, f"{split}_tgt"), getattr(cfg, f"{split}_tsv")
+        if src is not None:
+            out[split] = FilePairSource(src, tgt, what=f"corpus.{split}_src/{split}_tgt")
+        elif tsv is not None:
+            out[split] = TsvSource(tsv, cfg.src_col, cfg.tgt_col, what=f"corpus.{split}_tsv")
+        elif cfg.dir is not None:
+            out[split] = _dir_source(Path(cfg.dir).expanduser(), split, cfg.src_lang, cfg.tgt_lang)
+        else:
+            out[split] = None
+    if out["train"] is None:
+        raise UserError(f"corpus.dir {cfg.dir}: no training files train.{cfg.src_lang} and train.{cfg.tgt_lang} found")
+    return out
+
+
 class Corpus:
     """The splits of a corpus described by a `CorpusConfig`, validated on construction.
 
@@ -685,7 +528,7 @@ class Corpus:
 
     def __init__(self, cfg: CorpusConfig | None = None, validate: bool = True):
         self.cfg = cfg = cfg if cfg is not None else CorpusConfig()
-        sources = cfg.sources()
+        sources = split_sources(cfg)
         if validate:
             for s in sources.values():
                 if s is not None:

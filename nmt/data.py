@@ -7,8 +7,9 @@
 * ``target_in``  [B, T]: BOS followed by the target ids (decoder input);
 * ``target_out`` [B, T]: the target ids followed by EOS (what the decoder must predict).
 
-Training (``training=True``): the split is filtered first (unless it already was, by
-`nmt.corpus.Corpus.filtered_train`), and the summary of what was dropped is logged; the lines are
+Training (``training=True``) takes a split the corpus module has already filtered
+(`nmt.corpus.Corpus.filtered_train` or `nmt.corpus.filter_split`, which count what they drop); this
+module filters nothing itself. The lines are
 streamed from disk by ``tf.data`` (only dropped/held-out line numbers are held in memory),
 shuffled with ``cfg.seed`` (a new order each epoch, the same orders on every run), tokenized in
 the graph, and grouped by length (``group_by_window``) into batches whose padded length
@@ -26,125 +27,17 @@ of 8 beyond the longest bucket).
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import tensorflow as tf
 
-from nmt.corpus import CorpusSplit, as_split, filter_split
+from nmt.config import DEFAULT_BATCH_TOKENS, DEFAULT_BUCKET_LENGTHS, DataConfig  # noqa: F401  (re-exported)
+from nmt.corpus import CorpusSplit, as_split
 from nmt.errors import UserError
 from nmt.tokenizer import BOS_ID, EOS_ID, PAD_ID, Tokenizers
 
-DEFAULT_BATCH_TOKENS = 4096
 DEFAULT_MAX_LEN = 100
-#: Default padded lengths; the list is cut at max_len + 1 (rounded up to a multiple of 8).
-DEFAULT_BUCKET_LENGTHS = (8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024)
 _TOKENIZE_BLOCK = 256
-
-
-def _is_int(x: Any) -> bool:
-    return isinstance(x, int) and not isinstance(x, bool)
-
-
-@dataclass(frozen=True)
-class DataConfig:
-    """Batching of the input pipeline. All fields may come from YAML.
-
-    Give at most one of ``batch_tokens`` and ``batch_size``; with neither, batches hold up to
-    4096 tokens (`DEFAULT_BATCH_TOKENS`) per side.
-    """
-
-    #: Token budget of a batch: padded length x pairs <= batch_tokens, for source and target.
-    batch_tokens: int | None = None
-    #: Or a fixed number of sentence pairs per batch.
-    batch_size: int | None = None
-    #: Padded lengths (increasing); default: DEFAULT_BUCKET_LENGTHS cut at max_len + 1.
-    bucket_lengths: tuple[int, ...] | None = None
-    #: Longest side in subword tokens (without BOS/EOS). None: the corpus filter's max_len
-    #: (corpus.max_len), or 100 for data that was not filtered by a Corpus.
-    max_len: int | None = None
-    #: Pairs in the shuffle buffer (training). None: the whole training split, so every epoch is a
-    #: uniform random order of all pairs (a corpus sorted by length, as Tatoeba exports are, is mixed
-    #: completely); a number bounds the memory for corpora too big to hold; 0 or 1 turns shuffling off.
-    shuffle_buffer: int | None = None
-    #: Seed of the shuffle: the same seed gives the same batches, epoch by epoch.
-    seed: int = 0
-    #: Pairs per evaluation batch; None: batch_size, or batch_tokens // the longest bucket.
-    eval_batch_size: int | None = None
-
-    def __post_init__(self) -> None:
-        for name in ("batch_tokens", "batch_size", "max_len", "eval_batch_size"):
-            v = getattr(self, name)
-            if v is not None and (not _is_int(v) or v < 1):
-                raise UserError(f"data.{name}: expected a whole number >= 1 (or leave it unset), got {v!r}")
-        if self.batch_tokens is not None and self.batch_size is not None:
-            raise UserError(
-                f"data.batch_tokens={self.batch_tokens} and data.batch_size={self.batch_size} are both set; "
-                "batches are bounded by a token budget or by a sentence count, give only one"
-            )
-        if self.shuffle_buffer is not None and (not _is_int(self.shuffle_buffer) or self.shuffle_buffer < 0):
-            raise UserError(f"data.shuffle_buffer: expected a whole number >= 0, got {self.shuffle_buffer!r}")
-        if not _is_int(self.seed):
-            raise UserError(f"data.seed: expected an integer, got {self.seed!r}")
-        if self.bucket_lengths is not None:
-            b = self.bucket_lengths
-            if isinstance(b, (str, bytes)) or not hasattr(b, "__iter__"):
-                raise UserError(f"data.bucket_lengths: expected a list of increasing lengths, got {b!r}")
-            b = tuple(b)
-            if not b or not all(_is_int(x) and x >= 1 for x in b) or any(x >= y for x, y in zip(b, b[1:])):
-                raise UserError(
-                    f"data.bucket_lengths: expected a non-empty list of increasing whole numbers >= 1, got {list(b)!r}"
-                )
-            object.__setattr__(self, "bucket_lengths", b)
-
-    @property
-    def token_budget(self) -> int | None:
-        """The effective token budget (None in sentence-count mode)."""
-        if self.batch_size is not None:
-            return None
-        return self.batch_tokens if self.batch_tokens is not None else DEFAULT_BATCH_TOKENS
-
-    def lengths_for(self, max_len: int) -> tuple[int, ...]:
-        """Padded lengths for sides of up to max_len tokens (+1 for BOS/EOS on the target)."""
-        need = max_len + 1
-        if self.bucket_lengths is not None:
-            if self.bucket_lengths[-1] < need:
-                raise UserError(
-                    f"data.bucket_lengths ends with {self.bucket_lengths[-1]}, shorter than max_len + 1 = {need} "
-                    f"(a target of max_len={max_len} tokens plus BOS/EOS); add a length >= {need} or lower max_len"
-                )
-            lengths = tuple(x for x in self.bucket_lengths if x < need) + (
-                min(x for x in self.bucket_lengths if x >= need),
-            )
-        else:
-            top = -(-need // 8) * 8
-            lengths = tuple(x for x in DEFAULT_BUCKET_LENGTHS if x < top) + (top,)
-        budget = self.token_budget
-        if budget is not None and budget < lengths[-1]:
-            raise UserError(
-                f"data.batch_tokens={budget} cannot hold one pair of {lengths[-1]} tokens (max_len={max_len} + "
-                "BOS/EOS, "
-                f"padded); raise batch_tokens to at least {lengths[-1]} or lower max_len"
-            )
-        return lengths
-
-    def batch_plan(self, max_len: int) -> list[tuple[int, int]]:
-        """[(padded length, most pairs per batch)] for each bucket."""
-        budget = self.token_budget
-        return [(L, budget // L if budget is not None else self.batch_size) for L in self.lengths_for(max_len)]
-
-    def eval_batch(self, max_len: int) -> int:
-        if self.eval_batch_size is not None:
-            return self.eval_batch_size
-        if self.batch_size is not None:
-            return self.batch_size
-        return max(1, self.token_budget // self.lengths_for(max_len)[-1])
-
-
-def _stderr(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
 
 
 def _tokenize_block(tokenizers: Tokenizers, max_len: int | None = None, lengths: tuple[int, ...] | None = None):
@@ -189,13 +82,14 @@ def make_dataset(
     tokenizers: Tokenizers,
     cfg: DataConfig | None = None,
     training: bool = True,
-    log: Callable[[str], None] | None = _stderr,
+    log: Any = None,
 ) -> tf.data.Dataset:
     """The batched dataset of a split (see the module docstring).
 
-    ``pairs_source``: a `CorpusSplit` (e.g. ``corpus.filtered_train(tokenizers)`` or
-    ``corpus.dev``), a `Corpus` (its training split), or a list of (source, target) strings.
-    ``log`` receives the one-line filter summary (default: stderr; None: silent).
+    ``pairs_source``: with ``training=True``, a filtered `CorpusSplit` (``corpus.filtered_train(tokenizers)``
+    or `nmt.corpus.filter_split`); for evaluation, a `CorpusSplit` (e.g. ``corpus.dev``), a `Corpus` (its
+    training split) or a list of (source, target) strings. ``log`` is ignored: the filter summary it received
+    is now the split's (``split.summary.format()``), logged by whoever filtered it.
 
     With ``training=True`` this is one epoch, reshuffled each time it is iterated: the n-th
     iterator of the same dataset object gets the n-th order. Training uses
@@ -203,7 +97,7 @@ def make_dataset(
     """
     cfg = cfg if cfg is not None else DataConfig()
     if training:
-        split, max_len = _training_split(pairs_source, tokenizers, cfg, log)
+        split, max_len = _training_split(pairs_source, cfg)
         return _training_dataset(split, tokenizers, cfg, max_len).prefetch(tf.data.AUTOTUNE)
     split = as_split(pairs_source, name="eval")
     split.source.count()  # validate the files before streaming them
@@ -217,7 +111,7 @@ def make_training_stream(
     cfg: DataConfig | None = None,
     start: int = 0,
     batches_per_epoch: int | None = None,
-    log: Callable[[str], None] | None = _stderr,
+    log: Any = None,
 ) -> tf.data.Dataset:
     """The endless stream of training batches, epoch after epoch, from batch number ``start`` on.
 
@@ -229,11 +123,13 @@ def make_training_stream(
     Each epoch has the same number of batches (a bucket of n pairs and batch size b always gives
     ceil(n / b) batches); given it as ``batches_per_epoch``, ``start`` skips whole epochs without
     reading them, and only ``start mod batches_per_epoch`` batches are read and dropped.
+
+    ``pairs_source`` is a filtered training split, as for `make_dataset`; ``log`` is ignored.
     """
     cfg = cfg if cfg is not None else DataConfig()
     if start < 0:
         raise ValueError(f"start must be >= 0, got {start}")
-    split, max_len = _training_split(pairs_source, tokenizers, cfg, log)
+    split, max_len = _training_split(pairs_source, cfg)
     first_epoch, skip = (start // batches_per_epoch, start % batches_per_epoch) if batches_per_epoch else (0, start)
 
     @tf.autograph.experimental.do_not_convert  # plain graph building, no Python control flow on tensors
@@ -269,22 +165,21 @@ def _shuffle_epoch(ds: tf.data.Dataset, buffer_size: int, seed: int, epoch: tf.T
     return tf.data.experimental.from_variant(variant, ds.element_spec)
 
 
-def _training_split(pairs_source: Any, tokenizers: Tokenizers, cfg: DataConfig, log) -> tuple[CorpusSplit, int]:
-    """The filtered training split and its max_len (filtering it here unless it already was)."""
-    split = as_split(pairs_source, name="train")
-    if split.summary is None:
-        max_len = cfg.max_len if cfg.max_len is not None else DEFAULT_MAX_LEN
-        cfg.lengths_for(max_len)  # configuration errors before the long pass
-        split = filter_split(split, tokenizers, max_len=max_len)
-        if log is not None:
-            log(split.summary.format())
-    else:
-        max_len = cfg.max_len if cfg.max_len is not None else split.max_len
-        if max_len < split.max_len:
-            raise UserError(
-                f"data.max_len={max_len} is below the corpus filter's max_len={split.max_len}: pairs in between would "
-                "be dropped without being counted; set data.max_len >= corpus.max_len or leave it unset"
-            )
+def _training_split(pairs_source: Any, cfg: DataConfig) -> tuple[CorpusSplit, int]:
+    """The filtered training split and the max_len its batches are planned for."""
+    split = pairs_source
+    if not isinstance(split, CorpusSplit) or split.summary is None:
+        got = f"the unfiltered split {split.name!r}" if isinstance(split, CorpusSplit) else type(split).__name__
+        raise ValueError(
+            f"training batches need a filtered corpus split (nmt.corpus.Corpus.filtered_train or "
+            f"nmt.corpus.filter_split), got {got}"
+        )
+    max_len = cfg.max_len if cfg.max_len is not None else split.max_len
+    if max_len < split.max_len:
+        raise UserError(
+            f"data.max_len={max_len} is below the corpus filter's max_len={split.max_len}: pairs in between would "
+            "be dropped without being counted; set data.max_len >= corpus.max_len or leave it unset"
+        )
     return split, max_len
 
 

@@ -209,9 +209,6 @@ class Cho2014Decoder(_Decoder):
         return logits, {"memory": memory, "recurrent": {"hidden": hidden}}, None
 
 
-DECODER_INITS = ("projection", "backward", "zeros")
-
-
 def initial_decoder_state(decoder, backward_state, batch):
     """The attention decoders' first state from the backward encoder's state ←h_1 [B, units]:
     "projection" tanh(←h_1·W_s) (Bahdanau et al.; `decoder.bridge`), "backward" ←h_1 itself (its

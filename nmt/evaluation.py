@@ -13,12 +13,12 @@ import contextlib
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from sacrebleu.metrics import BLEU, CHRF
 from sacrebleu.significance import PairedTest
 
+from nmt import textfile
 from nmt.errors import UserError
 
 METRICS = {"bleu": BLEU, "chrf": CHRF}
@@ -32,31 +32,11 @@ References = Sequence[str] | Sequence[Sequence[str]]
 
 
 def read_lines(path: str | os.PathLike) -> list[str]:
-    """Lines of a UTF-8 text file, split on LF only, trailing whitespace removed (as the sacrebleu CLI does).
-
-    A final line without LF counts; a BOM is kept (as the sacrebleu CLI does). Missing/unreadable file or bad
-    UTF-8 bytes raise a one-line UserError naming the file (and the line).
-    """
-    path = Path(path)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise UserError(f"{path}: no such file") from None
-    except OSError as error:
-        raise UserError(f"{path}: cannot read it ({error.strerror or error})") from None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as error:
-        line = data.count(b"\n", 0, error.start) + 1
-        column = error.start - (data.rfind(b"\n", 0, error.start) + 1) + 1
-        raise UserError(
-            f"{path}, line {line}: not valid UTF-8 (byte 0x{data[error.start]:02x} at byte {column} of the line); "
-            "expected UTF-8 text"
-        ) from None
-    lines = text.split("\n")
-    if lines[-1] == "":
-        lines.pop()
-    return [line.rstrip() for line in lines]
+    """The lines of a hypothesis or reference file as the sacrebleu command line reads them: split on LF only,
+    trailing whitespace removed, a BOM kept, a final line without LF counted (`nmt.textfile.SACREBLEU`; gzip
+    detected from the content). A missing/unreadable file or bad UTF-8 is a one-line UserError naming the file
+    (and the line and byte)."""
+    return list(textfile.read_lines(path, textfile.SACREBLEU))
 
 
 # ------------------------------------------------------------------------------------------------------ scoring

@@ -14,6 +14,10 @@ work eagerly, inside ``tf.function`` and inside ``tf.function(jit_compile=True)`
 state once to [B*K, ...] (row ``b*K + k`` is beam k of sentence b) and afterwards reorders only the recurrent
 leaves; memory is never gathered.
 
+The options of a search are one `SearchSettings` (beam size, n-best, length penalty, output length, attention),
+validated where it is made, with errors that name the setting; ``search(model, ids, **settings.search_options())``
+runs it. `nmt.translation_graph` builds the translation of text around it.
+
 Definitions shared by both searches:
 
 - ``|y|``, the length of a hypothesis, counts the generated tokens including the final EOS and excluding BOS.
@@ -48,7 +52,8 @@ Beam search (``beam_search``):
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -87,6 +92,105 @@ class SearchResult(NamedTuple):
     attention: tf.Tensor | None = None
 
 
+# --------------------------------------------------------------------------------------------------- settings
+
+
+class SettingError(UserError):
+    """A bad setting, named as the library names it: ``beam_size: expected an integer >= 1, got 0``.
+
+    ``settings`` holds the names (two for a conflict between settings) and ``detail`` the rest, so that a
+    command line can name its own options instead (`renamed`).
+    """
+
+    def __init__(self, settings: str | tuple[str, ...], detail: str):
+        self.settings = (settings,) if isinstance(settings, str) else tuple(settings)
+        self.detail = detail
+        super().__init__(f"{' and '.join(self.settings)}: {detail}")
+
+    def renamed(self, names: Mapping[str, str]) -> UserError:
+        """The same error with every setting renamed by names (those not in names keep theirs)."""
+        return UserError(f"{' and '.join(names.get(s, s) for s in self.settings)}: {self.detail}")
+
+
+def _is_int(x) -> bool:
+    return isinstance(x, (int, np.integer)) and not isinstance(x, bool)
+
+
+def check_int(name: str, value, minimum: int = 1) -> int:
+    """value as an int; a SettingError naming ``name`` unless it is an integer >= minimum."""
+    if not _is_int(value) or value < minimum:
+        raise SettingError(name, f"expected an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def check_number(name: str, value) -> float:
+    """value as a float; a SettingError naming ``name`` unless it is a finite number >= 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise SettingError(name, f"expected a finite number >= 0, got {value!r}")
+    if not (math.isfinite(value) and value >= 0):
+        raise SettingError(name, f"expected a finite number >= 0, got {float(value)!r}")
+    return float(value)
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """What one search does; validated when made, so any instance is valid (and, frozen and hashable, it is
+    the key of one traced function).
+
+    beam_size: K >= 1 beams per sentence (1: greedy search). nbest: N, 1 <= N <= K hypotheses returned.
+    length_penalty: the GNMT alpha >= 0 (see the module docstring). max_len_a, max_len_b >= 0: the maximum
+    output length a * |x| + b. attention: return the attention weights of every hypothesis.
+    The defaults are those of the ``decode:`` config section (`nmt.config.DecodeConfig`).
+    """
+
+    beam_size: int = 5
+    nbest: int = 1
+    length_penalty: float = 0.6
+    max_len_a: float = 1.5
+    max_len_b: float = 10.0
+    attention: bool = False
+
+    def __post_init__(self):
+        set_ = object.__setattr__
+        set_(self, "beam_size", check_int("beam_size", self.beam_size))
+        set_(self, "nbest", check_int("nbest", self.nbest))
+        if self.nbest > self.beam_size:
+            raise SettingError("nbest", f"expected at most the beam size ({self.beam_size}), got {self.nbest}")
+        for name in ("length_penalty", "max_len_a", "max_len_b"):
+            set_(self, name, check_number(name, getattr(self, name)))
+        if not isinstance(self.attention, (bool, np.bool_)):
+            raise SettingError("attention", f"expected true or false, got {self.attention!r}")
+        set_(self, "attention", bool(self.attention))
+
+    @classmethod
+    def from_decode(cls, decode, *, beam_size=None, nbest=None, length_penalty=None, attention=False):
+        """The settings of a ``decode:`` section (`nmt.config.DecodeConfig`: the run's defaults) with the
+        arguments that are not None instead. nbest defaults to decode.nbest, at most the beam size."""
+        if beam_size is None:
+            beam_size = decode.beam_size
+        if nbest is None:
+            nbest = min(decode.nbest, beam_size) if _is_int(beam_size) else decode.nbest
+        return cls(
+            beam_size=beam_size,
+            nbest=nbest,
+            length_penalty=decode.length_penalty if length_penalty is None else length_penalty,
+            max_len_a=decode.max_len_a,
+            max_len_b=decode.max_len_b,
+            attention=attention,
+        )
+
+    def search_options(self) -> dict:
+        """These settings as the keywords of `search` (and of `beam_search` / `greedy_search`)."""
+        return dict(
+            beam_size=self.beam_size,
+            n_best=self.nbest,
+            alpha=self.length_penalty,
+            max_len_a=self.max_len_a,
+            max_len_b=self.max_len_b,
+            return_attention=self.attention,
+        )
+
+
 # ----------------------------------------------------------------------------------------------- small pieces
 
 
@@ -101,31 +205,36 @@ def _length_limit_py(width: int, a: float, b: float) -> int:
     return max(1, int(math.floor(float(value))))
 
 
+def buffer_length(width, max_len_a: float, max_len_b: float) -> tf.Tensor:
+    """The output buffer length of sources width int32[] tokens wide: max(1, floor(a * width + b + 1e-3)),
+    int32[] (the same float32 arithmetic as the per-sentence limits of `output_length_limits`)."""
+    width = tf.cast(width, tf.float32)
+    return tf.maximum(1, tf.cast(tf.floor(max_len_a * width + max_len_b + _LENGTH_EPSILON), tf.int32))
+
+
 def output_length_limits(
     source_ids: tf.Tensor, max_len_a: float, max_len_b: float, max_length: int | None = None, pad_id: int = PAD_ID
 ):
     """Per-sentence maximum output lengths and the buffer length.
 
-    source_ids: int32[B, S]. Returns (limits int32[B], L) where L is a Python int when the source width is
-    static or ``max_length`` is given (XLA then sees static buffer shapes), else an int32 scalar tensor.
+    source_ids: int32[B, S]; max_len_a, max_len_b >= 0 (checked by `SearchSettings`). Returns (limits int32[B],
+    L) where L is a Python int when the source width is static or ``max_length`` is given (XLA then sees
+    static buffer shapes), else an int32 scalar tensor.
     """
-    if not max_len_a >= 0:
-        raise UserError(f"max_len_a (output length = a * source length + b): expected a number >= 0, got {max_len_a!r}")
     if max_length is not None and (
         isinstance(max_length, bool) or not isinstance(max_length, (int, np.integer)) or max_length < 1
     ):
         raise UserError(f"max_length: expected an integer >= 1 (or none), got {max_length!r}")
     source_lengths = tf.reduce_sum(tf.cast(tf.not_equal(source_ids, pad_id), tf.int32), axis=1)  # [B]
     if max_length is not None:
-        buffer_length = int(max_length)
+        length = int(max_length)
     elif source_ids.shape[1] is not None:
-        buffer_length = _length_limit_py(source_ids.shape[1], max_len_a, max_len_b)
+        length = _length_limit_py(source_ids.shape[1], max_len_a, max_len_b)
     else:
-        width = tf.cast(tf.shape(source_ids)[1], tf.float32)
-        buffer_length = tf.maximum(1, tf.cast(tf.floor(max_len_a * width + max_len_b + _LENGTH_EPSILON), tf.int32))
+        length = buffer_length(tf.shape(source_ids)[1], max_len_a, max_len_b)
     limits = tf.floor(max_len_a * tf.cast(source_lengths, tf.float32) + max_len_b + _LENGTH_EPSILON)
-    limits = tf.clip_by_value(tf.cast(limits, tf.int32), 1, buffer_length)  # [B]
-    return limits, buffer_length
+    limits = tf.clip_by_value(tf.cast(limits, tf.int32), 1, length)  # [B]
+    return limits, length
 
 
 def tile_beams(state: State, beam_size: int) -> State:
@@ -170,15 +279,6 @@ def _keep_shapes(new, old):
     return tf.nest.map_structure(lambda n, o: tf.ensure_shape(n, o.shape), new, old)
 
 
-def _check_options(beam_size: int, n_best: int, alpha: float) -> None:
-    if not isinstance(beam_size, (int, np.integer)) or beam_size < 1:
-        raise UserError(f"beam size: expected an integer >= 1, got {beam_size!r}")
-    if not isinstance(n_best, (int, np.integer)) or not 1 <= n_best <= beam_size:
-        raise UserError(f"n-best: expected an integer between 1 and the beam size {beam_size}, got {n_best!r}")
-    if not alpha >= 0:
-        raise UserError(f"length penalty alpha: expected a number >= 0, got {alpha!r}")
-
-
 def _step(decode_step: DecodeStep, tokens, memory, recurrent, return_attention: bool):
     """One decoder call; returns (log_probs float32[R, V], new recurrent, attention float32[R, S] or None)."""
     log_probs, new_state, attention = decode_step(tokens, {"memory": memory, "recurrent": recurrent})
@@ -210,7 +310,7 @@ def greedy_search(
     state: ``model.encode(source_ids)``, leaves [B, ...]; source_ids int32[B, S] (for the length limits).
     ``alpha`` only affects the reported scores. Returns a SearchResult with N = 1.
     """
-    _check_options(1, 1, alpha)
+    SearchSettings(1, 1, alpha, max_len_a, max_len_b, return_attention)  # validates
     limits, buffer_length = output_length_limits(source_ids, max_len_a, max_len_b, max_length, pad_id)
     batch = tf.shape(source_ids)[0]
     memory = state["memory"]
@@ -319,7 +419,7 @@ def beam_search(
     state: ``model.encode(source_ids)`` (leaves [B, ...], not tiled); source_ids int32[B, S].
     See the module docstring for the scoring, freezing and stopping rules.
     """
-    _check_options(beam_size, n_best, alpha)
+    SearchSettings(beam_size, n_best, alpha, max_len_a, max_len_b, return_attention)  # validates
     K, N = int(beam_size), int(n_best)
     limits, buffer_length = output_length_limits(source_ids, max_len_a, max_len_b, max_length, pad_id)
     batch = tf.shape(source_ids)[0]
@@ -448,7 +548,8 @@ def search(
 ) -> SearchResult:
     """Encodes source_ids int32[B, S] with ``model.encode`` and decodes with ``model.decode_step``.
 
-    beam_size 1 (with n_best 1) runs greedy_search, otherwise beam_search. Wrap in ``tf.function`` (optionally
+    beam_size 1 (with n_best 1) runs greedy_search, otherwise beam_search; the options are checked as a
+    `SearchSettings` (``**settings.search_options()`` gives them). Wrap in ``tf.function`` (optionally
     ``jit_compile=True``) for speed.
     """
     source_ids = tf.convert_to_tensor(source_ids, tf.int32)

@@ -39,7 +39,6 @@ import random
 import re
 import uuid
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +47,7 @@ import tensorflow as tf
 import tensorflow_text as tf_text
 from tensorflow_text.python.ops.sentencepiece_tokenizer import gen_sentencepiece_tokenizer
 
+from nmt.config import MODEL_TYPES, TokenizerConfig  # noqa: F401  (re-exported)
 from nmt.errors import UserError
 from nmt.files import child, write_error
 
@@ -61,51 +61,6 @@ META_FILE = "tokenizer.json"
 JOINT_MODEL = "joint.model"
 SRC_MODEL = "src.model"
 TGT_MODEL = "tgt.model"
-MODEL_TYPES = ("unigram", "bpe")
-
-
-def _is_int(x: Any) -> bool:
-    return isinstance(x, int) and not isinstance(x, bool)
-
-
-@dataclass(frozen=True)
-class TokenizerConfig:
-    """How the SentencePiece models are trained. All fields may come from YAML."""
-
-    #: "unigram" or "bpe".
-    model_type: str = "unigram"
-    #: Pieces per model, the 4 reserved ids (and with byte_fallback 256 byte pieces) included.
-    vocab_size: int = 8000
-    #: One model for both languages (True) or one model per side (False).
-    joint: bool = True
-    #: Share of characters the model must cover; rarer ones become byte pieces or <unk>.
-    character_coverage: float = 1.0
-    #: Most sentences per side sampled into memory to train on (reservoir sampling).
-    input_sentence_size: int = 1_000_000
-    #: Seed of the sentence sample.
-    seed: int = 0
-    #: Spell out-of-vocabulary characters as UTF-8 bytes instead of <unk> (+256 pieces).
-    byte_fallback: bool = True
-
-    def __post_init__(self) -> None:
-        if self.model_type not in MODEL_TYPES:
-            raise UserError(f"tokenizer.model_type: expected one of {', '.join(MODEL_TYPES)}, got {self.model_type!r}")
-        if not _is_int(self.vocab_size) or self.vocab_size < 8:
-            raise UserError(f"tokenizer.vocab_size: expected a whole number >= 8, got {self.vocab_size!r}")
-        if not isinstance(self.joint, bool):
-            raise UserError(f"tokenizer.joint: expected true or false, got {self.joint!r}")
-        cc = self.character_coverage
-        if isinstance(cc, bool) or not isinstance(cc, (int, float)) or not 0.9 <= cc <= 1.0:
-            raise UserError(f"tokenizer.character_coverage: expected a number from 0.9 to 1.0, got {cc!r}")
-        if not _is_int(self.input_sentence_size) or self.input_sentence_size < 1:
-            raise UserError(
-                "tokenizer.input_sentence_size: expected a whole number of sentences >= 1, got "
-                f"{self.input_sentence_size!r}"
-            )
-        if not _is_int(self.seed):
-            raise UserError(f"tokenizer.seed: expected an integer, got {self.seed!r}")
-        if not isinstance(self.byte_fallback, bool):
-            raise UserError(f"tokenizer.byte_fallback: expected true or false, got {self.byte_fallback!r}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -259,7 +214,8 @@ class Tokenizers:
 
 def _lines_of(source: Any, what: str) -> Iterator[str]:
     """Lines from: a file path (str or Path), a list of `Path` objects, or an iterable of sentences."""
-    from nmt.corpus import CorpusSplit, check_file, read_lines
+    from nmt.corpus import CorpusSplit, check_file
+    from nmt.textfile import read_lines
 
     if isinstance(source, CorpusSplit):
         raise UserError(f"{what}: pass split.sources() or split.targets(), not the split itself")

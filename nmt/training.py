@@ -20,6 +20,13 @@ step (skipping whole passes without reading them) and sees exactly the batches t
 uninterrupted run would have seen. With model, optimizer (incl. its step and learning rate),
 dropout seed state and callback counters restored, the losses after a resume equal those of an
 uninterrupted run.
+
+train() runs these pieces in turn: start_run (run directory, config copy, seed, precision),
+start_strategy, load_data (corpus, tokenizer, filtered training pairs, dev batches),
+resume_point (checkpoint state, steps per epoch), build_run_model and restore, make_callbacks,
+fit (the fit calls), stop_reason and finish (best checkpoint, model.keras, export, scores).
+What running under tf.distribute needs (the strategy, each replica's rows of a batch, and the
+Keras workarounds) is in nmt.distribute.
 """
 
 from __future__ import annotations
@@ -27,12 +34,12 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
-import json
 import math
 import os
 import shutil
 import sys
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,8 +51,9 @@ from nmt import callbacks as cb
 from nmt import config as config_lib
 from nmt import evaluation, precision, rundir
 from nmt.checkpoint import CheckpointStore
-from nmt.corpus import Corpus
+from nmt.corpus import Corpus, CorpusSplit
 from nmt.data import make_dataset, make_training_stream
+from nmt.distribute import STRATEGY_CLASSES, make_strategy, patch_fit, same_on_every_worker, training_input
 from nmt.errors import UserError
 from nmt.files import atomic_write_text, write_error
 from nmt.losses import BatchLoss, MaskedAccuracy, MaskedCrossEntropy, Perplexity
@@ -58,6 +66,7 @@ RESUMABLE_CHANGES = {("train", "epochs"), ("train", "max_time"), ("train", "max_
 
 
 def log(message: str) -> None:
+    """Prints a progress message on standard error (standard output stays free for results)."""
     print(message, file=sys.stderr, flush=True)
 
 
@@ -143,6 +152,8 @@ def prepare_run_dir(cfg: config_lib.Config, run_dir: Path, resume: bool, overwri
 
 
 def load_or_train_tokenizers(cfg: config_lib.Config, corpus: Corpus, run_dir: Path) -> Tokenizers:
+    """-> the run's tokenizers: those in RUN_DIR/tokenizer when there, else trained on the training
+    split and moved in place whole (a temporary directory renamed)."""
     directory = run_dir / rundir.TOKENIZER_DIR
     if (directory / META_FILE).is_file():
         tokenizers = Tokenizers.load(directory)
@@ -171,75 +182,284 @@ def load_or_train_tokenizers(cfg: config_lib.Config, corpus: Corpus, run_dir: Pa
     return tokenizers
 
 
-# ---------------------------------------------------------------------------------------- strategy
+# ------------------------------------------------------------------------------------- the run
 
 
-def make_strategy(name: str) -> tf.distribute.Strategy:
-    if name == "mirrored":
-        return tf.distribute.MirroredStrategy()
-    if name == "multi_worker":
-        if "TF_CONFIG" not in os.environ:
-            raise UserError("train.distribute=multi_worker needs the TF_CONFIG environment variable")
-        try:
-            json.loads(os.environ["TF_CONFIG"])
-        except ValueError:
-            raise UserError("TF_CONFIG: not valid JSON") from None
-        return tf.distribute.MultiWorkerMirroredStrategy()
-    return tf.distribute.get_strategy()
+@dataclass
+class RunContext:
+    """One training run as train()'s pieces hand it on; `state` and `steps_per_epoch` are filled
+    in once the data is known (resume_point) and `state` again once the checkpoint is loaded."""
+
+    cfg: config_lib.Config
+    run_dir: Path
+    resume: bool  # whether there is a checkpoint to continue from (prepare_run_dir)
+    store: CheckpointStore
+    state: dict | None = None  # the last checkpoint's state when resuming, else None
+    steps_per_epoch: int = 0
 
 
-def _deterministic(ds: tf.data.Dataset) -> tf.data.Dataset:
-    options = tf.data.Options()
-    options.deterministic = True
-    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
-    return ds.with_options(options)
+@dataclass(frozen=True)
+class TrainingData:
+    """The corpus as training reads it: batches are ((src [B, S], tgt_in [B, T]), tgt_out [B, T])."""
 
+    corpus: Corpus
+    tokenizers: Tokenizers
+    train_split: CorpusSplit  # the training pairs after the corpus filters
+    data_cfg: config_lib.DataConfig
+    dev_ds: tf.data.Dataset | None  # dev batches in the training buckets; None without a dev set
+    dev_steps: int | None  # how many: a known length, so Keras need not run the dev set dry
+    dev_pairs: list[tuple[str, str]]  # the dev pairs dev BLEU translates (train.eval_max_sentences)
 
-def training_input(strategy: tf.distribute.Strategy, stream: tf.data.Dataset):
-    """The endless training stream (`nmt.data.make_training_stream`), split across replicas.
+    def one_pass(self) -> tf.data.Dataset:
+        """-> the batches of one pass over the training data (to count them, or to build from)."""
+        return make_dataset(self.train_split, self.tokenizers, self.data_cfg, training=True, log=None)
 
-    Every worker builds the same seeded stream of global batches; replica r of R takes rows
-    [r·⌈B/R⌉, (r+1)·⌈B/R⌉) of each batch, so a global batch means the same data whatever the
-    number of workers and replicas (the last replica may get fewer rows).
-    """
-    stream = _deterministic(stream)
-    if strategy.num_replicas_in_sync == 1:
-        return stream
-
-    def per_replica(ctx: tf.distribute.InputContext):
-        replicas = ctx.num_replicas_in_sync
-        local = replicas // ctx.num_input_pipelines
-        first = ctx.input_pipeline_id * local
-
-        def take(inputs, target, r):
-            rows = tf.shape(target)[0]
-            size = (rows + replicas - 1) // replicas
-            start = tf.minimum(tf.cast(r, tf.int32) * size, rows)
-            end = tf.minimum(start + size, rows)
-            (src, tgt_in) = inputs
-            return (src[start:end], tgt_in[start:end]), target[start:end]
-
-        return stream.flat_map(
-            lambda inputs, target: tf.data.Dataset.range(first, first + local).map(lambda r: take(inputs, target, r))
+    def stream(self, start: int, batches_per_epoch: int | None) -> tf.data.Dataset:
+        """-> the endless seeded training stream from global step `start` (nmt.data.make_training_stream)."""
+        return make_training_stream(
+            self.train_split,
+            self.tokenizers,
+            self.data_cfg,
+            start=start,
+            log=None,
+            batches_per_epoch=batches_per_epoch,
         )
 
-    return strategy.distribute_datasets_from_function(per_replica)
+
+def start_run(cfg: config_lib.Config, run_dir: Path, resume: bool, overwrite: bool) -> RunContext:
+    """Checks and prepares the run directory (config.yaml copied in), seeds Keras' random
+    generators and sets the precision policy. -> the run, `resume` True only where a checkpoint
+    is there to continue from."""
+    resume = prepare_run_dir(cfg, run_dir, resume, overwrite)
+    tc = cfg.train
+    keras.utils.set_random_seed(tc.seed)
+    policy, why = precision.resolve(tc.precision)
+    if tc.precision == "auto":
+        log(f"train.precision=auto: {policy} ({why})")
+    keras.mixed_precision.set_global_policy(policy)
+    return RunContext(cfg, run_dir, resume, CheckpointStore(run_dir))
 
 
-# ------------------------------------------------------------------------------------------- train
+def start_strategy(name: str) -> tf.distribute.Strategy:
+    """-> the tf.distribute strategy of train.distribute=`name`, said in one line unless it is the
+    default. `make_strategy` (nmt.distribute) is looked up in this module, where tests replace it."""
+    strategy = make_strategy(name)
+    if name != "default":
+        log(
+            f"distribution: {STRATEGY_CLASSES[name]}, {strategy.num_replicas_in_sync} replica(s) in sync; "
+            f"each takes its share of every global batch"
+        )
+    return strategy
 
 
-def _vector_logs(model) -> None:
-    """Keras 3 reduces fit's logs across workers with reduce("MEAN", v, axis=0), which fails on
-    the scalar metric results under MultiWorkerMirroredStrategy (tensorflow/tensorflow#72388).
-    Returning each as a [1] vector makes that reduction give back the scalar."""
-    for name in ("train_step", "test_step"):
-        step = getattr(model, name)
+def load_data(cfg: config_lib.Config, run_dir: Path) -> TrainingData:
+    """Reads and checks the corpus, loads (or trains) the tokenizer, filters the training pairs and
+    batches the dev set. -> the training data."""
+    corpus = Corpus(cfg.corpus)
+    log(corpus.describe())
+    tokenizers = load_or_train_tokenizers(cfg, corpus, run_dir)
+    train_split = corpus.filtered_train(tokenizers)
+    log(train_split.summary.format())
+    dev = corpus.dev
+    # Dev batches use the training buckets (dev pairs are never filtered; longer ones get a shape of their own).
+    dev_data = dataclasses.replace(cfg.data, max_len=cfg.data.max_len or train_split.max_len)
+    dev_ds = same_on_every_worker(make_dataset(dev, tokenizers, dev_data, training=False, log=None)) if dev else None
+    dev_steps = count_batches(dev_ds) if dev else None
+    dev_pairs = list(dev.pairs()) if dev else []
+    if cfg.train.eval_max_sentences is not None:
+        dev_pairs = dev_pairs[: cfg.train.eval_max_sentences]
+    return TrainingData(corpus, tokenizers, train_split, cfg.data, dev_ds, dev_steps, dev_pairs)
 
-        def as_vectors(data, step=step):
-            return {k: tf.reshape(v, [1]) for k, v in step(data).items()}
 
-        setattr(model, name, as_vectors)
+def resume_point(run: RunContext, data: TrainingData) -> tuple[dict | None, int]:
+    """-> (the last checkpoint's state when resuming, else None; the steps of an epoch): those the
+    run started with when resuming, else train.steps_per_epoch, else one pass, counted here."""
+    state = run.store.state("last") if run.resume else None
+    steps_per_epoch = run.cfg.train.steps_per_epoch
+    if state is not None:
+        steps_per_epoch = state["steps_per_epoch"]
+    if steps_per_epoch is None:
+        steps_per_epoch = count_batches(data.one_pass())
+        log(f"one pass over the training data: {steps_per_epoch:,} batches = 1 epoch")
+    return state, steps_per_epoch
+
+
+# ------------------------------------------------------------------------------------------ model
+
+
+def count_batches(ds: tf.data.Dataset) -> int:
+    """-> the number of batches in `ds` (one pass through it)."""
+    return int(ds.reduce(tf.constant(0, tf.int64), lambda n, _: n + 1).numpy())
+
+
+def build_and_compile(cfg: config_lib.Config, tokenizers: Tokenizers) -> keras.Model:
+    """-> the model of `cfg.model`, compiled with the run's optimizer, loss and metrics, its weights
+    and the optimizer's variables built (so that a checkpoint can be loaded before training)."""
+    model = build_model(cfg.model, tokenizers.src.vocab_size, tokenizers.tgt.vocab_size)
+    model.compile(
+        optimizer=make_optimizer(cfg.train),
+        loss=MaskedCrossEntropy(cfg.train.label_smoothing),
+        metrics=[MaskedAccuracy(), Perplexity(), BatchLoss(cfg.train.label_smoothing)],
+        jit_compile=cfg.train.jit_compile,
+    )
+    dummy = tf.ones([1, 2], tf.int32)
+    model((dummy, dummy))
+    model.optimizer.build(model.trainable_variables)
+    return model
+
+
+def build_run_model(run: RunContext, data: TrainingData, strategy: tf.distribute.Strategy) -> keras.Model:
+    """-> the compiled model (optimizer built), made in the strategy's scope and, under a strategy
+    other than the default, adapted to it (nmt.distribute.patch_fit)."""
+    name = run.cfg.train.distribute
+    with strategy.scope():
+        model = build_and_compile(run.cfg, data.tokenizers)
+        if name != "default":
+            patch_fit(model, name, lambda: next(iter(data.one_pass().take(1))))
+    return model
+
+
+def restore(run: RunContext, model: keras.Model) -> dict | None:
+    """Loads the last checkpoint into the model when resuming (weights, optimizer, random
+    generators) and checks the optimizer's step against it. -> the checkpoint's state, or None
+    for a fresh start."""
+    state = None
+    if run.state is not None:
+        state = run.store.load(model, "last")
+        log(
+            f"resumed from step {state['step']:,} (epoch {state['step'] // run.steps_per_epoch + 1}, "
+            f"{run.store.path('last')})"
+        )
+    start_step = int(model.optimizer.iterations.numpy())
+    if run.resume and start_step != state["step"]:
+        raise UserError(f"{run.store.path('last')}: checkpoint step {state['step']} != optimizer step {start_step}")
+    return state
+
+
+def make_translate(
+    model: keras.Model, tokenizers: Tokenizers, cfg: config_lib.Config, beam_size: int
+) -> Callable[[Iterable[str]], list[str]]:
+    """-> lines -> translations with the model as it is now (for dev BLEU during training)."""
+    from nmt.translator import Translator
+
+    translator = Translator(model, tokenizers, cfg.decode)
+
+    def translate(lines):
+        return translator.translate(list(lines), beam_size=beam_size)
+
+    return translate
+
+
+# -------------------------------------------------------------------------------------- callbacks
+
+
+@dataclass
+class RunCallbacks:
+    """The callbacks of every fit call (`all`, in the order Keras calls them) and those train()
+    reads afterwards."""
+
+    all: list[keras.callbacks.Callback]
+    nan_guard: cb.StopOnNaN
+    time_budget: cb.TimeBudget
+    plateau: cb.ResumableReduceLROnPlateau | None
+    early: cb.ResumableEarlyStopping | None
+
+    def resumable(self) -> list[keras.callbacks.Callback]:
+        """-> the callbacks whose counters a checkpoint keeps (plateau, early stopping)."""
+        return [c for c in (self.plateau, self.early) if c is not None]
+
+
+def make_callbacks(run: RunContext, data: TrainingData, model: keras.Model) -> RunCallbacks:
+    """-> the run's callbacks. Order matters at epoch end: the progress bar first (its epoch line
+    is finished before the dev BLEU line is printed), dev BLEU before those that read val_bleu
+    (plateau, early stopping), then the logs and the checkpointer (add_log_callbacks)."""
+    tc, state = run.cfg.train, run.state
+    nan_guard = cb.StopOnNaN()
+    time_budget = cb.TimeBudget(tc.max_time, spent_before=(state or {}).get("time_spent", 0.0))
+    callbacks = [keras.callbacks.ProgbarLogger()] if tc.verbose else []
+    callbacks += [nan_guard, time_budget]
+    dev_bleu = None
+    if data.dev_pairs:
+        dev_bleu = cb.DevBleu(
+            make_translate(model, data.tokenizers, run.cfg, tc.eval_beam_size),
+            [s for s, _ in data.dev_pairs],
+            [t for _, t in data.dev_pairs],
+            evaluation.score,
+            writer_dir=run.run_dir / rundir.LOGS_DIR / rundir.TENSORBOARD_DIR / "dev" if tc.tensorboard else None,
+            samples=tc.sample_translations,
+        )
+        callbacks.append(dev_bleu)
+    monitor_name = lambda m: "val_bleu" if (m == "bleu" and dev_bleu) else "val_loss"
+    plateau = early = None
+    if tc.schedule == "plateau" and data.dev_ds is not None:
+        mon = monitor_name(tc.plateau_monitor)
+        plateau = cb.ResumableReduceLROnPlateau(
+            monitor=mon,
+            mode="max" if mon == "val_bleu" else "min",
+            factor=tc.plateau_factor,
+            patience=tc.plateau_patience,
+            min_lr=tc.min_learning_rate,
+            verbose=1,
+        )
+        callbacks.append(plateau)
+    if tc.early_stopping_patience is not None and data.dev_ds is not None:
+        mon = monitor_name(tc.early_stopping_monitor)
+        early = cb.ResumableEarlyStopping(
+            monitor=mon,
+            mode="max" if mon == "val_bleu" else "min",
+            patience=tc.early_stopping_patience,
+            verbose=1,
+        )
+        callbacks.append(early)
+    result = RunCallbacks(callbacks, nan_guard, time_budget, plateau, early)
+    if state is not None:
+        for callback in result.resumable():
+            callback.set_state(state["callbacks"].get(type(callback).__name__))
+    add_log_callbacks(run, model, result)
+    return result
+
+
+def add_log_callbacks(run: RunContext, model: keras.Model, callbacks: RunCallbacks) -> None:
+    """Appends to `callbacks.all` the run clock, the step and epoch logs (cut back to the
+    checkpoint when resuming, removed on a fresh start), the checkpointer and TensorBoard. -> None."""
+    tc, state, steps_per_epoch = run.cfg.train, run.state, run.steps_per_epoch
+
+    def checkpoint_state(best):
+        step = int(model.optimizer.iterations.numpy())
+        return {
+            "step": step,
+            "epoch": step // steps_per_epoch,
+            "steps_per_epoch": steps_per_epoch,
+            "best": best if math.isfinite(best) else None,
+            "time_spent": callbacks.time_budget.spent(),
+            "callbacks": {type(c).__name__: c.get_state() for c in callbacks.resumable()},
+        }
+
+    best_before = (state or {}).get("best")
+    checkpointer = cb.Checkpointer(
+        run.store,
+        tc.checkpoint_every,
+        checkpoint_state,
+        monitor="val_bleu",  # without a dev set no checkpoint is "best"; model.keras is the last
+        best=best_before if best_before is not None else -math.inf,
+        guard=callbacks.nan_guard,
+    )
+    logs = run.run_dir / rundir.LOGS_DIR
+    steps_log, epochs_log = logs / rundir.STEPS_LOG, logs / rundir.EPOCHS_LOG
+    if state is None:  # a fresh start (in a directory whose earlier run may have left logs but no checkpoint)
+        for path in (steps_log, epochs_log):
+            path.unlink(missing_ok=True)
+    else:  # rows written after the checkpoint, before the process died, are trained and logged again
+        cut_log(steps_log, "\t", lambda row: int(row["step"]) <= state["step"])
+        cut_log(epochs_log, ",", lambda row: int(row["epoch"]) < state["epoch"])
+    added = callbacks.all
+    added.append(cb.RunClock(callbacks.time_budget))  # step and minutes in each epoch's row, for the plots
+    added.append(cb.StepLog(steps_log))
+    # append: one run makes several fit calls (a partial epoch runs in its own), each starting the logger again
+    added.append(keras.callbacks.CSVLogger(str(epochs_log), append=True))
+    added.append(checkpointer)  # after the loggers: a checkpoint never runs ahead of the logs
+    if tc.tensorboard:
+        added.append(keras.callbacks.TensorBoard(str(logs / rundir.TENSORBOARD_DIR), update_freq="epoch"))
 
 
 def cut_log(path: Path, delimiter: str, keep) -> None:
@@ -259,228 +479,83 @@ def cut_log(path: Path, delimiter: str, keep) -> None:
     atomic_write_text(path, out.getvalue())
 
 
-def count_batches(ds: tf.data.Dataset) -> int:
-    return int(ds.reduce(tf.constant(0, tf.int64), lambda n, _: n + 1).numpy())
-
-
-def build_and_compile(cfg: config_lib.Config, tokenizers: Tokenizers):
-    model = build_model(cfg.model, tokenizers.src.vocab_size, tokenizers.tgt.vocab_size)
-    model.compile(
-        optimizer=make_optimizer(cfg.train),
-        loss=MaskedCrossEntropy(cfg.train.label_smoothing),
-        metrics=[MaskedAccuracy(), Perplexity(), BatchLoss(cfg.train.label_smoothing)],
-        jit_compile=cfg.train.jit_compile,
-    )
-    dummy = tf.ones([1, 2], tf.int32)
-    model((dummy, dummy))
-    model.optimizer.build(model.trainable_variables)
-    return model
-
-
-def make_translate(model, tokenizers, cfg: config_lib.Config, beam_size: int):
-    from nmt.translator import Translator
-
-    translator = Translator(model, tokenizers, cfg.decode)
-
-    def translate(lines):
-        return translator.translate(list(lines), beam_size=beam_size)
-
-    return translate
+# ------------------------------------------------------------------------------------------- train
 
 
 def train(cfg: config_lib.Config, run_dir: str | Path, resume: bool = False, overwrite: bool = False) -> TrainResult:
-    run_dir = Path(run_dir)
-    resume = prepare_run_dir(cfg, run_dir, resume, overwrite)
-    tc = cfg.train
-    keras.utils.set_random_seed(tc.seed)
-    policy, why = precision.resolve(tc.precision)
-    if tc.precision == "auto":
-        log(f"train.precision=auto: {policy} ({why})")
-    keras.mixed_precision.set_global_policy(policy)
-    strategy = make_strategy(tc.distribute)
-    if tc.distribute != "default":
-        kind = {"mirrored": "MirroredStrategy", "multi_worker": "MultiWorkerMirroredStrategy"}[tc.distribute]
-        log(
-            f"distribution: {kind}, {strategy.num_replicas_in_sync} replica(s) in sync; "
-            f"each takes its share of every global batch"
-        )
+    """Trains (or, with `resume`, continues) the run in `run_dir`, then exports it and scores dev
+    and test. -> what the run reached and why it stopped."""
+    run = start_run(cfg, Path(run_dir), resume, overwrite)
+    strategy = start_strategy(cfg.train.distribute)
+    data = load_data(cfg, run.run_dir)
+    run.state, run.steps_per_epoch = resume_point(run, data)
+    model = build_run_model(run, data, strategy)
+    run.state = restore(run, model)
+    callbacks = make_callbacks(run, data, model)
+    step = fit(run, data, model, strategy, callbacks)
+    stopped = stop_reason(run, callbacks, step)
+    return finish(run, data, model, step, stopped)
 
-    corpus = Corpus(cfg.corpus)
-    log(corpus.describe())
-    tokenizers = load_or_train_tokenizers(cfg, corpus, run_dir)
-    train_split = corpus.filtered_train(tokenizers)
-    log(train_split.summary.format())
-    one_pass = lambda: make_dataset(train_split, tokenizers, cfg.data, training=True, log=None)
-    dev = corpus.dev
-    # Dev batches use the training buckets (dev pairs are never filtered; longer ones get a shape of their own).
-    dev_data = dataclasses.replace(cfg.data, max_len=cfg.data.max_len or train_split.max_len)
-    dev_ds = _deterministic(make_dataset(dev, tokenizers, dev_data, training=False, log=None)) if dev else None
-    dev_steps = count_batches(dev_ds) if dev else None  # known length: Keras need not run dry
 
-    store = CheckpointStore(run_dir)
-    state = store.state("last") if resume else None
-    steps_per_epoch = tc.steps_per_epoch
-    if state is not None:
-        steps_per_epoch = state["steps_per_epoch"]
-    if steps_per_epoch is None:
-        steps_per_epoch = count_batches(one_pass())
-        log(f"one pass over the training data: {steps_per_epoch:,} batches = 1 epoch")
+def next_fit_call(step: int, total_steps: int, steps_per_epoch: int) -> tuple[int, int, int]:
+    """-> (initial_epoch, epochs, steps_per_epoch) of the fit call that starts at global `step`:
+    all the whole epochs left when the step is at an epoch's start; else the rest of the current
+    epoch (after a resume, or cut by max_steps), which runs as a fit call of its own."""
+    epoch = step // steps_per_epoch
+    whole = (total_steps - step) // steps_per_epoch if step % steps_per_epoch == 0 else 0
+    if whole:
+        return epoch, epoch + whole, steps_per_epoch
+    return epoch, epoch + 1, min((epoch + 1) * steps_per_epoch, total_steps) - step
 
-    with strategy.scope():
-        model = build_and_compile(cfg, tokenizers)
-        if tc.distribute != "default":
-            # Keras' fit builds metrics and loss from the first distributed batch averaged over
-            # replicas (_maybe_symbolic_build), which fails for nested int32 batches under
-            # MultiWorkerMirroredStrategy; build them here from a local batch instead.
-            model._symbolic_build(data_batch=next(iter(one_pass().take(1))))
-            model._maybe_symbolic_build = lambda *args, **kwargs: None
-            if tc.distribute == "multi_worker":
-                _vector_logs(model)
-    if state is not None:
-        state = store.load(model, "last")
-        log(f"resumed from step {state['step']:,} (epoch {state['step'] // steps_per_epoch + 1}, {store.path('last')})")
-    start_step = int(model.optimizer.iterations.numpy())
-    if resume and start_step != state["step"]:
-        raise UserError(f"{store.path('last')}: checkpoint step {state['step']} != optimizer step {start_step}")
 
-    dev_pairs = list(dev.pairs()) if dev else []
-    if tc.eval_max_sentences is not None:
-        dev_pairs = dev_pairs[: tc.eval_max_sentences]
-
-    # Callbacks: order matters at epoch end (DevBleu adds val_bleu before the others read it).
-    nan_guard = cb.StopOnNaN()
-    time_budget = cb.TimeBudget(tc.max_time, spent_before=(state or {}).get("time_spent", 0.0))
-    # Keras' progress bar first: its epoch line is finished before the dev BLEU line is printed.
-    callbacks = [keras.callbacks.ProgbarLogger()] if tc.verbose else []
-    callbacks += [nan_guard, time_budget]
-    dev_bleu = None
-    if dev_pairs:
-        dev_bleu = cb.DevBleu(
-            make_translate(model, tokenizers, cfg, tc.eval_beam_size),
-            [s for s, _ in dev_pairs],
-            [t for _, t in dev_pairs],
-            evaluation.score,
-            writer_dir=run_dir / rundir.LOGS_DIR / rundir.TENSORBOARD_DIR / "dev" if tc.tensorboard else None,
-            samples=tc.sample_translations,
-        )
-        callbacks.append(dev_bleu)
-    monitor_name = lambda m: "val_bleu" if (m == "bleu" and dev_bleu) else "val_loss"
-    plateau = early = None
-    if tc.schedule == "plateau" and dev_ds is not None:
-        mon = monitor_name(tc.plateau_monitor)
-        plateau = cb.ResumableReduceLROnPlateau(
-            monitor=mon,
-            mode="max" if mon == "val_bleu" else "min",
-            factor=tc.plateau_factor,
-            patience=tc.plateau_patience,
-            min_lr=tc.min_learning_rate,
-            verbose=1,
-        )
-        callbacks.append(plateau)
-    if tc.early_stopping_patience is not None and dev_ds is not None:
-        mon = monitor_name(tc.early_stopping_monitor)
-        early = cb.ResumableEarlyStopping(
-            monitor=mon,
-            mode="max" if mon == "val_bleu" else "min",
-            patience=tc.early_stopping_patience,
-            verbose=1,
-        )
-        callbacks.append(early)
-    if state is not None:
-        for callback in (plateau, early):
-            if callback is not None:
-                callback.set_state(state["callbacks"].get(type(callback).__name__))
-
-    def checkpoint_state(best):
-        step = int(model.optimizer.iterations.numpy())
-        return {
-            "step": step,
-            "epoch": step // steps_per_epoch,
-            "steps_per_epoch": steps_per_epoch,
-            "best": best if math.isfinite(best) else None,
-            "time_spent": time_budget.spent(),
-            "callbacks": {type(c).__name__: c.get_state() for c in (plateau, early) if c is not None},
-        }
-
-    best_before = (state or {}).get("best")
-    checkpointer = cb.Checkpointer(
-        store,
-        tc.checkpoint_every,
-        checkpoint_state,
-        monitor="val_bleu",  # without a dev set no checkpoint is "best"; model.keras is the last
-        best=best_before if best_before is not None else -math.inf,
-        guard=nan_guard,
-    )
-    logs = run_dir / rundir.LOGS_DIR
-    steps_log, epochs_log = logs / rundir.STEPS_LOG, logs / rundir.EPOCHS_LOG
-    if state is None:  # a fresh start (in a directory whose earlier run may have left logs but no checkpoint)
-        for path in (steps_log, epochs_log):
-            path.unlink(missing_ok=True)
-    else:  # rows written after the checkpoint, before the process died, are trained and logged again
-        cut_log(steps_log, "\t", lambda row: int(row["step"]) <= state["step"])
-        cut_log(epochs_log, ",", lambda row: int(row["epoch"]) < state["epoch"])
-    callbacks.append(cb.RunClock(time_budget))  # step and minutes in each epoch's row, for the plots
-    callbacks.append(cb.StepLog(steps_log))
-    # append: one run makes several fit calls (a partial epoch runs in its own), each starting the logger again
-    callbacks.append(keras.callbacks.CSVLogger(str(epochs_log), append=True))
-    callbacks.append(checkpointer)  # after the loggers: a checkpoint never runs ahead of the logs
-    if tc.tensorboard:
-        callbacks.append(keras.callbacks.TensorBoard(str(logs / rundir.TENSORBOARD_DIR), update_freq="epoch"))
-
+def fit(
+    run: RunContext, data: TrainingData, model: keras.Model, strategy: tf.distribute.Strategy, callbacks: RunCallbacks
+) -> int:
+    """Runs Keras' fit from the model's step to the last one (train.epochs, cut by train.max_steps),
+    each call starting the training stream at its step, until a callback stops training.
+    -> the step reached."""
+    tc, steps_per_epoch = run.cfg.train, run.steps_per_epoch
     total_steps = tc.epochs * steps_per_epoch
     if tc.max_steps is not None:
         total_steps = min(total_steps, tc.max_steps)
-    stopped = "completed"
-    step = start_step
+    step = int(model.optimizer.iterations.numpy())
     while step < total_steps:
-        # A partly done epoch (after a resume, or cut by max_steps) runs as its own fit call.
-        epoch = step // steps_per_epoch
-        whole = (total_steps - step) // steps_per_epoch if step % steps_per_epoch == 0 else 0
-        if whole:
-            epochs_end, steps = epoch + whole, steps_per_epoch
-        else:
-            epochs_end = epoch + 1
-            steps = min((epoch + 1) * steps_per_epoch, total_steps) - step
+        epoch, epochs_end, steps = next_fit_call(step, total_steps, steps_per_epoch)
+        # an epoch is a whole pass unless train.steps_per_epoch says otherwise
+        stream = data.stream(step, batches_per_epoch=steps_per_epoch if tc.steps_per_epoch is None else None)
         model.fit(
-            training_input(
-                strategy,
-                make_training_stream(
-                    train_split,
-                    tokenizers,
-                    cfg.data,
-                    start=step,
-                    log=None,
-                    # an epoch is a whole pass unless train.steps_per_epoch says otherwise
-                    batches_per_epoch=steps_per_epoch if tc.steps_per_epoch is None else None,
-                ),
-            ),
+            training_input(strategy, stream),
             epochs=epochs_end,
             initial_epoch=epoch,
             steps_per_epoch=steps,
-            validation_data=dev_ds,
-            validation_steps=dev_steps,
-            callbacks=callbacks,
+            validation_data=data.dev_ds,
+            validation_steps=data.dev_steps,
+            callbacks=callbacks.all,
             verbose=progress_verbosity(tc.verbose),
             shuffle=False,  # the stream is shuffled by tf.data, with its seed
         )
-        for callback in (plateau, early):
-            if callback is not None:
-                callback.set_state(callback.get_state())
+        for callback in callbacks.resumable():
+            callback.set_state(callback.get_state())
         step = int(model.optimizer.iterations.numpy())
-        if model.stop_training or nan_guard.nan_step is not None:
+        if model.stop_training or callbacks.nan_guard.nan_step is not None:
             break
-    step = int(model.optimizer.iterations.numpy())
-    if nan_guard.nan_step is not None:
-        raise UserError(nan_message(nan_guard.nan_step, store.path("last"), run_dir))
-    if time_budget.stopped:
-        stopped = "max_time"
-        log(f"train.max_time={tc.max_time:g}s spent: stopped at step {step:,}")
-    elif early is not None and early.stopped_epoch:
-        stopped = "early_stopping"
-    elif tc.max_steps is not None and step >= tc.max_steps:
-        stopped = "max_steps"
+    return int(model.optimizer.iterations.numpy())
 
-    return finish(cfg, run_dir, model, tokenizers, store, corpus, dev_pairs, step, stopped, steps_per_epoch)
+
+def stop_reason(run: RunContext, callbacks: RunCallbacks, step: int) -> str:
+    """-> why training stopped at `step`: "completed", "early_stopping", "max_time" or "max_steps";
+    a NaN loss raises a UserError that says what to do instead."""
+    tc = run.cfg.train
+    if callbacks.nan_guard.nan_step is not None:
+        raise UserError(nan_message(callbacks.nan_guard.nan_step, run.store.path("last"), run.run_dir))
+    if callbacks.time_budget.stopped:
+        log(f"train.max_time={tc.max_time:g}s spent: stopped at step {step:,}")
+        return "max_time"
+    if callbacks.early is not None and callbacks.early.stopped_epoch:
+        return "early_stopping"
+    if tc.max_steps is not None and step >= tc.max_steps:
+        return "max_steps"
+    return "completed"
 
 
 def progress_verbosity(verbose: int) -> int:
@@ -510,10 +585,12 @@ def nan_message(nan_step: int, last: Path | None, run_dir: Path) -> str:
     )
 
 
-def finish(cfg, run_dir, model, tokenizers, store, corpus, dev_pairs, step, stopped, steps_per_epoch):
-    """Loads the best checkpoint, saves model.keras, exports the translator, scores dev and test."""
+def finish(run: RunContext, data: TrainingData, model: keras.Model, step: int, stopped: str) -> TrainResult:
+    """Loads the best checkpoint, saves model.keras, exports the translator, plots the curves and
+    scores dev and test. -> the run's result."""
     from nmt.translator import Translator, export_translator
 
+    cfg, run_dir, store = run.cfg, run.run_dir, run.store
     if store.path("best") is not None:
         store.load(model, "best")
         log(f"best checkpoint: {store.path('best')}")
@@ -524,7 +601,7 @@ def finish(cfg, run_dir, model, tokenizers, store, corpus, dev_pairs, step, stop
     except OSError as error:
         tmp.unlink(missing_ok=True)
         raise write_error(run_dir / rundir.MODEL_FILE, error) from None
-    translator = Translator(model, tokenizers, cfg.decode)
+    translator = Translator(model, data.tokenizers, cfg.decode)
     export_translator(translator, run_dir / rundir.EXPORT_DIR)
     try:
         from nmt.plotting import plot_runs
@@ -532,14 +609,15 @@ def finish(cfg, run_dir, model, tokenizers, store, corpus, dev_pairs, step, stop
         log(f"curves: {plot_runs([run_dir], run_dir / rundir.CURVES_FILE)}")
     except UserError as error:
         log(f"warning: no curves plotted ({error})")
-    log(f"exported: {run_dir / rundir.MODEL_FILE} and the SavedModel {run_dir / 'export'}")
+    log(f"exported: {run_dir / rundir.MODEL_FILE} and the SavedModel {run_dir / rundir.EXPORT_DIR}")
 
     scores = {}
-    for name, pairs in (("dev", dev_pairs), ("test", list(corpus.test.pairs()) if corpus.test else [])):
+    test = data.corpus.test
+    for name, pairs in (("dev", data.dev_pairs), ("test", list(test.pairs()) if test else [])):
         if not pairs:
             scores[name] = None
             continue
         hyps = translator.translate([s for s, _ in pairs])
         scores[name] = evaluation.score(hyps, [t for _, t in pairs])
         log(f"{name} ({len(pairs)} sentences, beam {cfg.decode.beam_size}): {scores[name].format()}")
-    return TrainResult(run_dir, step, step // steps_per_epoch, stopped, scores["dev"], scores["test"])
+    return TrainResult(run_dir, step, step // run.steps_per_epoch, stopped, scores["dev"], scores["test"])

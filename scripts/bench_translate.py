@@ -70,10 +70,14 @@ def parse_args(argv=None):
     return args
 
 
-def read_lines(path: Path) -> list[str]:
+def read_lines(path: Path, convention) -> list[str]:
+    """A test file's lines through nmt.textfile: sources as translate.py reads its input (textfile.CRLF),
+    references as scoring reads them (textfile.SACREBLEU)."""
     if not path.is_file():
         sys.exit(f"error: {path}: not found (give --data or set NMT_MULTI30K_DIR to the Multi30k directory)")
-    return path.read_text(encoding="utf-8").split("\n")[:-1]
+    from nmt import textfile
+
+    return list(textfile.read_lines(path, convention))
 
 
 def comparison_translator(args, sources, references):
@@ -188,8 +192,10 @@ def profile_beam(translator, sources, beam_size, batch_size, repeats):
 def main(argv=None):
     args = parse_args(argv)
     data = Path(args.data)
-    sources = read_lines(data / f"test2016.{args.src_lang}")
-    references = read_lines(data / f"test2016.{args.tgt_lang}")
+    from nmt import textfile
+
+    sources = read_lines(data / f"test2016.{args.src_lang}", textfile.CRLF)
+    references = read_lines(data / f"test2016.{args.tgt_lang}", textfile.SACREBLEU)
     if args.sentences:
         sources, references = sources[: args.sentences], references[: args.sentences]
     n = len(sources)

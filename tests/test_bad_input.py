@@ -156,7 +156,7 @@ def make_cases(tmp: Path, run: Path, trained_run: Path) -> list:
         ),
         # ---- train.py: config
         Case("unknown key", train("k1", "train.epohcs=3"), ["train.epohcs", "unknown key"]),
-        Case("wrong type", train("k2", "train.epochs=many"), ["train.epochs", "'many'", "an integer"]),
+        Case("wrong type", train("k2", "train.epochs=many"), ["train.epochs", "'many'", "a positive integer"]),
         Case("NaN learning rate", train("k3", "train.learning_rate=.nan"), ["train.learning_rate", "finite"]),
         Case("infinite length penalty", train("k4", "decode.length_penalty=.inf"), ["decode.length_penalty", "finite"]),
         Case(

@@ -52,8 +52,14 @@ def test_round_trip_through_yaml(tmp_path):
 @pytest.mark.parametrize(
     "overrides, message",
     [
-        (["train.epochs=three"], "train.epochs: received 'three', expected an integer"),
-        (["train.learning_rate=fast"], "train.learning_rate: received 'fast', expected a number"),
+        (["train.epochs=three"], "train.epochs: received 'three', expected a positive integer"),
+        (["train.learning_rate=fast"], "train.learning_rate: received 'fast', expected a positive number"),
+        (["train.learning_rate=.nan"], "train.learning_rate: received nan, expected a finite positive number"),
+        (["train.beta_2=1"], "train.beta_2: received 1.0, expected a number in [0, 1)"),
+        (["train.verbose=3"], "train.verbose: received 3, expected one of 0, 1, 2"),
+        (["train.max_steps=0"], "train.max_steps: received 0, expected a positive integer or null"),
+        (["data.bucket_lengths=[8, 8]"], "data.bucket_lengths: received [8, 8], expected a non-empty list"),
+        (["corpus.dev_src=' '", "corpus.dev_tgt=x"], "corpus.dev_src: received ' ', expected a non-empty path"),
         (["train.jit_compile=1"], "train.jit_compile: received 1, expected true or false"),
         (["train.epoch=3"], "train.epoch: unknown key"),
         (["trian.epochs=3"], "unknown section 'trian'"),
@@ -129,3 +135,55 @@ def test_precision_auto_picks_bfloat16_only_where_it_is_fast(tmp_path):
     assert precision.resolve("float32", gpus=1) == ("float32", "as configured")
     with pytest.raises(UserError, match="train.precision"):
         config.load(None, ["train.precision=fast"])
+
+
+# ------------------------------------------------------------------------------------ declarations
+
+
+def test_every_field_is_declared_once_with_a_comment_and_the_reference_config_uses_it():
+    """The declarations are the single source: each field has a comment, and configs/toy.yaml (the
+    commented reference config) carries exactly that comment for every field."""
+    comments = config.field_comments(config.REFERENCE_CONFIG)
+    for section, cls in config.SECTIONS.items():
+        for name, _, allowed, doc in cls.declarations():
+            assert doc and allowed, (section, name)
+            assert comments.get(f"{section}.{name}") == doc, (section, name, comments.get(f"{section}.{name}"), doc)
+
+
+def test_defaults_satisfy_their_declarations_and_bounds_are_enforced_in_python_too():
+    for cls in config.SECTIONS.values():
+        cls()  # the declared defaults pass their own bounds
+    with pytest.raises(UserError, match=r"^model\.embedding_dropout: received 1\.5, expected a number in \[0, 1\)$"):
+        config.ModelConfig(embedding_dropout=1.5)
+    with pytest.raises(
+        UserError, match=r"^tokenizer\.character_coverage: received 0\.5, expected a number in \[0\.9, 1\.0\]$"
+    ):
+        config.TokenizerConfig(character_coverage=0.5)
+    assert config.TrainConfig(learning_rate=1).learning_rate == 1.0 and isinstance(
+        config.TrainConfig(learning_rate=1).learning_rate, float
+    )
+    assert config.DataConfig(bucket_lengths=[8, 16]).bucket_lengths == (8, 16)
+
+
+def test_the_readme_reference_lists_allowed_values_from_the_declarations():
+    table = config.reference_markdown()
+    assert "| `train.learning_rate` | `0.001` | a positive number | peak learning rate |" in table
+    assert "| `model.attention_score` | `additive` | one of additive, dot, scaled_dot |" in table
+
+
+def test_loading_a_run_to_translate_imports_no_corpus_or_input_pipeline():
+    code = (
+        "import sys; import nmt.cli.translate, nmt.translator, nmt.config; "
+        "nmt.config.load(sys.argv[1]); "
+        "bad = sorted(m for m in ('nmt.corpus', 'nmt.data', 'nmt.toy_corpus') if m in sys.modules); "
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(ROOT / "configs" / "toy.yaml")],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**__import__("os").environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"},
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-2000:]

@@ -25,7 +25,6 @@ from nmt.corpus import (
     MemorySource,
     TsvSource,
     filter_split,
-    read_lines,
     split_indices,
 )
 from nmt.errors import UserError
@@ -71,16 +70,18 @@ def test_gzip_input_detected_by_content(tmp_path):
     assert tf_lines(gz.tf_dataset()) == expected
 
 
-def test_lines_match_tensorflow_line_reader(tmp_path):
-    # Carriage returns (also lone ones), empty lines, unicode line separators, no final newline:
-    # the Python reader must see exactly the lines tf.data sees.
-    data = "a\r\nb\rc\n\n  \nx\u2028y\x0bz\n\u00e9\u0301\nlast".encode()
-    p = write(tmp_path / "f.txt", data)
-    import tensorflow as tf
-
-    expected = [x.decode("utf-8") for x in tf.data.TextLineDataset(str(p)).as_numpy_iterator()]
-    assert list(read_lines(p)) == expected
-    assert len(expected) == 7
+@pytest.mark.parametrize("gz", [False, True])
+def test_python_pairs_match_the_tf_data_pairs(tmp_path, gz):
+    # Carriage returns (also lone ones), empty lines, unicode line separators, no final newline: the
+    # Python checks (pairs) must see exactly the lines the training stream (tf_dataset) sees.
+    src = "a\r\nb\rc\n\n  \nx\u2028y\x0bz\n\u00e9\u0301\nlast".encode()
+    tgt = "1\n2\r\n\r\n4\n\ufeff5\n6\x85\n7\r".encode()
+    source = FilePairSource(
+        (write_gz if gz else write)(tmp_path / "f.en", src), (write_gz if gz else write)(tmp_path / "f.de", tgt)
+    )
+    pairs = list(source.pairs())
+    assert pairs == tf_lines(source.tf_dataset())
+    assert len(pairs) == 7 and pairs[0] == ("a", "1") and pairs[1] == ("bc", "2") and pairs[-1] == ("last", "7")
 
 
 @pytest.mark.parametrize("short_side", ["src", "tgt"])
@@ -107,18 +108,12 @@ def test_misaligned_files_fail_corpus_construction(tmp_path):
 def test_invalid_utf8_names_file_line_and_byte(tmp_path, gz):
     data = b"fine\nstill fine\n" + b"bad \xff here\n"
     path = (write_gz if gz else write)(tmp_path / "bad.en", data)
+    other = write(tmp_path / "ok.de", b"a\nb\nc\n")
     with pytest.raises(UserError) as e:
-        list(read_lines(path))
-    msg = str(e.value)
-    assert str(path) in msg and "line 3" in msg and "byte 5" in msg and "0xff" in msg
-    assert "\n" not in msg
-
-
-def test_invalid_utf8_multibyte_position(tmp_path):
-    # "ä" is two bytes, so the truncated sequence \xc3 at the end of "xäy\xc3" is byte 5.
-    path = write(tmp_path / "t.de", "xäy".encode() + b"\xc3\n")
-    with pytest.raises(UserError, match=r"line 1: invalid UTF-8 at byte 5 .*0xc3"):
-        list(read_lines(path))
+        list(FilePairSource(other, path).pairs())
+    assert str(e.value) == (
+        f"{path} line 3: invalid UTF-8 at byte 5 of the line (0xff); corpus files must be UTF-8 text"
+    )
 
 
 def test_missing_and_empty_files(tmp_path):
@@ -137,7 +132,7 @@ def test_truncated_gzip_is_a_user_error(tmp_path):
     full = gzip.compress(("line\n" * 5000).encode())
     path = write(tmp_path / "cut.gz", full[: len(full) // 2])
     with pytest.raises(UserError, match=r"cut\.gz line \d+: cannot read the gzip data"):
-        list(read_lines(path))
+        FilePairSource(path, path).count()
 
 
 # --------------------------------------------------------------------------------------------

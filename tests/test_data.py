@@ -13,7 +13,7 @@ import sentencepiece as spm
 import tensorflow as tf
 from tensorflow.python.eager import context  # the global seed, to restore it
 
-from nmt.corpus import Corpus, CorpusConfig, CorpusSplit, FilePairSource
+from nmt.corpus import Corpus, CorpusConfig, CorpusSplit, FilePairSource, as_split, filter_split
 from nmt.data import DataConfig, describe_plan, make_dataset, make_training_stream
 from nmt.errors import UserError
 from nmt.tokenizer import BOS_ID, EOS_ID, PAD_ID
@@ -41,6 +41,17 @@ def pairs(numbers_corpus):
     for i, p in enumerate(extra):
         out.insert(100 + 300 * i, p)
     return out
+
+
+def filtered(pairs, tokenizers, max_len=MAX_LEN) -> CorpusSplit:
+    """The training split of the pairs, filtered by the corpus module (length filter only): what the
+    pipeline takes."""
+    return filter_split(as_split(pairs), tokenizers, max_len=max_len)
+
+
+@pytest.fixture(scope="module")
+def train_split(pairs, numbers_tokenizers):
+    return filtered(pairs, numbers_tokenizers)
 
 
 def expected_rows(sp, pairs, max_len=MAX_LEN):
@@ -86,25 +97,32 @@ def collect(ds):
 
 
 @pytest.fixture(scope="module")
-def token_batches(pairs, numbers_tokenizers):
-    log = []
+def token_batches(train_split, numbers_tokenizers):
     cfg = DataConfig(batch_tokens=BUDGET, max_len=MAX_LEN, shuffle_buffer=500, seed=11)
-    ds = make_dataset(pairs, numbers_tokenizers, cfg, training=True, log=log.append)
-    return cfg, ds, collect(ds), log
+    ds = make_dataset(train_split, numbers_tokenizers, cfg, training=True)
+    return cfg, ds, collect(ds), train_split.summary.format()
 
 
 def test_every_kept_pair_exactly_once(token_batches, sp, pairs):
-    cfg, ds, batches, log = token_batches
+    cfg, ds, batches, summary = token_batches
     got = [row for b in batches for row in unpad(b)]
     want = expected_rows(sp, pairs)
     assert len(want) < len(pairs) - 3  # the extras (and some long pairs) are dropped
     assert Counter(got) == Counter(want)
     # The summary the user sees counts exactly the difference.
-    assert len(log) == 1
-    assert log[0].startswith(
+    assert summary.startswith(
         f"train: {len(pairs):,} pairs read, {len(want):,} kept, {len(pairs) - len(want):,} dropped"
     )
-    assert "3 empty or whitespace-only side" in log[0]
+    assert "3 empty or whitespace-only side" in summary
+
+
+@pytest.mark.parametrize("unfiltered", ["list", "split"])
+def test_training_batches_need_a_filtered_split(pairs, numbers_tokenizers, unfiltered):
+    """Filtering is the corpus module's: the pipeline refuses pairs nobody filtered (and counted)."""
+    source = pairs if unfiltered == "list" else as_split(pairs)
+    for make in (make_dataset, make_training_stream):
+        with pytest.raises(ValueError, match=r"need a filtered corpus split .*filter_split"):
+            make(source, numbers_tokenizers, DataConfig(max_len=MAX_LEN))
 
 
 def test_token_budget_and_bucket_shapes(token_batches):
@@ -129,11 +147,11 @@ def test_token_budget_and_bucket_shapes(token_batches):
     assert any(b[0][0].shape[0] == plan[b[0][0].shape[1]] for b in batches)
 
 
-def test_same_seed_same_batches(token_batches, pairs, numbers_tokenizers):
+def test_same_seed_same_batches(token_batches, train_split, numbers_tokenizers):
     cfg, ds, batches, _ = token_batches
-    again = collect(make_dataset(pairs, numbers_tokenizers, cfg, training=True, log=None))
+    again = collect(make_dataset(train_split, numbers_tokenizers, cfg, training=True))
     assert_same_batches(again, batches)
-    other = collect(make_dataset(pairs, numbers_tokenizers, dataclasses.replace(cfg, seed=12), training=True, log=None))
+    other = collect(make_dataset(train_split, numbers_tokenizers, dataclasses.replace(cfg, seed=12), training=True))
     assert [b[0][0].tolist() for b in other] != [b[0][0].tolist() for b in batches]
 
 
@@ -149,14 +167,14 @@ def _keys(batches):
 
 
 def test_training_stream_epochs_hold_every_pair_once_and_do_not_depend_on_history(
-    token_batches, pairs, numbers_tokenizers, sp
+    token_batches, pairs, train_split, numbers_tokenizers, sp
 ):
     """The stream used by training: epoch after epoch, every kept pair exactly once per epoch, a new
     order each epoch, and batch n the same however many datasets were iterated before, whatever
     TensorFlow's global seed, and from whichever batch it is started (exact resume)."""
     cfg, ds, batches, _ = token_batches
     n = len(batches)
-    stream = collect(make_training_stream(pairs, numbers_tokenizers, cfg, log=None).take(3 * n))
+    stream = collect(make_training_stream(train_split, numbers_tokenizers, cfg).take(3 * n))
     want = Counter(expected_rows(sp, pairs))
     epochs = [stream[e * n : (e + 1) * n] for e in range(3)]
     for epoch in epochs:
@@ -167,31 +185,31 @@ def test_training_stream_epochs_hold_every_pair_once_and_do_not_depend_on_histor
     previous = context.global_seed()
     tf.random.set_seed(1234)  # nor does TensorFlow's global seed
     try:
-        again = make_training_stream(pairs, numbers_tokenizers, cfg, log=None)
+        again = make_training_stream(train_split, numbers_tokenizers, cfg)
         collect(again.take(5))
         assert _keys(collect(again.take(3 * n))) == _keys(stream)
     finally:
         tf.random.set_seed(previous)  # other tests' make_dataset orders depend on it
     for start in (1, n - 1, n + 3, 2 * n):
-        plain = make_training_stream(pairs, numbers_tokenizers, cfg, start=start, log=None)
-        fast = make_training_stream(pairs, numbers_tokenizers, cfg, start=start, batches_per_epoch=n, log=None)
+        plain = make_training_stream(train_split, numbers_tokenizers, cfg, start=start)
+        fast = make_training_stream(train_split, numbers_tokenizers, cfg, start=start, batches_per_epoch=n)
         assert _keys(collect(plain.take(3 * n - start))) == _keys(stream[start:])
         assert _keys(collect(fast.take(3 * n - start))) == _keys(stream[start:])
-    other = make_training_stream(pairs, numbers_tokenizers, dataclasses.replace(cfg, seed=12), log=None)
+    other = make_training_stream(train_split, numbers_tokenizers, dataclasses.replace(cfg, seed=12))
     assert _keys(collect(other.take(n))) != _keys(stream[:n])
 
 
-def test_sentence_count_batches(pairs, numbers_tokenizers, sp):
+def test_sentence_count_batches(pairs, train_split, numbers_tokenizers, sp):
     cfg = DataConfig(batch_size=64, max_len=MAX_LEN, seed=1, bucket_lengths=(16, 24, 32, 40))
-    batches = collect(make_dataset(pairs, numbers_tokenizers, cfg, training=True, log=None))
+    batches = collect(make_dataset(train_split, numbers_tokenizers, cfg, training=True))
     assert all(b[0][0].shape[0] <= 64 and b[0][0].shape[1] in (16, 24, 32) for b in batches)
     assert sum(b[0][0].shape[0] == 64 for b in batches) >= len(batches) - 3  # at most one partial per bucket
     assert Counter(r for b in batches for r in unpad(b)) == Counter(expected_rows(sp, pairs))
 
 
-def test_no_shuffle_keeps_file_order_within_buckets(pairs, numbers_tokenizers, sp):
+def test_no_shuffle_keeps_file_order_within_buckets(pairs, train_split, numbers_tokenizers, sp):
     cfg = DataConfig(batch_size=32, max_len=MAX_LEN, shuffle_buffer=0)
-    batches = collect(make_dataset(pairs, numbers_tokenizers, cfg, training=True, log=None))
+    batches = collect(make_dataset(train_split, numbers_tokenizers, cfg, training=True))
     want = expected_rows(sp, pairs)
     pos = {r: i for i, r in enumerate(want)}  # rows are unique in this corpus
     by_len = {}
@@ -226,7 +244,7 @@ def test_streaming_from_gzip_files_matches_memory(tmp_path, pairs, numbers_token
     with gzip.open(tmp_path / "train.de.gz", "wt", encoding="utf-8") as f:
         f.writelines(t + "\n" for _, t in pairs)
     split = CorpusSplit("train", FilePairSource(tmp_path / "train.en.gz", tmp_path / "train.de.gz"))
-    streamed = collect(make_dataset(split, numbers_tokenizers, cfg, training=True, log=None))
+    streamed = collect(make_dataset(filtered(split, numbers_tokenizers), numbers_tokenizers, cfg, training=True))
     assert_same_batches(streamed, batches)
 
 
@@ -318,11 +336,11 @@ def test_config_errors_name_the_field(kwargs, field):
     assert field in str(e.value)
 
 
-def test_inconsistent_lengths_are_user_errors(numbers_tokenizers, pairs):
+def test_inconsistent_lengths_are_user_errors(numbers_tokenizers, train_split):
     with pytest.raises(UserError, match=r"data.bucket_lengths ends with 16, shorter than max_len \+ 1 = 31"):
-        make_dataset(pairs, numbers_tokenizers, DataConfig(bucket_lengths=(8, 16), max_len=30), training=True)
+        make_dataset(train_split, numbers_tokenizers, DataConfig(bucket_lengths=(8, 16), max_len=30), training=True)
     with pytest.raises(UserError, match=r"data.batch_tokens=20 cannot hold one pair of 32 tokens"):
-        make_dataset(pairs, numbers_tokenizers, DataConfig(batch_tokens=20, max_len=30), training=True)
+        make_dataset(train_split, numbers_tokenizers, DataConfig(batch_tokens=20, max_len=30), training=True)
     split = CorpusSplit("train", FilePairSource.__new__(FilePairSource))
     split.summary, split.max_len = object(), 50
     with pytest.raises(UserError, match=r"data.max_len=30 is below the corpus filter's max_len=50"):
@@ -355,9 +373,10 @@ def test_separate_source_and_target_tokenizers_stay_on_their_sides(tmp_path, num
     want = kept(sp_src, sp_tgt)
     assert 0 < sum(want.values()) < len(train) and want != kept(sp_tgt, sp_src)
     cfg = DataConfig(batch_size=64, max_len=max_len, seed=3)
-    one_pass = collect(make_dataset(train, tokenizers, cfg, training=True, log=None))
+    split = filtered(train, tokenizers, max_len)
+    one_pass = collect(make_dataset(split, tokenizers, cfg, training=True))
     assert Counter(r for b in one_pass for r in unpad(b)) == want
-    stream = collect(make_training_stream(train, tokenizers, cfg, log=None).take(len(one_pass)))
+    stream = collect(make_training_stream(split, tokenizers, cfg).take(len(one_pass)))
     assert Counter(r for b in stream for r in unpad(b)) == want
 
 
@@ -370,7 +389,7 @@ def _order_correlation(pairs, tokenizers, cfg) -> float:
     counts = Counter(keys)
     index = {key: i for i, key in enumerate(keys) if counts[key] == 1}
     order, seen = [], set()
-    for (src, _), _ in make_training_stream(pairs, tokenizers, cfg, log=None).take(10_000):
+    for (src, _), _ in make_training_stream(filtered(pairs, tokenizers, cfg.max_len), tokenizers, cfg).take(10_000):
         rows = [tuple(int(t) for t in row if t != 0) for row in src.numpy()]
         if any(key in seen for key in rows):
             break  # the second epoch has begun

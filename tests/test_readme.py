@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import shlex
@@ -170,5 +171,5 @@ def test_config_reference_is_current():
 
     assert config.reference_markdown() in README
     for section, cls in config.SECTIONS.items():
-        for name in cls.__dataclass_fields__:
+        for name in (f.name for f in dataclasses.fields(cls)):
             assert f"| `{section}.{name}` |" in README, (section, name)

@@ -389,9 +389,9 @@ def test_search_entry_point_dispatches_and_tiles():
 @pytest.mark.parametrize(
     "options, fragment",
     [
-        (dict(beam_size=0), "beam size"),
-        (dict(beam_size=2, n_best=3), "n-best"),
-        (dict(beam_size=2, alpha=-0.1), "alpha"),
+        (dict(beam_size=0), "^beam_size: expected an integer >= 1, got 0$"),
+        (dict(beam_size=2, n_best=3), r"^nbest: expected at most the beam size \(2\), got 3$"),
+        (dict(beam_size=2, alpha=-0.1), "^length_penalty: expected a finite number >= 0, got -0.1$"),
         (dict(beam_size=2, return_attention=True), "attention"),
         (dict(beam_size=1, max_length=0), "max_length"),
         (dict(beam_size=3, max_len_a=-1.0), "max_len_a"),
@@ -401,3 +401,43 @@ def test_user_errors(options, fragment):
     model = FakeModel(0, attention=False)
     with pytest.raises(UserError, match=fragment):
         search.search(model, np.array([[4, 5]], np.int32), **options)
+
+
+def test_search_settings_are_validated_once_with_their_names():
+    """SearchSettings: the one definition of a search's options; every instance is valid, errors name the
+    setting; from_decode merges a decode section with the options given; search_options feeds search()."""
+    from nmt.config import DecodeConfig
+
+    for kwargs, message in (
+        (dict(beam_size=0), "beam_size: expected an integer >= 1, got 0"),
+        (dict(beam_size=2.0), "beam_size: expected an integer >= 1, got 2.0"),
+        (dict(beam_size=True), "beam_size: expected an integer >= 1, got True"),
+        (dict(nbest=0), "nbest: expected an integer >= 1, got 0"),
+        (dict(beam_size=2, nbest=3), "nbest: expected at most the beam size (2), got 3"),
+        (dict(length_penalty=float("inf")), "length_penalty: expected a finite number >= 0, got inf"),
+        (dict(length_penalty="0.6"), "length_penalty: expected a finite number >= 0, got '0.6'"),
+        (dict(max_len_a=-1), "max_len_a: expected a finite number >= 0, got -1.0"),
+        (dict(max_len_b=float("nan")), "max_len_b: expected a finite number >= 0, got nan"),
+        (dict(attention="yes"), "attention: expected true or false, got 'yes'"),
+    ):
+        with pytest.raises(search.SettingError) as error:
+            search.SearchSettings(**kwargs)
+        assert str(error.value) == message
+        assert error.value.renamed({"beam_size": "--beam-size"}).args[0] == message.replace(
+            "beam_size:", "--beam-size:"
+        )
+    decode = DecodeConfig(beam_size=4, nbest=3, length_penalty=1.0, max_len_a=2.0, max_len_b=5)
+    assert search.SearchSettings.from_decode(decode) == search.SearchSettings(4, 3, 1.0, 2.0, 5.0)
+    assert search.SearchSettings.from_decode(decode, beam_size=2).nbest == 2  # at most the beam size
+    assert search.SearchSettings.from_decode(decode, beam_size=2, nbest=1, length_penalty=0) == (
+        search.SearchSettings(2, 1, 0.0, 2.0, 5.0)
+    )
+    with pytest.raises(search.SettingError, match="^nbest"):
+        search.SearchSettings.from_decode(decode, beam_size=2, nbest=3)
+    model = FakeModel(18)
+    _, ids = make_batch(19, 3)
+    settings = search.SearchSettings(beam_size=3, nbest=2, length_penalty=0.6, max_len_a=1.0, max_len_b=2.0)
+    np.testing.assert_array_equal(
+        search.search(model, ids, **settings.search_options()).tokens,
+        beam(model, ids, beam_size=3, n_best=2, alpha=0.6, max_len_a=1.0, max_len_b=2.0).tokens,
+    )

@@ -201,6 +201,9 @@ def test_one_line_errors(run, cho_run, tmp_path):
         (["--model", model, "--beam-size", 0, "x"], ["--beam-size", ">= 1", "got 0"]),
         (["--model", model, "--beam-size", 2, "--nbest", 3, "x"], ["--nbest", "at most the beam size (2)", "got 3"]),
         (["--model", model, "--length-penalty", -0.5, "x"], ["--length-penalty", "got -0.5"]),
+        (["--model", model, "--max-input-len", 0, "x"], ["--max-input-len: expected an integer >= 1, got 0"]),
+        (["--model", model, "--chunk-lines", 0, "x"], ["--chunk-lines: expected an integer >= 1, got 0"]),
+        (["--model", model, "--batch-tokens", -3, "x"], ["--batch-tokens: expected an integer >= 1, got -3"]),
         (["--model", model, "--beam-size", "five", "x"], ["--beam-size", "invalid int value: 'five'"]),
         (["--model", model, "--batch-size", 4, "--batch-tokens", 100, "x"], ["--batch-tokens", "--batch-size"]),
         (["--model", tmp_path / "nowhere", "x"], ["nowhere", "no such run directory"]),
@@ -434,12 +437,14 @@ def test_over_long_lines_are_cut_with_a_warning_not_dropped(run, translator, tmp
     assert cut.source_ids == translator.tokenizers.src.encode(long_line)[:256]
 
     # the batches of a search with attention are cut to the buffer budget
+    from nmt.translation_graph import plan_batches
+
     settings = translator.settings(5, 5, None, attention=True)
-    lengths = np.array([256] * 200)
-    parts = translator._attention_parts(np.arange(200), lengths, settings)
-    assert np.array_equal(np.concatenate(parts), np.arange(200)) and len(parts) > 1
+    _, bounds = plan_batches(np.array([256] * 200), 200, 0, settings)
+    parts = np.diff(bounds.numpy())
+    assert parts.sum() == 200 and len(parts) > 1
     out_len = settings.max_len_a * 256 + settings.max_len_b + 2
-    assert all(4 * len(p) * (5 + 5) * out_len * 256 <= ATTENTION_BUFFER_BYTES for p in parts)
+    assert all(4 * p * (5 + 5) * out_len * 256 <= ATTENTION_BUFFER_BYTES for p in parts)
 
 
 @pytest.mark.slow

@@ -166,22 +166,70 @@ def assert_same_search(texts, scores, want_texts, want_scores, tol=1e-4):
 # ------------------------------------------------------------------------------------------------- tests
 
 
-def test_make_batches_sorted_bounded_and_complete():
-    from nmt.translator import make_batches
+def expected_batches(lengths, batch_size=None, batch_tokens=None, attention_rows=None):
+    """Oracle, in plain Python: the non-empty sources sorted by length (stable), cut into batches of
+    batch_size sentences or of at most batch_tokens padded tokens (at least one sentence); then each batch
+    into parts of attention_rows(width of the batch) rows."""
+    order = sorted((i for i in range(len(lengths)) if lengths[i] > 0), key=lambda i: lengths[i])
+    batches, batch = [], []
+    for i in order:
+        if batch and (
+            len(batch) == batch_size or (batch_tokens is not None and (len(batch) + 1) * lengths[i] > batch_tokens)
+        ):
+            batches.append(batch)
+            batch = []
+        batch.append(i)
+    batches += [batch] if batch else []
+    if attention_rows is None:
+        return batches
+    parts = []
+    for batch in batches:
+        rows = attention_rows(max(lengths[i] for i in batch))
+        parts += [batch[j : j + rows] for j in range(0, len(batch), rows)]
+    return parts
 
-    lengths = np.array([5, 0, 3, 9, 3, 1, 0, 7, 2])
-    batches = make_batches(lengths, batch_size=3)
-    flat = np.concatenate(batches)
-    assert sorted(flat.tolist()) == [i for i in range(len(lengths)) if lengths[i] > 0]
-    assert list(lengths[flat]) == sorted(lengths[flat])  # shortest first
-    assert all(len(b) <= 3 for b in batches)
-    assert flat[:3].tolist() == [5, 8, 2]  # stable among equal lengths (2 before 4)
-    by_tokens = make_batches(lengths, batch_tokens=10)
-    assert sorted(np.concatenate(by_tokens).tolist()) == sorted(flat.tolist())
-    for b in by_tokens:
-        assert len(b) == 1 or len(b) * lengths[b].max() <= 10
-    assert [len(b) for b in make_batches(np.array([50, 60]), batch_tokens=10)] == [1, 1]  # oversized: alone
-    assert make_batches(np.array([0, 0]), batch_size=4) == []
+
+def graph_batches(lengths, batch_size=0, batch_tokens=0, settings=None):
+    from nmt.translation_graph import plan_batches
+
+    order, bounds = (x.numpy() for x in plan_batches(np.array(lengths, np.int32), batch_size, batch_tokens, settings))
+    assert sorted(order.tolist()) == list(range(len(lengths)))
+    assert bounds[0] == sum(1 for n in lengths if n == 0) and bounds[-1] == len(lengths)
+    return [order[bounds[p] : bounds[p + 1]].tolist() for p in range(len(bounds) - 1)]
+
+
+def test_graph_batches_equal_a_plain_python_batching():
+    """The translation graph's batches (plan_batches, TensorFlow ops) against the oracle above: sorted
+    (stable, shortest first), bounded by sentences or padded tokens, empty sources in none, and split for
+    the attention buffers."""
+    from nmt.search import SearchSettings
+    from nmt.translation_graph import ATTENTION_BUFFER_BYTES
+
+    lengths = [5, 0, 3, 9, 3, 1, 0, 7, 2]
+    assert (
+        graph_batches(lengths, batch_size=3) == expected_batches(lengths, batch_size=3) == [[5, 8, 2], [4, 0, 7], [3]]
+    )
+    for tokens in (1, 6, 10, 14, 100):
+        assert graph_batches(lengths, batch_tokens=tokens) == expected_batches(lengths, batch_tokens=tokens), tokens
+    assert graph_batches([50, 60], batch_tokens=10) == [[0], [1]]  # oversized: alone
+    assert graph_batches([0, 0], batch_size=4) == [] and graph_batches([], batch_size=4) == []
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        lengths = rng.integers(0, 40, size=rng.integers(1, 60)).tolist()
+        size, tokens = int(rng.integers(1, 9)), int(rng.integers(1, 200))
+        assert graph_batches(lengths, batch_size=size) == expected_batches(lengths, batch_size=size)
+        assert graph_batches(lengths, batch_tokens=tokens) == expected_batches(lengths, batch_tokens=tokens)
+    # with attention: parts within the buffer budget (beams + n-best archive, output length x source length)
+    settings = SearchSettings(beam_size=5, nbest=5, max_len_a=1.5, max_len_b=10.0, attention=True)
+
+    def rows(width):
+        return max(1, ATTENTION_BUFFER_BYTES // (4 * (5 + 5) * (int(1.5 * width + 10) + 2) * width))
+
+    lengths = [256] * 200 + [3] * 5 + [40] * 30
+    parts = graph_batches(lengths, batch_size=250, settings=settings)
+    assert parts == expected_batches(lengths, batch_size=250, attention_rows=rows)
+    assert len(parts) == 4
+    assert all(4 * len(p) * 10 * (1.5 * 256 + 10 + 2) * 256 <= ATTENTION_BUFFER_BYTES for p in parts)
 
 
 def test_load_run_names_what_is_missing(tmp_path):
@@ -233,9 +281,9 @@ def test_batching_does_not_change_results(translator, run):
 def test_greedy_is_beam_one_and_traced_once(translator, run):
     sentences = [s for s, _ in run["test"][:12]]
     greedy = translator.translate(sentences, beam_size=1, batch_size=5)
-    settings = translator.settings(1, 1, None)
-    fn = translator.search_function(settings)
-    translator.translate(sentences[:3], beam_size=1, batch_size=2)  # other shapes: no new trace
+    fn = translator.graph.function(translator.settings(1, 1, None))
+    translator.translate(sentences[:3], beam_size=1, batch_size=2)  # other shapes and batching: no new trace
+    translator.translate(sentences, beam_size=1, batch_tokens=30)
     assert fn.experimental_get_tracing_count() == 1
     scores = [h[0].score for h in translator.translate_nbest(sentences, beam_size=1, batch_size=5)]
     for sentence, text, score in zip(sentences, greedy, scores):
@@ -243,20 +291,55 @@ def test_greedy_is_beam_one_and_traced_once(translator, run):
         assert_same_search([text], [score], want_texts, want_scores)
 
 
+def test_xla_translator_equals_the_plain_one(translator, run):
+    """jit_compile: each batch's search under XLA, the batch padded to a bounded set of shapes (filler rows
+    repeat a sentence and are dropped): the same n-best lists and scores."""
+    from nmt.translator import Translator
+
+    sentences = mixed_sentences(run, 10)
+    xla = Translator(translator.model, translator.tokenizers, translator.decode, jit_compile=True)
+    got = xla.translate_nbest(sentences, beam_size=2, nbest=2, batch_size=4)
+    want = translator.translate_nbest(sentences, beam_size=2, nbest=2, batch_size=4)
+    assert len(got) == len(sentences)
+    for g, w in zip(got, want):
+        assert_same_search([h.text for h in g], [h.score for h in g], [h.text for h in w], [h.score for h in w])
+
+
 def test_empty_input_and_bad_options(translator):
     from nmt.errors import UserError
 
     assert translator.translate([]) == []
     assert translator.translate(["", " ", "\t"]) == ["", "", ""]
-    for kwargs, pattern in (
-        (dict(beam_size=0), "--beam-size"),
-        (dict(beam_size=2, nbest=3), "--nbest.*at most the beam size"),
-        (dict(length_penalty=-1.0), "--length-penalty"),
-        (dict(batch_size=0), "--batch-size"),
-        (dict(batch_size=4, batch_tokens=100), "only one"),
+    for kwargs, message in (
+        (dict(beam_size=0), "beam_size: expected an integer >= 1, got 0"),
+        (dict(beam_size=2, nbest=3), "nbest: expected at most the beam size (2), got 3"),
+        (dict(length_penalty=-1.0), "length_penalty: expected a finite number >= 0, got -1.0"),
+        (dict(length_penalty=float("nan")), "length_penalty: expected a finite number >= 0, got nan"),
+        (dict(batch_size=0), "batch_size: expected an integer >= 1, got 0"),
+        (dict(batch_size=4, batch_tokens=100), "batch_size and batch_tokens: give only one of them"),
+        (dict(max_input_len=0), "max_input_len: expected an integer >= 1, got 0"),
     ):
-        with pytest.raises(UserError, match=pattern):
+        with pytest.raises(UserError) as error:
             translator.translate_detailed(["one"], **kwargs)
+        assert str(error.value) == message
+    with pytest.raises(UserError, match="^chunk_lines: expected an integer >= 1, got 0$"):
+        translator.translate_stream(["one"], chunk_lines=0)
+
+
+def test_decode_defaults_are_merged_once(translator):
+    """The run's decode section gives every option not given; the settings are one validated object."""
+    from nmt.search import SearchSettings
+    from nmt.translation_graph import Batching
+
+    d = translator.decode
+    assert translator.settings() == SearchSettings(
+        d.beam_size, min(d.nbest, d.beam_size), d.length_penalty, d.max_len_a, d.max_len_b
+    )
+    assert translator.settings(beam_size=1).nbest == 1 and translator.settings(3, 2, 0.0).length_penalty == 0.0
+    assert translator.batching() == Batching(batch_size=d.batch_size, max_input_len=d.max_input_len)
+    assert translator.batching(batch_tokens=50) == Batching(batch_tokens=50, max_input_len=d.max_input_len)
+    with pytest.raises(TypeError):
+        translator.translate_detailed(["one"], settings=translator.settings(), beam_size=2)
 
 
 def test_attention_weights_are_distributions(translator, run):
@@ -375,3 +458,33 @@ def test_export_reloads_without_nmt_and_matches(translator, run, tmp_path):
         result["scores"], [[h.score for h in hyps] for hyps in expected_nbest], rtol=1e-4, atol=1e-4
     )
     assert all(math.isfinite(s) for row in result["scores"] for s in row)
+
+
+def test_in_process_graph_equals_the_reloaded_saved_model(translator, run, tmp_path):
+    """One graph: the SavedModel reloaded (in this process) gives the in-process translator's texts and
+    scores exactly, on a batch with empty, over-long (cut to max_input_len) and duplicate sentences."""
+    import dataclasses
+
+    import tensorflow as tf
+
+    from nmt.translator import Translator, export_translator
+
+    decode = dataclasses.replace(translator.decode, beam_size=3, max_input_len=12, batch_size=4)
+    small = Translator(translator.model, translator.tokenizers, decode)
+    plain = [s for s, _ in run["test"][:9]]
+    long_line = " ".join(["twenty-one"] * 10)  # over 12 tokens: cut
+    sentences = [plain[0], "", long_line, plain[1], plain[0], "  ", long_line + " two", *plain[2:], plain[1], ""]
+    detailed = small.translate_detailed(sentences, nbest=3)
+    counts = [len(small.tokenizers.src.encode(s)) for s in sentences]
+    assert [t.truncated_from for t in detailed] == [n if n > 12 else None for n in counts]
+    assert detailed[2].truncated_from > 12 and len(detailed[2].source_ids) == 12
+
+    loaded = tf.saved_model.load(str(export_translator(small, tmp_path / "export")))
+    serve = loaded.signatures["serving_default"](sentences=tf.constant(sentences))
+    nbest = loaded.signatures["nbest"](sentences=tf.constant(sentences))
+    assert [t.decode("utf-8") for t in serve["translations"].numpy()] == small.translate(sentences)
+    assert [[t.decode("utf-8") for t in row] for row in nbest["translations"].numpy()] == [
+        [h.text for h in t.hypotheses] for t in detailed
+    ]
+    assert nbest["scores"].numpy().tolist() == [[h.score for h in t.hypotheses] for t in detailed]
+    assert [h.score for t in detailed if not t.source.strip() for h in t.hypotheses] == [0.0] * 9

@@ -23,10 +23,10 @@ import argparse
 import os
 import stat
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
+from nmt import textfile
 from nmt.errors import UserError
 from nmt.files import AtomicFile
 
@@ -114,56 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
 # ----------------------------------------------------------------------------------------------------- input
 
 
-class LineReader:
-    """The lines of a binary stream as str: split on LF only (a final CR is dropped), strict UTF-8 with the
-    line number in the error. ``bytes_read`` counts what was consumed (for the progress line)."""
-
-    def __init__(self, stream: BinaryIO, name: str):
-        self.stream = stream
-        self.name = name
-        self.bytes_read = 0
-        self.lines_read = 0
-
-    def __iter__(self) -> Iterator[str]:
-        for raw in self.stream:
-            self.bytes_read += len(raw)
-            self.lines_read += 1
-            yield decode_line(raw, self.name, self.lines_read)
-
-    def readline(self) -> str | None:
-        raw = self.stream.readline()
-        if not raw:
-            return None
-        self.bytes_read += len(raw)
-        self.lines_read += 1
-        return decode_line(raw, self.name, self.lines_read)
-
-
 def decode_line(raw: bytes, name: str, number: int) -> str:
-    if raw.endswith(b"\n"):
-        raw = raw[:-1]
-    if raw.endswith(b"\r"):
-        raw = raw[:-1]
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise UserError(
-            f"{name}, line {number}: not valid UTF-8 (byte 0x{raw[error.start]:02x} at byte {error.start + 1} "
-            "of the line); "
-            "expected UTF-8 text"
-        ) from None
-
-
-def open_input(path: str) -> BinaryIO:
-    p = Path(path)
-    try:
-        return open(p, "rb")
-    except FileNotFoundError:
-        raise UserError(f"--input {p}: no such file") from None
-    except IsADirectoryError:
-        raise UserError(f"--input {p}: is a directory, expected a text file") from None
-    except OSError as error:
-        raise UserError(f"--input {p}: cannot read it ({error.strerror or error})") from None
+    """One input line as text: an LF or CRLF ending removed, nothing else (`nmt.textfile.CRLF`); strict UTF-8."""
+    return textfile.decode_line(raw, name, number, textfile.CRLF)
 
 
 def is_regular_file(path: str) -> bool:
@@ -171,20 +124,6 @@ def is_regular_file(path: str) -> bool:
         return stat.S_ISREG(os.stat(path).st_mode)
     except OSError:
         return False
-
-
-def count_lines(path: str) -> int:
-    """Lines as LineReader sees them (a last line without LF counts). Only for a regular file: a pipe
-    or a FIFO can be read once only, so its lines are counted as they are translated."""
-    count, last = 0, b"\n"
-    with open_input(path) as f:
-        while True:
-            block = f.read(1 << 20)
-            if not block:
-                break
-            count += block.count(b"\n")
-            last = block[-1:]
-    return count + (last != b"\n")
 
 
 def binary_stream(stream) -> BinaryIO:
@@ -325,20 +264,43 @@ class Writer:
         )
 
 
+#: The options that set a search or batching setting, by the setting's name (`nmt.search.SettingError`).
+OPTION_NAMES = {
+    "beam_size": "--beam-size",
+    "nbest": "--nbest",
+    "length_penalty": "--length-penalty",
+    "batch_size": "--batch-size",
+    "batch_tokens": "--batch-tokens",
+    "max_input_len": "--max-input-len",
+    "chunk_lines": "--chunk-lines",
+}
+
+
+def error_message(error: UserError) -> str:
+    """The message of error; one about a setting (`nmt.search.SettingError`) names the option that sets it."""
+    renamed = getattr(error, "renamed", None)
+    return str(renamed(OPTION_NAMES) if renamed is not None else error)
+
+
 def run(args, stdin: TextIO, stdout: TextIO, stderr: TextIO) -> int:
     from nmt import config as config_module
-    from nmt.translator import CONFIG_FILE, check_batching, check_run_dir, check_settings
+    from nmt.search import SearchSettings
+    from nmt.translator import CONFIG_FILE, Batching, check_chunk_lines, check_run_dir
 
-    run_dir = check_run_dir(args.model)
+    run_dir = check_run_dir(args.model, what="--model")
     cfg = config_module.load(run_dir / CONFIG_FILE)
     decode = cfg.decode
-    beam_size = decode.beam_size if args.beam_size is None else args.beam_size
-    nbest = (min(decode.nbest, beam_size) if isinstance(beam_size, int) else 1) if args.nbest is None else args.nbest
-    length_penalty = decode.length_penalty if args.length_penalty is None else args.length_penalty
-    check_settings(beam_size, nbest, length_penalty)
-    check_batching(args.batch_size, args.batch_tokens)
-    if args.chunk_lines < 1:
-        raise UserError(f"--chunk-lines: expected an integer >= 1, got {args.chunk_lines}")
+    settings = SearchSettings.from_decode(
+        decode,
+        beam_size=args.beam_size,
+        nbest=args.nbest,
+        length_penalty=args.length_penalty,
+        attention=bool(args.attention_plot),
+    )
+    batching = Batching.from_decode(
+        decode, batch_size=args.batch_size, batch_tokens=args.batch_tokens, max_input_len=args.max_input_len
+    )
+    check_chunk_lines(args.chunk_lines)
     if args.attention_plot and cfg.model.architecture != "attention":
         raise UserError(
             f"--attention-plot: the model in {run_dir} is a {cfg.model.architecture} model, which has no attention; "
@@ -357,7 +319,7 @@ def run(args, stdin: TextIO, stdout: TextIO, stderr: TextIO) -> int:
     if args.sentences:
         known_count = len(args.sentences)
     elif args.input and is_regular_file(args.input):
-        known_count = count_lines(args.input)
+        known_count = textfile.count_lines(args.input, what="--input")
     references = None
     if args.reference:
         from nmt.evaluation import read_lines
@@ -379,23 +341,15 @@ def run(args, stdin: TextIO, stdout: TextIO, stderr: TextIO) -> int:
             ) from None
 
     translator = get_translator(run_dir, args.xla)
-    options = dict(
-        beam_size=beam_size,
-        nbest=nbest,
-        length_penalty=length_penalty,
-        batch_size=args.batch_size,
-        batch_tokens=args.batch_tokens,
-        attention=plot_dir is not None,
-        max_input_len=args.max_input_len,
-    )
-    translator.settings(beam_size, nbest, length_penalty, plot_dir is not None)  # validates before reading input
+    options = dict(settings=settings, batching=batching)
     output = Output(args.output, stdout)
     nbest_format = args.nbest is not None or decode.nbest > 1
     source_name = None if args.sentences else (args.input or "<stdin>")
     writer = Writer(translator, output, nbest_format, references is not None, plot_dir, source_name, stderr)
     try:
         if interactive:
-            interact(translator, LineReader(binary_stream(stdin), "<stdin>"), writer, options, stderr)
+            reader = textfile.LineReader(binary_stream(stdin), "<stdin>", textfile.CRLF)
+            interact(translator, reader, writer, options, stderr)
         else:
             stream_all(translator, args, stdin, writer, options, stderr)
         output.commit()
@@ -430,12 +384,12 @@ def stream_all(translator, args, stdin, writer: Writer, options: dict, stderr: T
         for translation in translator.translate_detailed(args.sentences, **options):
             writer(translation)
         return
-    source = open_input(args.input) if args.input else binary_stream(stdin)
+    source = textfile.open_binary(args.input, what="--input") if args.input else binary_stream(stdin)
     name = args.input or "<stdin>"
     total = (
         os.fstat(source.fileno()).st_size if args.input and stat.S_ISREG(os.fstat(source.fileno()).st_mode) else None
     )
-    reader = LineReader(source, name)
+    reader = textfile.LineReader(source, name, textfile.CRLF)
     try:
         with Progress(f"translating {name}", total_bytes=total, stream=stderr) as progress:
             for translation in translator.translate_stream(reader, chunk_lines=args.chunk_lines, **options):
@@ -449,7 +403,7 @@ def stream_all(translator, args, stdin, writer: Writer, options: dict, stderr: T
             source.close()
 
 
-def interact(translator, reader: LineReader, writer: Writer, options: dict, stderr: TextIO) -> None:
+def interact(translator, reader: textfile.LineReader, writer: Writer, options: dict, stderr: TextIO) -> None:
     """A prompt on standard error, one translation (or n-best list) on the output per line; ends at end of input."""
     print("Type a sentence and press Enter; Ctrl-D quits.", file=stderr, flush=True)
     while True:
@@ -487,7 +441,7 @@ def main(argv=None, stdin: TextIO | None = None, stdout: TextIO | None = None, s
         import_tensorflow(verbose=args.verbose)
         return run(args, stdin, stdout, stderr)
     except UserError as error:
-        print(f"error: {error}", file=stderr, flush=True)
+        print(f"error: {error_message(error)}", file=stderr, flush=True)
         return 2
     except KeyboardInterrupt:
         print("", file=stderr, flush=True)
