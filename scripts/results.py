@@ -120,14 +120,14 @@ def decode_figures(translator, sources: list[str], references: list[str], beam: 
 
 
 def measure(run: Path, args) -> dict:
-    from nmt import config
+    from nmt import config, evaluation, textfile
     from nmt.translator import load_run
 
     cfg = config.load(run / "config.yaml")
     src = args.src or cfg.corpus.src_lang
     tgt = args.tgt or cfg.corpus.tgt_lang
-    sources = [line.rstrip("\n") for line in open(args.data / f"{args.test}.{src}", encoding="utf-8")]
-    references = [line.rstrip("\n") for line in open(args.data / f"{args.test}.{tgt}", encoding="utf-8")]
+    sources = list(textfile.read_lines(args.data / f"{args.test}.{src}", convention=textfile.CRLF))
+    references = evaluation.read_lines(args.data / f"{args.test}.{tgt}")
     if len(sources) != len(references):
         raise UserError(f"{args.data}: {len(sources)} {src} test lines but {len(references)} {tgt} lines")
     translator = load_run(run)
