@@ -64,17 +64,23 @@ def reference_streams(hypotheses: Sequence[str], references: References) -> list
     return streams
 
 
-def make_metrics(metrics: Sequence[str] = DEFAULT_METRICS, references=None, bleu_tokenize: str | None = None):
+def make_metrics(
+    metrics: Sequence[str] = DEFAULT_METRICS,
+    references=None,
+    bleu_tokenize: str | None = None,
+    lowercase: bool = False,
+):
     """{"bleu": BLEU(...), "chrf": CHRF(...)} with the sacrebleu command line's defaults.
 
     references: reference streams to cache in the metrics (as the command line does), or None.
+    lowercase: case-insensitive BLEU (``sacrebleu -lc``: BLEU only, signature ``case:lc``; chrF stays cased).
     """
     built = {}
     for name in metrics:
         key = str(name).lower()
         if key not in METRICS:
             raise UserError(f"metric {name!r}: expected one of {', '.join(METRICS)}")
-        options = {"tokenize": bleu_tokenize} if key == "bleu" else {}
+        options = {"tokenize": bleu_tokenize, "lowercase": lowercase} if key == "bleu" else {}
         try:
             built[key] = METRICS[key](references=references, **options)
         except Exception as error:  # sacrebleu rejects a bad tokenizer name with a plain exception
@@ -123,17 +129,19 @@ def score(
     metrics: Sequence[str] = DEFAULT_METRICS,
     *,
     bleu_tokenize: str | None = None,
+    lowercase: bool = False,
 ) -> Scores:
     """Corpus BLEU/chrF of hypotheses (one string per sentence) against one or more references per sentence.
 
     references: list[str] (one reference each) or list of reference streams (each a list[str] as long as
-    hypotheses). bleu_tokenize: sacrebleu tokenizer name (default: sacrebleu's, "13a").
+    hypotheses). bleu_tokenize: sacrebleu tokenizer name (default: sacrebleu's, "13a"). lowercase: BLEU
+    ignores case (``sacrebleu -lc``).
     """
     hypotheses = list(hypotheses)
     streams = reference_streams(hypotheses, references)
     if not hypotheses:
         raise UserError("hypotheses: expected at least one sentence to score, got none")
-    objects = make_metrics(metrics, references=streams, bleu_tokenize=bleu_tokenize)
+    objects = make_metrics(metrics, references=streams, bleu_tokenize=bleu_tokenize, lowercase=lowercase)
     results = {name: metric.corpus_score(hypotheses, None) for name, metric in objects.items()}
     signatures = {name: metric.get_signature().format() for name, metric in objects.items()}
     return Scores(results=results, signatures=signatures)
@@ -207,6 +215,7 @@ def paired_bootstrap(
     seed: int | None = DEFAULT_SEED,
     names: Sequence[str] = ("baseline", "system"),
     bleu_tokenize: str | None = None,
+    lowercase: bool = False,
 ) -> PairedComparison:
     """sacrebleu's paired bootstrap resampling test of ``system`` against ``baseline`` (``sacrebleu --paired-bs``).
 
@@ -225,7 +234,7 @@ def paired_bootstrap(
     if not baseline:
         raise UserError("hypotheses: expected at least one sentence to score, got none")
     with _sacrebleu_seed(seed):
-        objects = make_metrics(metrics, references=streams, bleu_tokenize=bleu_tokenize)
+        objects = make_metrics(metrics, references=streams, bleu_tokenize=bleu_tokenize, lowercase=lowercase)
         test = PairedTest(
             [(names[0], baseline), (names[1], system)],
             {name.upper(): metric for name, metric in objects.items()},

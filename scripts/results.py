@@ -8,7 +8,8 @@ For every run directory written by train.py, on the test split of --data (raw te
 line, e.g. Multi30k's test2016.de / test2016.en):
 
 - test BLEU and chrF with sacreBLEU's signatures, greedy and beam 5 (cased, 13a, detokenized output),
-  and BLEU lowercased (`sacrebleu -lc`, for comparison with figures computed on lowercased text);
+  and BLEU lowercased (`nmt-evaluate --lowercase`, as `sacrebleu -lc`, for comparison with figures
+  computed on lowercased text);
 - decoding speed: test sentences per second with a warm (traced) search, greedy and beam 5;
 - training: steps, epochs, wall-clock minutes of training, best dev BLEU, and target tokens per
   second (steps x the mean target tokens per batch of an epoch: the tokenized training targets
@@ -98,8 +99,6 @@ def training_figures(run: Path, translator, cfg) -> dict:
 
 def decode_figures(translator, sources: list[str], references: list[str], beam: int) -> dict:
     """Scores and sentences/s of one beam size (the search traced on a first slice, then timed)."""
-    import sacrebleu
-
     from nmt import evaluation
 
     translator.translate(sources[:128], beam_size=beam)  # trace the search for the batch shapes
@@ -107,14 +106,13 @@ def decode_figures(translator, sources: list[str], references: list[str], beam: 
     hypotheses = translator.translate(sources, beam_size=beam)
     seconds = time.perf_counter() - start
     scores = evaluation.score(hypotheses, references)
-    lower = sacrebleu.metrics.BLEU(lowercase=True)
-    lower_score = lower.corpus_score(hypotheses, [references])
+    lower = evaluation.score(hypotheses, references, metrics=("bleu",), lowercase=True)
     return {
         "bleu": scores.bleu,
         "chrf": scores.chrf,
         "bleu_line": scores.format(),
-        "bleu_lowercase": lower_score.score,
-        "bleu_lowercase_signature": lower.get_signature().format(),
+        "bleu_lowercase": lower.bleu,
+        "bleu_lowercase_signature": lower.signatures["bleu"],
         "sentences_per_s": len(sources) / seconds,
     }
 

@@ -138,6 +138,28 @@ def test_scores_equal_the_command_line_on_a_multi30k_slice(tmp_path, multi30k_di
     assert 30 < ours.bleu < 100
 
 
+def test_lowercase_bleu_equals_the_command_line_lc(tmp_path):
+    """--lowercase is sacrebleu's -lc: case-insensitive BLEU with signature case:lc, chrF unchanged."""
+    # Every other sentence in upper case: cased BLEU loses those n-grams, lowercased BLEU keeps them.
+    shouted = [line.upper() if i % 2 else line for i, line in enumerate(SYSTEM)]
+    ref, hyp = write(tmp_path / "ref.de", REFERENCES), write(tmp_path / "hyp.de", shouted)
+    cli = json.loads(sacrebleu_cli(ref, "-i", hyp, "-m", "bleu", "chrf", "-lc", "-w", 8))
+    ours = evaluation.score(shouted, REFERENCES, lowercase=True)
+    assert round(ours.bleu, 8) == pytest.approx(cli[0]["score"], abs=1e-8)
+    assert ours.signatures["bleu"] == cli[0]["signature"] and "case:lc" in ours.signatures["bleu"]
+    assert round(ours.chrf, 8) == pytest.approx(cli[1]["score"], abs=1e-8)
+    assert ours.signatures["chrf"] == cli[1]["signature"]
+    cased = evaluation.score(shouted, REFERENCES)
+    assert ours.bleu > cased.bleu + 10 and ours.chrf == cased.chrf
+    assert ours.bleu == pytest.approx(evaluation.score(SYSTEM, REFERENCES, lowercase=True).bleu)  # case is forgiven
+    script = run_script("--ref", ref, hyp, "--lowercase", "--json")
+    assert script.returncode == 0, script.stderr
+    assert json.loads(script.stdout)["systems"][str(hyp)]["bleu"]["signature"] == cli[0]["signature"]
+    paired = evaluation.paired_bootstrap(BASELINE, shouted, REFERENCES, n_samples=50, lowercase=True)
+    assert "case:lc" in paired.metrics["bleu"].signature
+    assert paired.metrics["bleu"].system == pytest.approx(ours.bleu)
+
+
 def test_format_prints_score_lines_with_signatures():
     scores = evaluation.score(BASELINE, REFERENCES)
     lines = scores.format().splitlines()

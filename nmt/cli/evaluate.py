@@ -4,6 +4,7 @@
     nmt-evaluate --ref REF HYP                 # scores with signatures
     nmt-evaluate --ref REF1 --ref REF2 HYP     # several references per sentence
     nmt-evaluate --ref REF BASELINE SYSTEM     # both scored + sacrebleu's paired bootstrap test
+    nmt-evaluate --ref REF HYP --lowercase     # case-insensitive BLEU (sacrebleu -lc)
 
 Files are UTF-8, one sentence per line (trailing whitespace ignored, as by the sacrebleu command line). The
 numbers equal those of ``sacrebleu REF -i HYP -m bleu chrf`` and, for two systems,
@@ -44,6 +45,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     parser.add_argument("--tokenize", default=None, help="BLEU tokenizer (sacrebleu's names; default 13a)")
     parser.add_argument(
+        "--lowercase",
+        "-lc",
+        action="store_true",
+        help="case-insensitive BLEU, as sacrebleu -lc (signature case:lc; chrF stays cased)",
+    )
+    parser.add_argument(
         "--paired-bs-n", type=int, default=1000, help="bootstrap resamples for the paired test (default 1000)"
     )
     parser.add_argument(
@@ -78,7 +85,10 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     try:
         systems, references = read_corpus(args.hypotheses, args.ref)
-        scores = [evaluation.score(lines, references, args.metrics, bleu_tokenize=args.tokenize) for lines in systems]
+        scores = [
+            evaluation.score(lines, references, args.metrics, bleu_tokenize=args.tokenize, lowercase=args.lowercase)
+            for lines in systems
+        ]
         comparison = None
         if len(systems) == 2:
             comparison = evaluation.paired_bootstrap(
@@ -90,6 +100,7 @@ def main(argv=None) -> int:
                 seed=args.seed,
                 names=args.hypotheses,
                 bleu_tokenize=args.tokenize,
+                lowercase=args.lowercase,
             )
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
