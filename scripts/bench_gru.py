@@ -17,7 +17,10 @@ For bfloat16 the script also measures a 2048³ bfloat16 matmul (with and without
 processor's bfloat16 instructions, because the bfloat16 speed-up is bounded by the hardware: no
 GRU can run its matmuls faster than the machine's best bfloat16 matmul, so the largest possible
 speed-up is (bfloat16 matmul GFLOP/s) / (float32 GRU GFLOP/s). Without AVX512_BF16 or AMX on a
-CPU, bfloat16 is converted to float32 around every product and that bound is below 1.
+CPU, bfloat16 is converted to float32 around every product and that bound is below 1. A tighter
+bound comes from the layer's own matmuls, timed alone at its shapes ([B, H] x [H, 2H] and [B, H] x
+[H, H] per step, forward and backward, and the whole-sequence weight matmuls): small per-step
+products use the bfloat16 units far less well than a 2048^3 product.
 
     python scripts/bench_gru.py [--batch 64 --length 30 --input 256 --units 512]
 
@@ -237,6 +240,54 @@ def time_backward_passes(args):
     return out
 
 
+def time_matmuls_alone(args):
+    """The matmuls of one nmt.gru.GRU forward and backward pass and nothing else, at the layer's own
+    shapes, in graph mode as `fit` runs them: per step h·U_zr [B, H]x[H, 2H] and (r⊙h)·U_h
+    [B, H]x[H, H] forward, δh̃·U_hᵀ [B, H]x[H, H] and δzr·U_zrᵀ [B, 2H]x[2H, H] backward, each
+    waiting for the one before as in the recurrence; then the input projection x·W [T·B, E]x[E, 3H]
+    and the gradients dx, dW and dU (one matmul each over all T·B rows). Returns {dtype: seconds}.
+
+    Their float32/bfloat16 time ratio bounds the layer's bfloat16 speed-up as long as the layer's
+    other work (element-wise gates, loop, slicing) is no cheaper in bfloat16, which on a CPU it is
+    not (bfloat16 element-wise ops are converted to float32 and back)."""
+    import numpy as np
+    import tensorflow as tf
+
+    B, T, E, H = args.batch, args.length, args.input, args.units
+    rng = np.random.default_rng(2)
+    out = {}
+    for dtype in args.dtypes:
+
+        def const(*shape, dtype=dtype):
+            return tf.constant(0.04 * rng.normal(size=shape).astype("float32"), dtype)
+
+        u_zr, u_h, h0 = const(H, 2 * H), const(H, H), const(B, H)
+        x_rows, w, d_rows, h_rows = const(T * B, E), const(E, 3 * H), const(T * B, 3 * H), const(T * B, H)
+        u_zr_t, u_h_t = tf.transpose(u_zr), tf.transpose(u_h)
+
+        def forward(t, h, u_zr=u_zr, u_h=u_h):
+            zr = tf.matmul(h, u_zr)  # [B, 2H]
+            return t + 1, tf.matmul(zr[:, H:], u_h)  # [B, H]
+
+        def backward(t, d, u_h_t=u_h_t, u_zr_t=u_zr_t):
+            d_rh = tf.matmul(d, u_h_t)  # [B, H]
+            return t + 1, tf.matmul(tf.concat([d, d_rh], axis=1), u_zr_t)  # [B, 2H] x [2H, H]
+
+        @tf.function(autograph=False)
+        def run(h0=h0, x_rows=x_rows, w=w, d_rows=d_rows, h_rows=h_rows):
+            h = tf.while_loop(lambda t, _: t < T, forward, (0, h0))[1]
+            d = tf.while_loop(lambda t, _: t < T, backward, (0, h))[1]
+            xp = tf.matmul(x_rows, w)  # [T·B, 3H]
+            dx = tf.matmul(d_rows, w, transpose_b=True)  # [T·B, E]
+            dw = tf.matmul(x_rows, d_rows, transpose_a=True)  # [E, 3H]
+            du = tf.matmul(h_rows, d_rows, transpose_a=True)  # [H, 3H]
+            return d, xp, dx, dw, du
+
+        out[dtype] = median_time(lambda run=run: [t.numpy() for t in run()], args.warmup, args.repeats)
+        print(f"  timed the GRU's matmuls alone, {dtype}", file=sys.stderr, flush=True)
+    return out
+
+
 def bf16_instructions():
     """The processor's bfloat16 instruction sets, from /proc/cpuinfo (Linux; None elsewhere)."""
     try:
@@ -335,6 +386,15 @@ def main(argv=None):
         print(
             f"\nnmt.gru.GRU bfloat16 speed-up over float32: {speedup:.2f}x "
             f"(target >= 1.6: {'met' if speedup >= 1.6 else 'NOT met'})"
+        )
+        alone = time_matmuls_alone(args)
+        print(
+            f"  the layer's matmuls alone at its own shapes (graph): float32 {alone['float32'] * 1e3:.2f} ms "
+            f"({100 * alone['float32'] / tf_results[('nmt.gru.GRU', 'float32', False)]:.0f} % of the float32 "
+            f"graph layer), bfloat16 {alone['bfloat16'] * 1e3:.2f} ms "
+            f"({100 * alone['bfloat16'] / tf_results[('nmt.gru.GRU', 'bfloat16', False)]:.0f} % of the bfloat16 "
+            f"graph layer): the matmuls themselves run {alone['float32'] / alone['bfloat16']:.2f}x faster in "
+            "bfloat16, the layer's bound while its element-wise work is no cheaper in bfloat16"
         )
         ceiling = matmul_gflops["bfloat16"] / gflops(best("float32"))
         instructions = bf16_instructions()

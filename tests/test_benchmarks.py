@@ -60,6 +60,7 @@ def test_bench_gru_reports_every_contender_ratio_and_the_bf16_bound():
     assert "target <= 0.6" in out and "target < 1.0" in out
     assert "bfloat16 speed-up over float32" in out
     assert "hardware bound: bfloat16 matmul" in out and "CPU bfloat16 instructions:" in out
+    assert "the layer's matmuls alone at its own shapes (graph): float32 " in out
     # GRU against LSTM: parameters counted from the weights; input 4, units 8
     lstm_section = out.split("GRU against LSTM", 1)[1]
     rows = {
