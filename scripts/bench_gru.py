@@ -1,6 +1,7 @@
 #!/usr/bin/env python
-"""Forward + backward speed of nmt.gru.GRU next to Keras' GRUs and torch.nn.GRU, in one run; and GRUs
-against LSTMs of the same size (keras.layers.LSTM, torch.nn.LSTM) with each layer's parameter count.
+"""Forward + backward speed of nmt.gru.GRU next to Keras' GRUs, torch.nn.GRU and oneDNN's fused GRU
+primitives, in one run; and GRUs against LSTMs of the same size (keras.layers.LSTM, torch.nn.LSTM) with
+each layer's parameter count.
 
 Each contender computes the full output sequence of one GRU layer and the gradients with respect
 to the inputs and every weight, for a fixed random cotangent. TensorFlow layers run inside a
@@ -24,6 +25,12 @@ products use the bfloat16 units far less well than a 2048^3 product.
 
     python scripts/bench_gru.py [--batch 64 --length 30 --input 256 --units 512]
 
+oneDNN's fused primitives (when `pip install onednn-devel-cpu-gomp==2023.2.0` and g++ are there;
+benchmark-only, never a dependency) show what one library call per sequence with packed weights
+reaches: `vanilla_gru` is exactly nmt.gru's GRU (checked here against nmt.gru.GRU on the same float32
+inputs and weights before its time is shown), `lbr_gru` is torch.nn.GRU's linear-before-reset
+variant. scripts/bench_onednn_gru.cc is compiled into a temporary folder and run in its own process.
+
 Keras' `fit` turns XLA on by default for TensorFlow; a layer called in a plain tf.function, as
 here in the "graph" rows, runs without it.
 """
@@ -33,9 +40,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -51,6 +60,7 @@ def parse_args(argv=None):
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--dtypes", default="float32,bfloat16", help="comma-separated")
     p.add_argument("--no-torch", action="store_true", help="skip torch.nn.GRU")
+    p.add_argument("--no-onednn", action="store_true", help="skip oneDNN's fused GRU primitives")
     p.add_argument("--torch-worker", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     for name in ("batch", "length", "input", "units", "repeats"):
@@ -109,6 +119,77 @@ def time_torch(args):
     if proc.returncode != 0:
         last = (proc.stderr.strip().splitlines() or ["?"])[-1]
         return None, f"not available ({last})"
+    return json.loads(proc.stdout.strip().splitlines()[-1]), None
+
+
+def onednn_prefix():
+    """The prefix holding oneDNN's C++ headers and library (`pip install onednn-devel-cpu-gomp==2023.2.0`
+    puts them under the environment's include/ and lib/), or None."""
+    for prefix in (os.environ.get("ONEDNN_PREFIX"), sys.prefix):
+        if prefix and os.path.exists(os.path.join(prefix, "include", "dnnl.hpp")):
+            if os.path.exists(os.path.join(prefix, "lib", "libdnnl.so.3")):
+                return prefix
+    return None
+
+
+def build_onednn(args):
+    """Compiles scripts/bench_onednn_gru.cc against oneDNN. Returns (binary path, None) or (None, why not)."""
+    if args.no_onednn:
+        return None, "skipped (--no-onednn)"
+    prefix = onednn_prefix()
+    compiler = os.environ.get("CXX") or shutil.which("g++")
+    if prefix is None or compiler is None:
+        missing = "oneDNN headers" if prefix is None else "a C++ compiler (g++ or $CXX)"
+        return None, f"not available (no {missing}; pip install onednn-devel-cpu-gomp==2023.2.0 and g++ to compare)"
+    out_dir = tempfile.mkdtemp(prefix="bench_onednn_gru_")
+    binary = os.path.join(out_dir, "bench_onednn_gru")
+    lib = os.path.join(prefix, "lib")
+    cmd = [compiler, "-O2", "-std=c++17", os.path.join(ROOT, "scripts", "bench_onednn_gru.cc")]
+    cmd += ["-I", os.path.join(prefix, "include"), "-L", lib, "-l:libdnnl.so.3", f"-Wl,-rpath,{lib}", "-o", binary]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        last = (proc.stderr.strip().splitlines() or ["?"])[-1]
+        return None, f"not available (compiling bench_onednn_gru.cc failed: {last})"
+    return binary, None
+
+
+def check_onednn(args, binary):
+    """Runs oneDNN's float32 vanilla_gru forward and nmt.gru.GRU on the same random inputs, initial
+    state and weights. Returns the largest absolute difference of their output sequences."""
+    import numpy as np
+
+    from nmt.gru import GRU
+
+    B, T, E, H = args.batch, args.length, args.input, args.units
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(B, T, E)).astype("float32")
+    h0 = rng.normal(size=(B, H)).astype("float32")
+    layer = GRU(H, return_sequences=True)
+    layer(x[:, :1], initial_state=h0)
+    kernel, recurrent, bias = (0.1 * rng.normal(size=w.shape).astype("float32") for w in layer.weights)
+    layer.set_weights([kernel, recurrent, bias])
+    ours = np.asarray(layer(x, initial_state=h0))  # [B, T, H]
+    with tempfile.TemporaryDirectory() as d:
+        for name, array in (
+            ("src", x.transpose(1, 0, 2)),  # oneDNN's tnc: [T, B, E]
+            ("h0", h0),
+            ("kernel", kernel),
+            ("recurrent_kernel", recurrent),
+            ("bias", bias),
+        ):
+            np.ascontiguousarray(array, dtype="<f4").tofile(os.path.join(d, name + ".f32"))
+        sizes = [str(v) for v in (T, B, E, H)]
+        subprocess.run([binary, *sizes, "1", "0", d], check=True, capture_output=True)
+        theirs = np.fromfile(os.path.join(d, "dst.f32"), dtype="<f4").reshape(T, B, H).transpose(1, 0, 2)
+    return float(np.max(np.abs(ours - theirs)))
+
+
+def time_onednn(args, binary):
+    """Times oneDNN's vanilla_gru and lbr_gru (in their own process, like torch). Returns the JSON."""
+    sizes = [str(v) for v in (args.length, args.batch, args.input, args.units, args.repeats, args.warmup)]
+    proc = subprocess.run([binary, *sizes], capture_output=True, text=True)
+    if proc.returncode != 0:
+        return None, f"failed ({(proc.stderr.strip().splitlines() or ['?'])[-1]})"
     return json.loads(proc.stdout.strip().splitlines()[-1]), None
 
 
@@ -326,7 +407,12 @@ def main(argv=None):
         torch_worker(args)
         return 0
     torch_result, torch_note = time_torch(args)
+    onednn_binary, onednn_note = build_onednn(args)
+    onednn_result = None
+    if onednn_binary:
+        onednn_result, onednn_note = time_onednn(args, onednn_binary)
     tf_results, matmul_gflops, params = time_tf(args)
+    onednn_diff = check_onednn(args, onednn_binary) if onednn_result else None
     B, T, E, H = args.batch, args.length, args.input, args.units
     flops = 2 * B * T * 3 * H * (3 * E + 3 * H)
     gflops = lambda s: flops / s / 1e9
@@ -353,8 +439,24 @@ def main(argv=None):
         rows_lstm = [(("torch.nn.LSTM", dt, None), s) for dt, s in torch_result["lstm_times"].items()]
         for (name, dt, _), s in rows_lstm:
             print(f"{name:32s} {dt:9s} {'torch':6s} {s * 1e3:9.2f}")
+    if onednn_result:
+        for alg, label in (("vanilla_gru", "oneDNN vanilla_gru (fused)"), ("lbr_gru", "oneDNN lbr_gru (fused)")):
+            for dt in args.dtypes:
+                s = onednn_result["times"][alg][dt]
+                print(f"{label:32s} {dt:9s} {'onednn':6s} {s * 1e3:9.2f} {gflops(s):9.1f} "
+                      f"{100 * gflops(s) / matmul_gflops['float32']:8.1f}%")
     if torch_note:
         print(f"torch.nn.GRU: {torch_note}")
+    if onednn_note:
+        print(f"oneDNN GRU primitives: {onednn_note}")
+    elif onednn_result:
+        same = onednn_diff < 1e-4
+        print(
+            f"oneDNN {onednn_result['version']}: vanilla_gru is nmt.gru's GRU (reset gate before the recurrent "
+            f"matmul) as one primitive per sequence, weights packed once; lbr_gru is torch.nn.GRU's variant. "
+            f"vanilla_gru against nmt.gru.GRU on the same float32 inputs and weights: max |difference| "
+            f"{onednn_diff:.1e} ({'the same function' if same else 'NOT the same function: its times do not compare'})"
+        )
 
     print_gru_against_lstm(args, tf_results, torch_result, params)
 
@@ -368,6 +470,8 @@ def main(argv=None):
         others = []
         if torch_result and dt in torch_result["times"]:
             others.append(("torch.nn.GRU", torch_result["times"][dt], 0.9))
+        if onednn_result:
+            others.append(("oneDNN vanilla_gru (fused)", onednn_result["times"]["vanilla_gru"][dt], None))
         others += [
             ("keras GRU(reset_after=False) graph", tf_results[("keras GRU(reset_after=False)", dt, False)], 0.6),
             ("keras GRU(reset_after=False) xla", tf_results[("keras GRU(reset_after=False)", dt, True)], 1.0),
@@ -387,6 +491,21 @@ def main(argv=None):
             f"\nnmt.gru.GRU bfloat16 speed-up over float32: {speedup:.2f}x "
             f"(target >= 1.6: {'met' if speedup >= 1.6 else 'NOT met'})"
         )
+        if torch_result:
+            torch_bf16 = torch_result["times"]["bfloat16"]
+            print(
+                f"nmt.gru.GRU bfloat16 against torch.nn.GRU bfloat16: {best('bfloat16') / torch_bf16:.2f}x its time "
+                f"(target <= 1.0: {'met' if best('bfloat16') <= torch_bf16 else 'NOT met'})"
+            )
+        if onednn_result:
+            fused = onednn_result["times"]["vanilla_gru"]
+            print(
+                f"  oneDNN's fused vanilla_gru (the same equations): float32 {fused['float32'] * 1e3:.2f} ms, "
+                f"bfloat16 {fused['bfloat16'] * 1e3:.2f} ms = {fused['float32'] / fused['bfloat16']:.2f}x its float32, "
+                f"{best('float32') / fused['bfloat16']:.2f}x nmt.gru.GRU's best float32"
+                + (f", {fused['bfloat16'] / torch_result['times']['bfloat16']:.2f}x torch.nn.GRU bfloat16's time"
+                   if torch_result else "")
+            )
         alone = time_matmuls_alone(args)
         print(
             f"  the layer's matmuls alone at its own shapes (graph): float32 {alone['float32'] * 1e3:.2f} ms "

@@ -57,6 +57,11 @@ def test_bench_gru_reports_every_contender_ratio_and_the_bf16_bound():
                 ), f"no row for {name} {dtype} {mode}:\n{out}"
     assert "2048^3 float32 matmul" in out and "2048^3 bfloat16 matmul" in out
     assert "vs torch.nn.GRU" not in out  # --no-torch
+    if "oneDNN GRU primitives: not available" not in out:
+        # oneDNN's fused vanilla_gru, an independent implementation of the same equations, computed
+        # nmt.gru.GRU's output sequence on the same inputs and weights before its time was shown.
+        assert "max |difference|" in out and "(the same function)" in out, out
+        assert "float32   vs oneDNN vanilla_gru (fused)" in out
     assert "target <= 0.6" in out and "target < 1.0" in out
     assert "bfloat16 speed-up over float32" in out
     assert "hardware bound: bfloat16 matmul" in out and "CPU bfloat16 instructions:" in out
