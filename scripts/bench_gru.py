@@ -137,10 +137,13 @@ def build_onednn(args):
     if args.no_onednn:
         return None, "skipped (--no-onednn)"
     prefix = onednn_prefix()
-    compiler = os.environ.get("CXX") or shutil.which("g++")
+    compiler = shutil.which(os.environ.get("CXX") or "g++")
     if prefix is None or compiler is None:
-        missing = "oneDNN headers" if prefix is None else "a C++ compiler (g++ or $CXX)"
-        return None, f"not available (no {missing}; pip install onednn-devel-cpu-gomp==2023.2.0 and g++ to compare)"
+        missing = "oneDNN's headers and library" if prefix is None else "a C++ compiler (g++ or $CXX)"
+        return (
+            None,
+            f"not available ({missing} not found; pip install onednn-devel-cpu-gomp==2023.2.0 and g++ to compare)",
+        )
     out_dir = tempfile.mkdtemp(prefix="bench_onednn_gru_")
     binary = os.path.join(out_dir, "bench_onednn_gru")
     lib = os.path.join(prefix, "lib")
@@ -155,7 +158,8 @@ def build_onednn(args):
 
 def check_onednn(args, binary):
     """Runs oneDNN's float32 vanilla_gru forward and nmt.gru.GRU on the same random inputs, initial
-    state and weights. Returns the largest absolute difference of their output sequences."""
+    state and weights. Returns the largest absolute difference of their output sequences (None when
+    the oneDNN run failed)."""
     import numpy as np
 
     from nmt.gru import GRU
@@ -179,7 +183,9 @@ def check_onednn(args, binary):
         ):
             np.ascontiguousarray(array, dtype="<f4").tofile(os.path.join(d, name + ".f32"))
         sizes = [str(v) for v in (T, B, E, H)]
-        subprocess.run([binary, *sizes, "1", "0", d], check=True, capture_output=True)
+        proc = subprocess.run([binary, *sizes, "1", "0", d], capture_output=True, text=True)
+        if proc.returncode != 0:
+            return None
         theirs = np.fromfile(os.path.join(d, "dst.f32"), dtype="<f4").reshape(T, B, H).transpose(1, 0, 2)
     return float(np.max(np.abs(ours - theirs)))
 
@@ -408,11 +414,16 @@ def main(argv=None):
         return 0
     torch_result, torch_note = time_torch(args)
     onednn_binary, onednn_note = build_onednn(args)
-    onednn_result = None
+    onednn_result, onednn_diff = None, None
     if onednn_binary:
         onednn_result, onednn_note = time_onednn(args, onednn_binary)
     tf_results, matmul_gflops, params = time_tf(args)
-    onednn_diff = check_onednn(args, onednn_binary) if onednn_result else None
+    if onednn_binary:
+        if onednn_result:
+            onednn_diff = check_onednn(args, onednn_binary)
+        shutil.rmtree(os.path.dirname(onednn_binary), ignore_errors=True)
+        if onednn_result and onednn_diff is None:
+            onednn_result, onednn_note = None, "failed (its float32 forward on bench_gru.py's inputs did not run)"
     B, T, E, H = args.batch, args.length, args.input, args.units
     flops = 2 * B * T * 3 * H * (3 * E + 3 * H)
     gflops = lambda s: flops / s / 1e9
@@ -443,8 +454,10 @@ def main(argv=None):
         for alg, label in (("vanilla_gru", "oneDNN vanilla_gru (fused)"), ("lbr_gru", "oneDNN lbr_gru (fused)")):
             for dt in args.dtypes:
                 s = onednn_result["times"][alg][dt]
-                print(f"{label:32s} {dt:9s} {'onednn':6s} {s * 1e3:9.2f} {gflops(s):9.1f} "
-                      f"{100 * gflops(s) / matmul_gflops['float32']:8.1f}%")
+                print(
+                    f"{label:32s} {dt:9s} {'onednn':6s} {s * 1e3:9.2f} {gflops(s):9.1f} "
+                    f"{100 * gflops(s) / matmul_gflops['float32']:8.1f}%"
+                )
     if torch_note:
         print(f"torch.nn.GRU: {torch_note}")
     if onednn_note:
@@ -503,8 +516,11 @@ def main(argv=None):
                 f"  oneDNN's fused vanilla_gru (the same equations): float32 {fused['float32'] * 1e3:.2f} ms, "
                 f"bfloat16 {fused['bfloat16'] * 1e3:.2f} ms = {fused['float32'] / fused['bfloat16']:.2f}x its float32, "
                 f"{best('float32') / fused['bfloat16']:.2f}x nmt.gru.GRU's best float32"
-                + (f", {fused['bfloat16'] / torch_result['times']['bfloat16']:.2f}x torch.nn.GRU bfloat16's time"
-                   if torch_result else "")
+                + (
+                    f", {fused['bfloat16'] / torch_result['times']['bfloat16']:.2f}x torch.nn.GRU bfloat16's time"
+                    if torch_result
+                    else ""
+                )
             )
         alone = time_matmuls_alone(args)
         print(
