@@ -1,6 +1,7 @@
 """Config loading: typed sections, one-line errors naming the key, overrides, shipped configs."""
 
 import dataclasses
+import os
 import re
 import subprocess
 import sys
@@ -64,7 +65,7 @@ def test_round_trip_through_yaml(tmp_path):
         (["train.epoch=3"], "train.epoch: unknown key"),
         (["trian.epochs=3"], "unknown section 'trian'"),
         (["train.epochs"], "expected section.key=value"),
-        (["model.output_dim=511"], "model.output_dim"),
+        (["model.deep_output=maxout", "model.output_dim=511"], "model.output_dim"),
         (["model.architecture=transformer"], "model.architecture"),
         (["train.optimizer=sgd"], "train.optimizer"),
         (["decode.nbest=9", "decode.beam_size=4"], "decode.nbest"),
@@ -114,6 +115,25 @@ def test_train_cli_reports_config_errors_without_traceback(tmp_path):
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert proc.stderr.strip().splitlines()[-1] == ("error: train.epochs: received -1, expected a positive integer")
+
+
+def test_train_cli_checks_the_config_before_loading_tensorflow(tmp_path):
+    """A mistake in the config or a --set is reported at once: TensorFlow (seconds to load) is not imported."""
+    code = (
+        "import sys; from nmt.cli.train import main; "
+        "rc = main(sys.argv[1:]); print(rc, sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))"
+    )
+    argv = ["--config", str(ROOT / "configs" / "toy.yaml"), "--run-dir", str(tmp_path / "run")]
+    proc = subprocess.run(
+        [sys.executable, "-c", code, *argv, "--set", "train.learning_rate=.nan"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        timeout=120,
+    )
+    assert proc.stdout.split() == ["2", "[]"], proc.stderr
+    assert proc.stderr.strip() == "error: train.learning_rate: received nan, expected a finite positive number"
 
 
 def test_precision_auto_picks_bfloat16_only_where_it_is_fast(tmp_path):

@@ -45,12 +45,14 @@ def main(argv=None) -> int:
     from nmt.errors import UserError
 
     try:
+        from nmt import config
+
+        cfg = config.load(args.config, args.overrides)  # a config mistake is reported before TensorFlow loads
         from nmt.quiet import import_tensorflow
 
         import_tensorflow(verbose=args.verbose)
-        from nmt import config, training
+        from nmt import training
 
-        cfg = config.load(args.config, args.overrides)
         run_dir = args.run_dir or os.path.join("runs", os.path.splitext(os.path.basename(args.config))[0])
         # Keras draws its progress bar on standard output; ours goes to standard error, with the other
         # messages, so that standard output stays free for what a command produces.
