@@ -103,3 +103,27 @@ def clear(path) -> list[str]:
             entry.unlink()
         removed.append(name)
     return removed
+
+
+def check_run_dir(run_dir, what: str | None = None) -> Path:
+    """The run directory as a Path; a one-line UserError naming what is missing (and starting with what,
+    e.g. a command line's option, when given)."""
+    d = Path(run_dir)
+    name = f"{what} {d}" if what else str(d)
+    if not d.exists():
+        raise UserError(f"{name}: no such run directory")
+    if not d.is_dir():
+        raise UserError(f"{name}: not a directory (expected a run directory written by train.py)")
+    missing = []
+    if not (d / CONFIG_FILE).is_file():
+        missing.append(CONFIG_FILE)
+    if not (d / TOKENIZER_DIR).is_dir():
+        missing.append(TOKENIZER_DIR + "/")
+    if not (d / MODEL_FILE).is_file():
+        missing.append(MODEL_FILE)
+    if missing:
+        raise UserError(
+            f"{name}: not a complete run directory, missing {', '.join(missing)} "
+            f"(expected {CONFIG_FILE}, {TOKENIZER_DIR}/ and {MODEL_FILE}, written by train.py)"
+        )
+    return d

@@ -14,9 +14,10 @@ work eagerly, inside ``tf.function`` and inside ``tf.function(jit_compile=True)`
 state once to [B*K, ...] (row ``b*K + k`` is beam k of sentence b) and afterwards reorders only the recurrent
 leaves; memory is never gathered.
 
-The options of a search are one `SearchSettings` (beam size, n-best, length penalty, output length, attention),
-validated where it is made, with errors that name the setting; ``search(model, ids, **settings.search_options())``
-runs it. `nmt.translation_graph` builds the translation of text around it.
+The options of a search are one `SearchSettings` (`nmt.decode_settings`: beam size, n-best, length penalty,
+output length, attention), validated where it is made, with errors that name the setting;
+``search(model, ids, **settings.search_options())`` runs it. `nmt.translation_graph` builds the translation of
+text around it.
 
 Definitions shared by both searches:
 
@@ -52,13 +53,13 @@ Beam search (``beam_search``):
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import numpy as np
 import tensorflow as tf
 
+from nmt.decode_settings import SearchSettings, SettingError, check_int, check_number  # noqa: F401  (re-exported)
 from nmt.errors import UserError
 
 # Defaults of the reserved ids (the tokenizer owns the real constants; every function takes them as arguments).
@@ -90,105 +91,6 @@ class SearchResult(NamedTuple):
     scores: tf.Tensor
     log_probs: tf.Tensor
     attention: tf.Tensor | None = None
-
-
-# --------------------------------------------------------------------------------------------------- settings
-
-
-class SettingError(UserError):
-    """A bad setting, named as the library names it: ``beam_size: expected an integer >= 1, got 0``.
-
-    ``settings`` holds the names (two for a conflict between settings) and ``detail`` the rest, so that a
-    command line can name its own options instead (`renamed`).
-    """
-
-    def __init__(self, settings: str | tuple[str, ...], detail: str):
-        self.settings = (settings,) if isinstance(settings, str) else tuple(settings)
-        self.detail = detail
-        super().__init__(f"{' and '.join(self.settings)}: {detail}")
-
-    def renamed(self, names: Mapping[str, str]) -> UserError:
-        """The same error with every setting renamed by names (those not in names keep theirs)."""
-        return UserError(f"{' and '.join(names.get(s, s) for s in self.settings)}: {self.detail}")
-
-
-def _is_int(x) -> bool:
-    return isinstance(x, (int, np.integer)) and not isinstance(x, bool)
-
-
-def check_int(name: str, value, minimum: int = 1) -> int:
-    """value as an int; a SettingError naming ``name`` unless it is an integer >= minimum."""
-    if not _is_int(value) or value < minimum:
-        raise SettingError(name, f"expected an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def check_number(name: str, value) -> float:
-    """value as a float; a SettingError naming ``name`` unless it is a finite number >= 0."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise SettingError(name, f"expected a finite number >= 0, got {value!r}")
-    if not (math.isfinite(value) and value >= 0):
-        raise SettingError(name, f"expected a finite number >= 0, got {float(value)!r}")
-    return float(value)
-
-
-@dataclass(frozen=True)
-class SearchSettings:
-    """What one search does; validated when made, so any instance is valid (and, frozen and hashable, it is
-    the key of one traced function).
-
-    beam_size: K >= 1 beams per sentence (1: greedy search). nbest: N, 1 <= N <= K hypotheses returned.
-    length_penalty: the GNMT alpha >= 0 (see the module docstring). max_len_a, max_len_b >= 0: the maximum
-    output length a * |x| + b. attention: return the attention weights of every hypothesis.
-    The defaults are those of the ``decode:`` config section (`nmt.config.DecodeConfig`).
-    """
-
-    beam_size: int = 5
-    nbest: int = 1
-    length_penalty: float = 0.6
-    max_len_a: float = 1.5
-    max_len_b: float = 10.0
-    attention: bool = False
-
-    def __post_init__(self):
-        set_ = object.__setattr__
-        set_(self, "beam_size", check_int("beam_size", self.beam_size))
-        set_(self, "nbest", check_int("nbest", self.nbest))
-        if self.nbest > self.beam_size:
-            raise SettingError("nbest", f"expected at most the beam size ({self.beam_size}), got {self.nbest}")
-        for name in ("length_penalty", "max_len_a", "max_len_b"):
-            set_(self, name, check_number(name, getattr(self, name)))
-        if not isinstance(self.attention, (bool, np.bool_)):
-            raise SettingError("attention", f"expected true or false, got {self.attention!r}")
-        set_(self, "attention", bool(self.attention))
-
-    @classmethod
-    def from_decode(cls, decode, *, beam_size=None, nbest=None, length_penalty=None, attention=False):
-        """The settings of a ``decode:`` section (`nmt.config.DecodeConfig`: the run's defaults) with the
-        arguments that are not None instead. nbest defaults to decode.nbest, at most the beam size."""
-        if beam_size is None:
-            beam_size = decode.beam_size
-        if nbest is None:
-            nbest = min(decode.nbest, beam_size) if _is_int(beam_size) else decode.nbest
-        return cls(
-            beam_size=beam_size,
-            nbest=nbest,
-            length_penalty=decode.length_penalty if length_penalty is None else length_penalty,
-            max_len_a=decode.max_len_a,
-            max_len_b=decode.max_len_b,
-            attention=attention,
-        )
-
-    def search_options(self) -> dict:
-        """These settings as the keywords of `search` (and of `beam_search` / `greedy_search`)."""
-        return dict(
-            beam_size=self.beam_size,
-            n_best=self.nbest,
-            alpha=self.length_penalty,
-            max_len_a=self.max_len_a,
-            max_len_b=self.max_len_b,
-            return_attention=self.attention,
-        )
 
 
 # ----------------------------------------------------------------------------------------------- small pieces

@@ -37,11 +37,10 @@ Outputs (a dict; K = settings.nbest, L = the output buffer length of the longest
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import tensorflow as tf
 
-from nmt.search import SearchSettings, SettingError, buffer_length, check_int, search
+from nmt.decode_settings import Batching, SearchSettings
+from nmt.search import buffer_length, search
 from nmt.tokenizer import BOS_ID, EOS_ID, PAD_ID, Tokenizers
 
 SERVING_SIGNATURE = "serving_default"
@@ -50,47 +49,6 @@ INPUT_NAME = "sentences"
 XLA_WIDTH_MULTIPLE = 8
 #: The most memory the search's attention weights may take per batch (translate.py --attention-plot).
 ATTENTION_BUFFER_BYTES = 256 << 20
-
-
-@dataclass(frozen=True)
-class Batching:
-    """How sentences are grouped for the search; validated when made.
-
-    batch_size: sentences per batch; or batch_tokens: padded source tokens (rows x longest) per batch, at
-    least one sentence (one of the two; batch_size 64 when neither is given). max_input_len: source tokens
-    searched per sentence; a longer source is cut to its first max_input_len tokens.
-    """
-
-    batch_size: int | None = None
-    batch_tokens: int | None = None
-    max_input_len: int = 256
-
-    def __post_init__(self):
-        if self.batch_size is not None and self.batch_tokens is not None:
-            raise SettingError(("batch_size", "batch_tokens"), "give only one of them")
-        if self.batch_size is None and self.batch_tokens is None:
-            object.__setattr__(self, "batch_size", 64)
-        for name in ("batch_size", "batch_tokens"):
-            if getattr(self, name) is not None:
-                object.__setattr__(self, name, check_int(name, getattr(self, name)))
-        object.__setattr__(self, "max_input_len", check_int("max_input_len", self.max_input_len))
-
-    @classmethod
-    def from_decode(cls, decode, *, batch_size=None, batch_tokens=None, max_input_len=None) -> Batching:
-        """The batching of a ``decode:`` section (`nmt.config.DecodeConfig`) with the arguments that are not
-        None instead (batch_size: decode.batch_size unless batch_tokens is given)."""
-        if batch_size is None and batch_tokens is None:
-            batch_size = decode.batch_size
-        max_input_len = decode.max_input_len if max_input_len is None else max_input_len
-        return cls(batch_size=batch_size, batch_tokens=batch_tokens, max_input_len=max_input_len)
-
-    def tensors(self) -> dict:
-        """The keywords of a `TranslationGraph.function` (batch_tokens 0: batches of batch_size)."""
-        return dict(
-            batch_size=tf.constant(self.batch_size or 0, tf.int32),
-            batch_tokens=tf.constant(self.batch_tokens or 0, tf.int32),
-            max_input_len=tf.constant(self.max_input_len, tf.int32),
-        )
 
 
 # ------------------------------------------------------------------------------------------------- batches
@@ -241,6 +199,9 @@ class TranslationGraph(tf.Module):
                 run,
                 input_signature=[tf.TensorSpec([None, None], tf.int32, name="source_ids")],
                 jit_compile=self.jit_compile,
+                # The searches build their loops with tf.while_loop: nothing to convert. (AutoGraph could not
+                # convert this closure anyway and said so in a warning at every trace.)
+                autograph=False,
             )
         return self._cache.functions[key]
 

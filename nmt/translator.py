@@ -44,17 +44,16 @@ import numpy as np
 import tensorflow as tf
 
 from nmt.config import DecodeConfig
+from nmt.decode_settings import Batching, SearchSettings, check_chunk_lines
 from nmt.errors import UserError
 from nmt.files import atomic_directory
-from nmt.rundir import CONFIG_FILE, EXPORT_DIR, MODEL_FILE, TOKENIZER_DIR  # noqa: F401  (re-exported)
-from nmt.search import SearchSettings, check_int
+from nmt.rundir import CONFIG_FILE, EXPORT_DIR, MODEL_FILE, TOKENIZER_DIR, check_run_dir  # noqa: F401  (re-exported)
 from nmt.tokenizer import EOS_ID, Tokenizers
 from nmt.translation_graph import (  # noqa: F401  (re-exported)
     ATTENTION_BUFFER_BYTES,
     INPUT_NAME,
     NBEST_SIGNATURE,
     SERVING_SIGNATURE,
-    Batching,
     TranslationGraph,
     plan_batches,
     serving_signatures,
@@ -341,36 +340,7 @@ class Translator:
         return [self.tokenizers.tgt.id_to_piece(i) for i in ids]
 
 
-def check_chunk_lines(chunk_lines) -> int:
-    """The sentences translate_stream reads, sorts and translates at a time: an integer >= 1."""
-    return check_int("chunk_lines", chunk_lines)
-
-
 # -------------------------------------------------------------------------------------------- run directory
-
-
-def check_run_dir(run_dir, what: str | None = None) -> Path:
-    """The run directory as a Path; a one-line UserError naming what is missing (and starting with what,
-    e.g. a command line's option, when given)."""
-    d = Path(run_dir)
-    name = f"{what} {d}" if what else str(d)
-    if not d.exists():
-        raise UserError(f"{name}: no such run directory")
-    if not d.is_dir():
-        raise UserError(f"{name}: not a directory (expected a run directory written by train.py)")
-    missing = []
-    if not (d / CONFIG_FILE).is_file():
-        missing.append(CONFIG_FILE)
-    if not (d / TOKENIZER_DIR).is_dir():
-        missing.append(TOKENIZER_DIR + "/")
-    if not (d / MODEL_FILE).is_file():
-        missing.append(MODEL_FILE)
-    if missing:
-        raise UserError(
-            f"{name}: not a complete run directory, missing {', '.join(missing)} "
-            f"(expected {CONFIG_FILE}, {TOKENIZER_DIR}/ and {MODEL_FILE}, written by train.py)"
-        )
-    return d
 
 
 def load_run(run_dir, jit_compile: bool = False) -> Translator:

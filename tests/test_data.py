@@ -219,6 +219,16 @@ def test_no_shuffle_keeps_file_order_within_buckets(pairs, train_split, numbers_
         assert order == sorted(order)
 
 
+def test_the_dev_set_is_not_autotuned(pairs, numbers_tokenizers):
+    """Keras' fit keeps one dev iterator and deletes it at each evaluation; with tf.data autotuning on, that
+    deletion waited 20-27 s for the autotune thread at about every second epoch end (docs/RESULTS.md). The dev
+    set's pipeline is small and runs untuned; the training stream keeps autotuning."""
+    cfg = DataConfig(batch_tokens=BUDGET, max_len=MAX_LEN)
+    assert make_dataset(pairs, numbers_tokenizers, cfg, training=False).options().autotune.enabled is False
+    train = make_dataset(filtered(pairs, numbers_tokenizers), numbers_tokenizers, cfg, training=True)
+    assert train.options().autotune.enabled is not False
+
+
 def test_evaluation_keeps_everything_in_order(pairs, numbers_tokenizers, sp):
     cfg = DataConfig(batch_tokens=BUDGET, max_len=MAX_LEN, eval_batch_size=50)
     batches = collect(make_dataset(pairs, numbers_tokenizers, cfg, training=False))

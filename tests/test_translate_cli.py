@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import io
+import json
 import os
 import select
 import subprocess
@@ -226,6 +227,77 @@ def test_one_line_errors(run, cho_run, tmp_path):
     status, out, err = cli(["--model", model, "--output", tmp_path / "o.txt"], (tmp_path / "bad.txt").read_bytes())
     assert_one_line_error(status, out, err, "<stdin>, line 3")
     assert not (tmp_path / "o.txt").exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".o.txt")]
+
+
+def test_options_and_files_are_checked_before_loading_tensorflow(tmp_path):
+    """A bad option, a missing file or a reference of the wrong length is reported at once: TensorFlow (seconds
+    to load) is not imported. The run directory here holds no model at all, so nothing can have been loaded."""
+    run_dir = tmp_path / "run"
+    (run_dir / "tokenizer").mkdir(parents=True)
+    (run_dir / "config.yaml").write_text((REPO_ROOT / "configs" / "toy.yaml").read_text())
+    (run_dir / "model.keras").write_bytes(b"not a model: never opened by these checks")
+    (tmp_path / "two.txt").write_text("one\ntwo\n")
+    (tmp_path / "three.txt").write_text("eins\nzwei\ndrei\n")
+    model = ["--model", str(run_dir)]
+    cases = [
+        [*model, "--beam-size", "0", "x"],
+        [*model, "--beam-size", "2", "--nbest", "3", "x"],
+        [*model, "--length-penalty", "nan", "x"],
+        [*model, "--batch-tokens", "-3", "x"],
+        [*model, "--chunk-lines", "0", "x"],
+        [*model, "--input", str(tmp_path / "missing.txt")],
+        [*model, "--input", str(tmp_path)],
+        [*model, "--input", str(tmp_path / "two.txt"), "--reference", str(tmp_path / "three.txt")],
+        [*model, "--output", str(tmp_path / "no" / "out.txt"), "x"],
+        ["--model", str(tmp_path / "nowhere"), "x"],
+    ]
+    code = (
+        "import json, sys; from nmt.cli.translate import main\n"
+        "for argv in json.loads(sys.argv[1]):\n"
+        "    print(main(argv), flush=True)\n"
+        "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, json.dumps(cases)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)),
+        timeout=120,
+    )
+    assert proc.stdout.split("\n")[:-1] == ["2"] * len(cases) + ["[]"], proc.stdout + proc.stderr
+    errors = proc.stderr.splitlines()
+    assert len(errors) == len(cases) and all(e.startswith("error: ") for e in errors), proc.stderr
+    expected = [
+        "--beam-size: expected an integer >= 1, got 0",
+        "--nbest: expected at most the beam size (2), got 3",
+        "--length-penalty: expected a finite number >= 0, got nan",
+        "--batch-tokens: expected an integer >= 1, got -3",
+        "--chunk-lines: expected an integer >= 1, got 0",
+        "missing.txt: no such file",
+        "is a directory",
+        "three.txt: 3 lines, but the input has 2",
+        "--output",
+        "no such run directory",
+    ]
+    for error, pattern in zip(errors, expected, strict=True):
+        assert pattern in error, (pattern, error)
+    assert "does not exist" in errors[8]
+    # The options being right (toy.yaml's model is an attention model), translate.py creates the plot
+    # directory and goes on to load TensorFlow and the run (whose tokenizer and model are missing here).
+    plot_case = [*model, "--attention-plot", str(tmp_path / "plots"), "x"]
+    proc = subprocess.run(
+        [sys.executable, "-c", code, json.dumps([plot_case])],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=dict(os.environ, PYTHONPATH=str(REPO_ROOT), TF_CPP_MIN_LOG_LEVEL="3"),
+        timeout=300,
+    )
+    assert proc.stdout.split() == ["2", "['keras',", "'tensorflow']"], proc.stdout + proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and str(run_dir) in last and "Traceback" not in proc.stderr, proc.stderr
+    assert (tmp_path / "plots").is_dir()
 
 
 def _env():

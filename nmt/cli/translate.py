@@ -14,7 +14,8 @@ order (an empty line gives an empty line); with --nbest N every input line gives
 Line breaks inside a translation (possible with byte pieces) are written as spaces.
 Search defaults (beam size, length penalty, batch size, output length limits) come from the run's
 config.yaml ``decode:`` section. With --reference, sacreBLEU BLEU and chrF with their signatures are
-printed on standard error. Mistakes are reported as one line ``error: ...`` with exit status 2.
+printed on standard error. Mistakes are reported as one line ``error: ...`` with exit status 2; the
+options and the files they name are checked before TensorFlow loads, so such a mistake is reported at once.
 """
 
 from __future__ import annotations
@@ -23,12 +24,15 @@ import argparse
 import os
 import stat
 import sys
+from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, TextIO
+from typing import Any, BinaryIO, TextIO
 
 from nmt import textfile
+from nmt.decode_settings import Batching, SearchSettings, check_chunk_lines
 from nmt.errors import UserError
 from nmt.files import AtomicFile
+from nmt.rundir import CONFIG_FILE, check_run_dir
 
 LINE_BREAKS = str.maketrans({c: " " for c in "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"})
 PROMPT = "> "
@@ -133,6 +137,14 @@ def binary_stream(stream) -> BinaryIO:
 # ---------------------------------------------------------------------------------------------------- output
 
 
+def check_output_path(path: Path) -> None:
+    """A one-line UserError unless --output names a file that can be made: not a directory, in one that exists."""
+    if path.is_dir():
+        raise UserError(f"--output {path}: is a directory, expected a file name")
+    if not path.parent.is_dir():
+        raise UserError(f"--output {path}: the directory {path.parent} does not exist")
+
+
 class Output:
     """Standard output, or --output FILE written to a temporary name and renamed when complete (a device
     or a pipe such as /dev/stdout, /dev/null or a FIFO is written directly). A failed write (a full disk)
@@ -144,11 +156,7 @@ class Output:
         self.file = stdout
         if self.path is None:
             return
-        parent = self.path.parent
-        if self.path.is_dir():
-            raise UserError(f"--output {self.path}: is a directory, expected a file name")
-        if not parent.is_dir():
-            raise UserError(f"--output {self.path}: the directory {parent} does not exist")
+        check_output_path(self.path)
         self.atomic = AtomicFile(self.path, what="--output")
 
     def write(self, text: str) -> None:
@@ -282,10 +290,23 @@ def error_message(error: UserError) -> str:
     return str(renamed(OPTION_NAMES) if renamed is not None else error)
 
 
-def run(args, stdin: TextIO, stdout: TextIO, stderr: TextIO) -> int:
+@dataclass
+class Request:
+    """What translate.py was asked to do, with every option and file checked (`check_request`)."""
+
+    run_dir: Path
+    decode: Any  # the run's `nmt.config.DecodeConfig`
+    settings: SearchSettings
+    batching: Batching
+    references: list[str] | None
+    plot_dir: Path | None
+    interactive: bool
+
+
+def check_request(args, stdin: TextIO) -> Request:
+    """Checks the options, the run directory's config and the files named, without TensorFlow (a mistake is
+    reported in a fraction of a second, before the model loads). Creates the --attention-plot directory."""
     from nmt import config as config_module
-    from nmt.search import SearchSettings
-    from nmt.translator import CONFIG_FILE, Batching, check_chunk_lines, check_run_dir
 
     run_dir = check_run_dir(args.model, what="--model")
     cfg = config_module.load(run_dir / CONFIG_FILE)
@@ -320,6 +341,8 @@ def run(args, stdin: TextIO, stdout: TextIO, stderr: TextIO) -> int:
         known_count = len(args.sentences)
     elif args.input and is_regular_file(args.input):
         known_count = textfile.count_lines(args.input, what="--input")
+    elif args.input and (not os.path.exists(args.input) or os.path.isdir(args.input)):
+        textfile.open_binary(args.input, what="--input")  # raises the one-line error (no such file, a directory)
     references = None
     if args.reference:
         from nmt.evaluation import read_lines
@@ -330,6 +353,8 @@ def run(args, stdin: TextIO, stdout: TextIO, stderr: TextIO) -> int:
                 f"--reference {args.reference}: {len(references)} lines, but the input has {known_count}; "
                 "expected one reference line per input line"
             )
+    if args.output:
+        check_output_path(Path(args.output))
     plot_dir = None
     if args.attention_plot:
         plot_dir = Path(args.attention_plot)
@@ -339,6 +364,13 @@ def run(args, stdin: TextIO, stdout: TextIO, stderr: TextIO) -> int:
             raise UserError(
                 f"--attention-plot {plot_dir}: cannot create the directory ({error.strerror or error})"
             ) from None
+    return Request(run_dir, decode, settings, batching, references, plot_dir, interactive)
+
+
+def run(args, request: Request, stdin: TextIO, stdout: TextIO, stderr: TextIO) -> int:
+    """Translates what `check_request` accepted (TensorFlow is imported by now)."""
+    run_dir, decode, settings, batching = request.run_dir, request.decode, request.settings, request.batching
+    references, plot_dir, interactive = request.references, request.plot_dir, request.interactive
 
     translator = get_translator(run_dir, args.xla)
     options = dict(settings=settings, batching=batching)
@@ -438,8 +470,9 @@ def main(argv=None, stdin: TextIO | None = None, stdout: TextIO | None = None, s
         args = build_parser().parse_args(argv)
         from nmt.quiet import import_tensorflow
 
+        request = check_request(args, stdin)
         import_tensorflow(verbose=args.verbose)
-        return run(args, stdin, stdout, stderr)
+        return run(args, request, stdin, stdout, stderr)
     except UserError as error:
         print(f"error: {error_message(error)}", file=stderr, flush=True)
         return 2
