@@ -26,9 +26,10 @@ import stat
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, TextIO
+from typing import BinaryIO, TextIO
 
 from nmt import textfile
+from nmt.config import DecodeConfig
 from nmt.decode_settings import Batching, SearchSettings, check_chunk_lines
 from nmt.errors import UserError
 from nmt.files import AtomicFile
@@ -295,7 +296,7 @@ class Request:
     """What translate.py was asked to do, with every option and file checked (`check_request`)."""
 
     run_dir: Path
-    decode: Any  # the run's `nmt.config.DecodeConfig`
+    decode: DecodeConfig  # the run's decode: section (the search defaults)
     settings: SearchSettings
     batching: Batching
     references: list[str] | None
