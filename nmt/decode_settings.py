@@ -60,7 +60,7 @@ class SearchSettings:
     the key of one traced function).
 
     beam_size: K >= 1 beams per sentence (1: greedy search). nbest: N, 1 <= N <= K hypotheses returned.
-    length_penalty: the GNMT alpha >= 0 (see the module docstring). max_len_a, max_len_b >= 0: the maximum
+    length_penalty: the GNMT alpha >= 0 (defined in `nmt.search`). max_len_a, max_len_b >= 0: the maximum
     output length a * |x| + b. attention: return the attention weights of every hypothesis.
     The defaults are those of the ``decode:`` config section (`nmt.config.DecodeConfig`).
     """
