@@ -17,11 +17,17 @@ cannot delete a checkout or a home folder.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 
 from nmt.errors import UserError
+from nmt.files import atomic_write_text
+
+if TYPE_CHECKING:
+    from nmt.config import Config
 
 CONFIG_FILE = "config.yaml"
 TOKENIZER_DIR = "tokenizer"
@@ -73,27 +79,32 @@ def ours(name: str) -> bool:
     return name in ENTRIES or name.startswith(TEMP_PREFIXES)
 
 
+def _check_clearable(path: Path) -> None:
+    """A one-line UserError unless `path` is missing, empty, or a run directory (what `clear` may empty)."""
+    if not path.exists():
+        return
+    if not path.is_dir():
+        raise UserError(f"--run-dir {path}: not a directory")
+    entries = sorted(p.name for p in path.iterdir())
+    if entries and not is_run_dir(path):
+        shown = ", ".join(entries[:3]) + (", ..." if len(entries) > 3 else "")
+        raise UserError(
+            f"--overwrite: {path} is not a run directory (no {CONFIG_FILE} written by train.py; it holds {shown}); "
+            "nothing was deleted; give a new or empty --run-dir"
+        )
+
+
 def clear(path) -> list[str]:
     """Removes what train.py wrote into the run directory path -> the names removed.
 
     Refuses (one-line UserError) a non-empty directory that is not a run directory. Entries of the
     user's own (notes, other files) are kept."""
     path = Path(path)
+    _check_clearable(path)
     if not path.exists():
         return []
-    if not path.is_dir():
-        raise UserError(f"--run-dir {path}: not a directory")
-    entries = sorted(p.name for p in path.iterdir())
-    if not entries:
-        return []
-    if not is_run_dir(path):
-        shown = ", ".join(entries[:3]) + (", ..." if len(entries) > 3 else "")
-        raise UserError(
-            f"--overwrite: {path} is not a run directory (no {CONFIG_FILE} written by train.py; it holds {shown}); "
-            "nothing was deleted; give a new or empty --run-dir"
-        )
     removed = []
-    for name in entries:
+    for name in sorted(p.name for p in path.iterdir()):
         if not ours(name):
             continue
         entry = path / name
@@ -127,3 +138,94 @@ def check_run_dir(run_dir, what: str | None = None) -> Path:
             f"(expected {CONFIG_FILE}, {TOKENIZER_DIR}/ and {MODEL_FILE}, written by train.py)"
         )
     return d
+
+
+# ------------------------------------------------------------------------------ training into a run directory
+
+#: Config keys that may change between a run and its resumption (they do not change the computation).
+RESUMABLE_CHANGES = {("train", "epochs"), ("train", "max_time"), ("train", "max_steps"), ("train", "verbose")}
+
+
+def config_differences(old: dict, new: dict) -> list[str]:
+    """-> "section.key: old -> new" for every key of `new` whose value `old` does not share."""
+    diffs = []
+    for section in new:
+        for key in new[section]:
+            a = (old.get(section) or {}).get(key, "<missing>")
+            b = new[section][key]
+            if a != b:
+                diffs.append(f"{section}.{key}: {a!r} -> {b!r}")
+    return diffs
+
+
+def _not_ours(config_path: Path) -> UserError:
+    return UserError(
+        f"{config_path}: not a config written by train.py; use another --run-dir, or --overwrite to start over"
+    )
+
+
+def check_for_training(cfg: Config, run_dir: Path, resume: bool, overwrite: bool) -> bool:
+    """Checks, changing nothing, that train.py may train `cfg` into `run_dir` (a one-line UserError
+    otherwise). Fast: train.py calls it before it reads the corpus or loads TensorFlow.
+
+    -> whether there is a checkpoint to resume from (False for a fresh start, and for --resume of a
+    run that was stopped before its first checkpoint, which starts again from step 0 with its config).
+    """
+    run_dir = Path(run_dir)
+    config_path = run_dir / CONFIG_FILE
+    has_checkpoint = (run_dir / CHECKPOINTS_DIR / "last.json").is_file()
+    if run_dir.exists() and not run_dir.is_dir():
+        raise UserError(f"--run-dir {run_dir}: not a directory")
+    if overwrite and not resume:
+        _check_clearable(run_dir)
+        return False
+    if config_path.is_file():
+        try:
+            old = yaml.safe_load(config_path.read_text(encoding="utf-8")) or {}
+        except (OSError, UnicodeDecodeError, yaml.YAMLError):
+            raise _not_ours(config_path) from None
+        if not isinstance(old, dict):
+            raise _not_ours(config_path)
+        diffs = [
+            d
+            for d in config_differences(old, cfg.to_dict())
+            if not (resume and tuple(d.split(":")[0].split(".")) in RESUMABLE_CHANGES)
+        ]
+        if diffs:
+            raise UserError(
+                f"{config_path} holds a different config ({'; '.join(diffs[:3])}"
+                f"{'; ...' if len(diffs) > 3 else ''}); use another --run-dir, or --overwrite to start over"
+            )
+        if has_checkpoint and not resume:
+            raise UserError(
+                f"{run_dir} already holds a training run; pass --resume to continue it or --overwrite to start over"
+            )
+    if resume and not has_checkpoint and not config_path.is_file():
+        raise UserError(
+            f"--resume: {run_dir} holds no training run to resume (no {CONFIG_FILE}); start it without --resume"
+        )
+    return resume and has_checkpoint
+
+
+def prepare_for_training(cfg: Config, run_dir: Path, resume: bool, overwrite: bool, log: Callable[[str], None]) -> bool:
+    """`check_for_training`, then: with --overwrite, what an earlier run wrote is removed; the
+    directory and its logs/ are created and the config is written to config.yaml. Says what it did
+    through `log`. -> whether there is a checkpoint to resume from."""
+    run_dir = Path(run_dir)
+    from_checkpoint = check_for_training(cfg, run_dir, resume, overwrite)
+    if overwrite and not resume:
+        removed = clear(run_dir)
+        if removed:
+            log(f"--overwrite: removed {', '.join(removed)} from {run_dir}")
+    if resume and not from_checkpoint:
+        log(
+            f"--resume: {run_dir} has no checkpoint yet (the run stopped before its first one); "
+            "starting from step 0 with its config"
+        )
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / LOGS_DIR).mkdir(exist_ok=True)
+    except OSError as error:
+        raise UserError(f"--run-dir {run_dir}: cannot create it ({error.strerror or error})") from None
+    atomic_write_text(run_dir / CONFIG_FILE, cfg.to_yaml())
+    return from_checkpoint

@@ -45,7 +45,6 @@ from pathlib import Path
 
 import keras
 import tensorflow as tf
-import yaml
 
 from nmt import callbacks as cb
 from nmt import config as config_lib
@@ -60,9 +59,6 @@ from nmt.losses import BatchLoss, MaskedAccuracy, MaskedCrossEntropy, Perplexity
 from nmt.model import build_model
 from nmt.optim import make_optimizer
 from nmt.tokenizer import META_FILE, Tokenizers, train_tokenizers
-
-# Keys that may change between a run and its resumption (they do not change the computation).
-RESUMABLE_CHANGES = {("train", "epochs"), ("train", "max_time"), ("train", "max_steps"), ("train", "verbose")}
 
 
 def log(message: str) -> None:
@@ -80,75 +76,7 @@ class TrainResult:
     test_scores: object | None
 
 
-# ------------------------------------------------------------------------------------------- run dir
-
-
-def _config_differences(old: dict, new: dict) -> list[str]:
-    diffs = []
-    for section in new:
-        for key in new[section]:
-            a = (old.get(section) or {}).get(key, "<missing>")
-            b = new[section][key]
-            if a != b:
-                diffs.append(f"{section}.{key}: {a!r} -> {b!r}")
-    return diffs
-
-
-def prepare_run_dir(cfg: config_lib.Config, run_dir: Path, resume: bool, overwrite: bool) -> bool:
-    """Checks the run directory against the config; writes config.yaml. -> whether there is a
-    checkpoint to resume from (False for a fresh start, and for --resume of a run that was stopped
-    before its first checkpoint, which starts again from step 0 with the same config)."""
-    config_path = run_dir / rundir.CONFIG_FILE
-    has_checkpoint = (run_dir / rundir.CHECKPOINTS_DIR / "last.json").is_file()
-    if run_dir.exists() and not run_dir.is_dir():
-        raise UserError(f"--run-dir {run_dir}: not a directory")
-    if overwrite and not resume:
-        removed = rundir.clear(run_dir)
-        if removed:
-            log(f"--overwrite: removed {', '.join(removed)} from {run_dir}")
-        has_checkpoint = False
-    elif config_path.is_file():
-        try:
-            old = yaml.safe_load(config_path.read_text(encoding="utf-8")) or {}
-        except (OSError, UnicodeDecodeError, yaml.YAMLError):
-            raise UserError(
-                f"{config_path}: not a config written by train.py; use another --run-dir, or --overwrite to start over"
-            ) from None
-        if not isinstance(old, dict):
-            raise UserError(
-                f"{config_path}: not a config written by train.py; use another --run-dir, or --overwrite to start over"
-            )
-        diffs = [
-            d
-            for d in _config_differences(old, cfg.to_dict())
-            if not (resume and tuple(d.split(":")[0].split(".")) in RESUMABLE_CHANGES)
-        ]
-        if diffs:
-            raise UserError(
-                f"{config_path} holds a different config ({'; '.join(diffs[:3])}"
-                f"{'; ...' if len(diffs) > 3 else ''}); use another --run-dir, or --overwrite to start over"
-            )
-        if has_checkpoint and not resume:
-            raise UserError(
-                f"{run_dir} already holds a training run; pass --resume to continue it or --overwrite to start over"
-            )
-    if resume and not has_checkpoint:
-        if not config_path.is_file():
-            raise UserError(
-                f"--resume: {run_dir} holds no training run to resume (no {rundir.CONFIG_FILE}); "
-                "start it without --resume"
-            )
-        log(
-            f"--resume: {run_dir} has no checkpoint yet (the run stopped before its first one); "
-            "starting from step 0 with its config"
-        )
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / rundir.LOGS_DIR).mkdir(exist_ok=True)
-    except OSError as error:
-        raise UserError(f"--run-dir {run_dir}: cannot create it ({error.strerror or error})") from None
-    atomic_write_text(config_path, cfg.to_yaml())
-    return resume and has_checkpoint
+# ----------------------------------------------------------------------------------------- tokenizer
 
 
 def load_or_train_tokenizers(cfg: config_lib.Config, corpus: Corpus, run_dir: Path) -> Tokenizers:
@@ -192,7 +120,7 @@ class RunContext:
 
     cfg: config_lib.Config
     run_dir: Path
-    resume: bool  # whether there is a checkpoint to continue from (prepare_run_dir)
+    resume: bool  # whether there is a checkpoint to continue from (rundir.prepare_for_training)
     store: CheckpointStore
     state: dict | None = None  # the last checkpoint's state when resuming, else None
     steps_per_epoch: int = 0
@@ -230,7 +158,7 @@ def start_run(cfg: config_lib.Config, run_dir: Path, resume: bool, overwrite: bo
     """Checks and prepares the run directory (config.yaml copied in), seeds Keras' random
     generators and sets the precision policy. -> the run, `resume` True only where a checkpoint
     is there to continue from."""
-    resume = prepare_run_dir(cfg, run_dir, resume, overwrite)
+    resume = rundir.prepare_for_training(cfg, run_dir, resume, overwrite, log)
     tc = cfg.train
     keras.utils.set_random_seed(tc.seed)
     policy, why = precision.resolve(tc.precision)
@@ -252,10 +180,9 @@ def start_strategy(name: str) -> tf.distribute.Strategy:
     return strategy
 
 
-def load_data(cfg: config_lib.Config, run_dir: Path) -> TrainingData:
-    """Reads and checks the corpus, loads (or trains) the tokenizer, filters the training pairs and
-    batches the dev set. -> the training data."""
-    corpus = Corpus(cfg.corpus)
+def load_data(cfg: config_lib.Config, run_dir: Path, corpus: Corpus) -> TrainingData:
+    """Loads (or trains) the tokenizer on the corpus (read and checked), filters the training pairs
+    and batches the dev set. -> the training data."""
     log(corpus.describe())
     tokenizers = load_or_train_tokenizers(cfg, corpus, run_dir)
     train_split = corpus.filtered_train(tokenizers)
@@ -482,12 +409,25 @@ def cut_log(path: Path, delimiter: str, keep) -> None:
 # ------------------------------------------------------------------------------------------- train
 
 
-def train(cfg: config_lib.Config, run_dir: str | Path, resume: bool = False, overwrite: bool = False) -> TrainResult:
+def train(
+    cfg: config_lib.Config,
+    run_dir: str | Path,
+    resume: bool = False,
+    overwrite: bool = False,
+    corpus: Corpus | None = None,
+) -> TrainResult:
     """Trains (or, with `resume`, continues) the run in `run_dir`, then exports it and scores dev
-    and test. -> what the run reached and why it stopped."""
+    and test. -> what the run reached and why it stopped.
+
+    `corpus`: `Corpus(cfg.corpus)` when already read (train.py reads it before loading TensorFlow).
+    Every check comes before anything is changed: the run directory's, then the corpus' (all its
+    files read), and only then is the run directory prepared (--overwrite's removal included)."""
+    rundir.check_for_training(cfg, Path(run_dir), resume, overwrite)
+    if corpus is None:
+        corpus = Corpus(cfg.corpus)
     run = start_run(cfg, Path(run_dir), resume, overwrite)
     strategy = start_strategy(cfg.train.distribute)
-    data = load_data(cfg, run.run_dir)
+    data = load_data(cfg, run.run_dir, corpus)
     run.state, run.steps_per_epoch = resume_point(run, data)
     model = build_run_model(run, data, strategy)
     run.state = restore(run, model)

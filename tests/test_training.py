@@ -6,6 +6,7 @@ seconds per run; the BLEU test trains the real toy config (smaller under CI=true
 """
 
 import csv
+import json
 import os
 import re
 import shutil
@@ -265,6 +266,70 @@ def test_resume_refuses_a_different_config_and_existing_runs(tmp_path, tokenizer
     assert proc.returncode == 2 and "pass --resume to continue it or --overwrite" in proc.stderr
     proc = run_train(tmp_path / "empty", *TINY, resume=True)
     assert proc.returncode == 2 and "holds no training run to resume" in proc.stderr
+
+
+def test_config_run_dir_and_corpus_are_checked_before_loading_tensorflow(tmp_path):
+    """train.py reports a mistake in the config, the run directory or the corpus without importing
+    TensorFlow (seconds to load), and changes nothing on disk until all three pass: a bad corpus
+    given with --overwrite leaves the earlier run whole."""
+    from nmt import config, rundir
+
+    toy = str(ROOT / "configs" / "toy.yaml")
+    good_en, good_de = tmp_path / "good.en", tmp_path / "good.de"
+    good_en.write_text("".join(f"{i} one\n" for i in range(30)))
+    good_de.write_text("".join(f"{i} eins\n" for i in range(30)))
+    (tmp_path / "short.de").write_text("".join(f"{i} eins\n" for i in range(29)))
+    (tmp_path / "bad.en").write_bytes(b"".join(f"{i} one\n".encode() for i in range(12)) + b"zw\xc3\x28ei\n" * 18)
+    corpus = [f"corpus.train_src={good_en}", f"corpus.train_tgt={good_de}", "corpus.dev_size=0.1"]
+    # An earlier run (its config, a checkpoint pointer, a model) that a mistaken --overwrite must not touch.
+    earlier = tmp_path / "earlier"
+    (earlier / rundir.CHECKPOINTS_DIR).mkdir(parents=True)
+    (earlier / rundir.CONFIG_FILE).write_text(config.load(toy, corpus).to_yaml())
+    (earlier / rundir.CHECKPOINTS_DIR / "last.json").write_text("{}")
+    (earlier / rundir.MODEL_FILE).write_bytes(b"weights")
+    before = sorted((p.relative_to(earlier), p.read_bytes() if p.is_file() else None) for p in earlier.rglob("*"))
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "thesis.tex").write_text("years of work")
+
+    def train(run_dir, *overrides, extra=()):
+        return ["--config", toy, "--run-dir", str(run_dir), *extra, *[a for o in overrides for a in ("--set", o)]]
+
+    cases = [
+        (train(tmp_path / "a", "train.epohcs=3"), "train.epohcs"),
+        (train(tmp_path / "b", *corpus, f"corpus.train_tgt={tmp_path / 'short.de'}"), "30 lines but"),
+        (train(tmp_path / "c", *corpus, f"corpus.train_src={tmp_path / 'missing.en'}"), "missing.en"),
+        (train(tmp_path / "d", *corpus, f"corpus.train_src={tmp_path / 'bad.en'}"), "bad.en line 13"),
+        (train(earlier, *corpus, "model.decoder_units=64", extra=["--resume"]), "holds a different config"),
+        (train(earlier, *corpus), "pass --resume to continue it or --overwrite"),
+        (train(tmp_path / "none", *corpus, extra=["--resume"]), "holds no training run to resume"),
+        (train(home, *corpus, extra=["--overwrite"]), "is not a run directory"),
+        (train(good_en, *corpus), "not a directory"),
+        (train(earlier, *corpus, f"corpus.train_src={tmp_path / 'bad.en'}", extra=["--overwrite"]), "bad.en"),
+    ]
+    code = (
+        "import json, sys; from nmt.cli.train import main\n"
+        "for argv in json.loads(sys.argv[1]):\n"
+        "    print(main(argv), flush=True)\n"
+        "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, json.dumps([argv for argv, _ in cases])],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=_env(),
+        timeout=120,
+    )
+    assert proc.stdout.split("\n")[:-1] == ["2"] * len(cases) + ["[]"], proc.stdout + proc.stderr
+    errors = proc.stderr.splitlines()
+    assert len(errors) == len(cases) and all(e.startswith("error: ") for e in errors), proc.stderr
+    for error, (_, pattern) in zip(errors, cases, strict=True):
+        assert pattern in error, (pattern, error)
+    after = sorted((p.relative_to(earlier), p.read_bytes() if p.is_file() else None) for p in earlier.rglob("*"))
+    assert after == before
+    assert sorted(p.name for p in home.iterdir()) == ["thesis.tex"]
+    assert not [name for name in "abcd" if (tmp_path / name).exists()] and not (tmp_path / "none").exists()
 
 
 def test_time_budget_stops_cleanly_and_exports(tmp_path, tokenizer_dir):

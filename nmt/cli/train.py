@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+from pathlib import Path
 
 
 def parse_args(argv=None):
@@ -45,19 +46,25 @@ def main(argv=None) -> int:
     from nmt.errors import UserError
 
     try:
-        from nmt import config
+        from nmt import config, rundir
+        from nmt.corpus import Corpus
 
-        cfg = config.load(args.config, args.overrides)  # a config mistake is reported before TensorFlow loads
+        # Mistakes in the config, the run directory or the corpus are reported before TensorFlow
+        # (seconds to load) is imported: the config, then the run directory (fast), then every
+        # corpus file read through once. Nothing is changed on disk before all three pass.
+        cfg = config.load(args.config, args.overrides)
+        run_dir = args.run_dir or os.path.join("runs", os.path.splitext(os.path.basename(args.config))[0])
+        rundir.check_for_training(cfg, Path(run_dir), args.resume, args.overwrite)
+        corpus = Corpus(cfg.corpus)
         from nmt.quiet import import_tensorflow
 
         import_tensorflow(verbose=args.verbose)
         from nmt import training
 
-        run_dir = args.run_dir or os.path.join("runs", os.path.splitext(os.path.basename(args.config))[0])
         # Keras draws its progress bar on standard output; ours goes to standard error, with the other
         # messages, so that standard output stays free for what a command produces.
         with contextlib.redirect_stdout(sys.stderr):
-            result = training.train(cfg, run_dir, resume=args.resume, overwrite=args.overwrite)
+            result = training.train(cfg, run_dir, resume=args.resume, overwrite=args.overwrite, corpus=corpus)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
