@@ -12,6 +12,11 @@
 nothing else, and only from a directory that is a run directory: one whose config.yaml is a
 config written by train.py. A directory of anything else is refused, so a mistyped --run-dir
 cannot delete a checkout or a home folder.
+
+Before training into a directory, `check_for_training` says (changing nothing) whether the config
+may go there: a new or empty directory, a run of the same config with --resume, or --overwrite of a
+run directory; `prepare_for_training` then clears and writes it. TensorFlow-free, so train.py reports
+a wrong --run-dir at once.
 """
 
 from __future__ import annotations
