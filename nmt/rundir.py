@@ -151,11 +151,14 @@ def check_run_dir(run_dir, what: str | None = None) -> Path:
 RESUMABLE_CHANGES = {("train", "epochs"), ("train", "max_time"), ("train", "max_steps"), ("train", "verbose")}
 
 
-def config_differences(old: dict, new: dict) -> list[str]:
-    """-> "section.key: old -> new" for every key of `new` whose value `old` does not share."""
+def config_differences(old: dict, new: dict, allowed: frozenset | set = frozenset()) -> list[str]:
+    """-> "section.key: old -> new" for every key of `new` whose value `old` does not share, except
+    the (section, key) pairs in `allowed`."""
     diffs = []
     for section in new:
         for key in new[section]:
+            if (section, key) in allowed:
+                continue
             a = (old.get(section) or {}).get(key, "<missing>")
             b = new[section][key]
             if a != b:
@@ -191,11 +194,7 @@ def check_for_training(cfg: Config, run_dir: Path, resume: bool, overwrite: bool
             raise _not_ours(config_path) from None
         if not isinstance(old, dict):
             raise _not_ours(config_path)
-        diffs = [
-            d
-            for d in config_differences(old, cfg.to_dict())
-            if not (resume and tuple(d.split(":")[0].split(".")) in RESUMABLE_CHANGES)
-        ]
+        diffs = config_differences(old, cfg.to_dict(), RESUMABLE_CHANGES if resume else frozenset())
         if diffs:
             raise UserError(
                 f"{config_path} holds a different config ({'; '.join(diffs[:3])}"
