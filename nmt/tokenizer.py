@@ -22,7 +22,9 @@ not in the vocabulary are spelled as UTF-8 byte pieces and come back unchanged i
 ``<unk>``; this costs 256 vocabulary entries.
 
 `train_tokenizers` samples at most ``input_sentence_size`` non-empty lines per side (reservoir
-sampling, seeded), so a corpus larger than memory can be used; only the sample is held.
+sampling, seeded), so a corpus larger than memory can be used; only the sample is held. Training
+and the reserved ids live in `nmt.subword`, which needs no TensorFlow (train.py trains the
+tokenizer before loading it); they are re-exported here.
 
 `Tokenizers.load(dir)` gives ``.src`` and ``.tgt`` (the same object for a joint model), each a
 `Tokenizer` with Python ``encode``/``decode`` and graph ops ``tf_tokenize``/``tf_detokenize`` built
@@ -32,36 +34,35 @@ on ``tensorflow_text.SentencepieceTokenizer``, which is created from the seriali
 
 from __future__ import annotations
 
-import dataclasses
-import json
-import os
-import random
-import re
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
-import sentencepiece as spm
 import tensorflow as tf
 import tensorflow_text as tf_text
 from tensorflow_text.python.ops.sentencepiece_tokenizer import gen_sentencepiece_tokenizer
 
 from nmt.config import MODEL_TYPES, TokenizerConfig  # noqa: F401  (re-exported)
 from nmt.errors import UserError
-from nmt.files import child, write_error
-
-PAD_ID = 0
-UNK_ID = 1
-BOS_ID = 2
-EOS_ID = 3
-SPECIAL_PIECES = {PAD_ID: "<pad>", UNK_ID: "<unk>", BOS_ID: "<s>", EOS_ID: "</s>"}
-
-META_FILE = "tokenizer.json"
-JOINT_MODEL = "joint.model"
-SRC_MODEL = "src.model"
-TGT_MODEL = "tgt.model"
-
+from nmt.files import child
+from nmt.subword import (  # noqa: F401  (re-exported: training and the reserved ids live in nmt.subword)
+    BOS_ID,
+    EOS_ID,
+    JOINT_MODEL,
+    META_FILE,
+    PAD_ID,
+    SPECIAL_PIECES,
+    SRC_MODEL,
+    TGT_MODEL,
+    UNK_ID,
+    TrainedTokenizers,
+    load_model,
+    processor,
+    read_meta,
+    sample_lines,
+    train_models,
+    train_tokenizers,
+)
 
 # --------------------------------------------------------------------------------------------
 # Tokenizer
@@ -96,13 +97,7 @@ class Tokenizer(tf.Module):
     def __init__(self, model_proto: bytes, name: str = "tokenizer"):
         super().__init__(name=name)
         self.model_proto = bytes(model_proto)
-        self._sp = spm.SentencePieceProcessor(model_proto=self.model_proto)
-        for i, piece in SPECIAL_PIECES.items():
-            if self._sp.id_to_piece(i) != piece:
-                raise UserError(
-                    f"tokenizer {name}: id {i} is {self._sp.id_to_piece(i)!r}, expected {piece!r}; "
-                    "the model was not trained by this project (pad=0, unk=1, bos=2, eos=3)"
-                )
+        self._sp = processor(self.model_proto, name)
         self.vocab_size = int(self._sp.get_piece_size())
         self._tf = tf_text.SentencepieceTokenizer(model=self.model_proto, out_type=tf.int32)
         # Replace tensorflow-text's model resource by one with a unique shared name (see below).
@@ -111,17 +106,10 @@ class Tokenizer(tf.Module):
     @classmethod
     def from_file(cls, path: str | Path, name: str = "tokenizer") -> Tokenizer:
         p = Path(path)
-        if not p.is_file():
-            raise UserError(f"tokenizer model not found: {p}")
-        try:
-            data = p.read_bytes()
-        except OSError as error:
-            raise UserError(f"{p}: cannot read the tokenizer model ({error.strerror or error})") from None
+        data = load_model(p)
         try:
             return cls(data, name=name)
-        except UserError as error:
-            raise UserError(f"{p}: {error}") from None
-        except Exception as error:  # SentencePiece or tensorflow-text refusing a damaged model file
+        except Exception as error:  # tensorflow-text refusing a model SentencePiece read
             detail = " ".join(str(error).split())[:200]
             raise UserError(f"{p}: not a valid SentencePiece model ({type(error).__name__}: {detail})") from None
 
@@ -193,156 +181,9 @@ class Tokenizers:
     @classmethod
     def load(cls, directory: str | Path) -> Tokenizers:
         d = Path(directory)
+        cfg, src_file, tgt_file = read_meta(d)
         meta_path = d / META_FILE
-        if not meta_path.is_file():
-            raise UserError(f"no tokenizer in {d}: {META_FILE} not found (train one with train_tokenizers)")
-        try:
-            meta = json.loads(meta_path.read_text(encoding="utf-8"))
-            cfg = TokenizerConfig(**meta["config"])
-            src_file, tgt_file = meta["src"], meta["tgt"]
-        except (ValueError, KeyError, TypeError) as e:
-            raise UserError(f"{meta_path}: not a valid tokenizer description ({e})") from None
         src_path, tgt_path = child(d, src_file, str(meta_path)), child(d, tgt_file, str(meta_path))
         src = Tokenizer.from_file(src_path, name="src_tokenizer" if src_file != tgt_file else "tokenizer")
         tgt = src if tgt_file == src_file else Tokenizer.from_file(tgt_path, name="tgt_tokenizer")
         return cls(src, tgt, cfg, d)
-
-
-# --------------------------------------------------------------------------------------------
-# Training
-
-
-def _lines_of(source: Any, what: str) -> Iterator[str]:
-    """Lines from: a file path (str or Path), a list of `Path` objects, or an iterable of sentences."""
-    from nmt.corpus import CorpusSplit, check_file
-    from nmt.textfile import read_lines
-
-    if isinstance(source, CorpusSplit):
-        raise UserError(f"{what}: pass split.sources() or split.targets(), not the split itself")
-    if isinstance(source, (str, Path)):
-        source = [Path(source)]
-    if isinstance(source, (list, tuple)) and source and all(isinstance(x, Path) for x in source):
-        for p in source:
-            yield from read_lines(check_file(p, what), progress="sampling")
-        return
-    for i, line in enumerate(source, 1):
-        if not isinstance(line, str):
-            raise UserError(f"{what} item {i}: expected a string, got {type(line).__name__}")
-        yield line
-
-
-def sample_lines(lines: Iterable[str], k: int, seed: int) -> list[str]:
-    """A seeded uniform sample of at most k non-empty lines (reservoir sampling), in input order."""
-    rng = random.Random(seed)
-    reservoir: list[tuple[int, str]] = []
-    n = 0
-    for line in lines:
-        if not line.strip():
-            continue
-        if len(reservoir) < k:
-            reservoir.append((n, line))
-        else:
-            j = rng.randrange(n + 1)
-            if j < k:
-                reservoir[j] = (n, line)
-        n += 1
-    reservoir.sort()
-    return [line for _, line in reservoir]
-
-
-def _train_one(cfg: TokenizerConfig, sentences: list[str], what: str) -> bytes:
-    if not sentences:
-        raise UserError(f"{what}: no non-empty lines to train the tokenizer on")
-    import io
-
-    model = io.BytesIO()
-    try:
-        spm.SentencePieceTrainer.train(
-            sentence_iterator=iter(sentences),
-            model_writer=model,
-            model_type=cfg.model_type,
-            vocab_size=cfg.vocab_size,
-            character_coverage=float(cfg.character_coverage),
-            byte_fallback=cfg.byte_fallback,
-            pad_id=PAD_ID,
-            unk_id=UNK_ID,
-            bos_id=BOS_ID,
-            eos_id=EOS_ID,
-            pad_piece=SPECIAL_PIECES[PAD_ID],
-            unk_piece=SPECIAL_PIECES[UNK_ID],
-            bos_piece=SPECIAL_PIECES[BOS_ID],
-            eos_piece=SPECIAL_PIECES[EOS_ID],
-            normalization_rule_name="nmt_nfkc",
-            input_sentence_size=0,
-            num_threads=max(1, min(8, os.cpu_count() or 1)),
-            minloglevel=2,
-        )
-    except RuntimeError as e:
-        raise _vocab_error(cfg, str(e), what) from None
-    return model.getvalue()
-
-
-def _vocab_error(cfg: TokenizerConfig, message: str, what: str) -> UserError:
-    """SentencePiece's training error, said in this project's terms."""
-    m = re.search(r"Vocabulary size too high \((\d+)\)\. Please set it to a value <= (\d+)", message)
-    if m:
-        return UserError(
-            f"tokenizer.vocab_size={cfg.vocab_size} is larger than the {what} training text supports; "
-            f"set tokenizer.vocab_size to {m.group(2)} or less (or train on more text)"
-        )
-    m = re.search(r"Vocabulary size is smaller than required_chars\. (\d+) vs (\d+)", message)
-    if m:
-        return UserError(
-            f"tokenizer.vocab_size={cfg.vocab_size} is too small for the characters of the {what} training text; "
-            f"set tokenizer.vocab_size to at least {m.group(2)} (or lower tokenizer.character_coverage"
-            + (", or set tokenizer.byte_fallback to false to save 256 ids)" if cfg.byte_fallback else ")")
-        )
-    detail = re.sub(r"^\w+: \S+\(\d+\) \[[^\]]*\] ", "", message.strip()).splitlines()[0]
-    return UserError(f"SentencePiece could not train the {what} tokenizer: {detail}")
-
-
-def train_tokenizers(
-    cfg: TokenizerConfig,
-    src: Any,
-    tgt: Any,
-    out_dir: str | Path,
-) -> dict[str, Path]:
-    """Train SentencePiece model(s) and write them with ``tokenizer.json`` into out_dir.
-
-    ``src`` and ``tgt`` are the training sides: each an iterable of sentences (e.g.
-    ``corpus.train.sources()``, a list of str), one file path (str or Path), or a list of `Path`. At most
-    ``cfg.input_sentence_size`` non-empty lines per side are sampled (seeded). A joint model is
-    trained on both samples together. Returns {"src": path, "tgt": path, "meta": path} (src and
-    tgt are the same path for a joint model); load them with `Tokenizers.load(out_dir)`.
-    """
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    src_sample = sample_lines(_lines_of(src, "tokenizer source text"), cfg.input_sentence_size, cfg.seed)
-    tgt_sample = sample_lines(_lines_of(tgt, "tokenizer target text"), cfg.input_sentence_size, cfg.seed + 1)
-    for side, sample in (("source", src_sample), ("target", tgt_sample)):
-        if not sample:
-            raise UserError(f"tokenizer {side} text: no non-empty lines to train the tokenizer on")
-    if cfg.joint:
-        _write(out / JOINT_MODEL, _train_one(cfg, src_sample + tgt_sample, "joint (source + target)"))
-        names = {"src": JOINT_MODEL, "tgt": JOINT_MODEL}
-    else:
-        _write(out / SRC_MODEL, _train_one(cfg, src_sample, "source"))
-        _write(out / TGT_MODEL, _train_one(cfg, tgt_sample, "target"))
-        names = {"src": SRC_MODEL, "tgt": TGT_MODEL}
-    meta = {
-        "config": dataclasses.asdict(cfg),
-        "src": names["src"],
-        "tgt": names["tgt"],
-        "special_ids": {"pad": PAD_ID, "unk": UNK_ID, "bos": BOS_ID, "eos": EOS_ID},
-        "sampled_sentences": {"src": len(src_sample), "tgt": len(tgt_sample)},
-    }
-    _write(out / META_FILE, (json.dumps(meta, indent=2) + "\n").encode("utf-8"))
-    return {"src": out / names["src"], "tgt": out / names["tgt"], "meta": out / META_FILE}
-
-
-def _write(path: Path, data: bytes) -> None:
-    """Writes one file of a tokenizer directory (itself written under a temporary name by training)."""
-    try:
-        path.write_bytes(data)
-    except OSError as error:
-        raise write_error(path, error) from None

@@ -48,7 +48,7 @@ import tensorflow as tf
 
 from nmt import callbacks as cb
 from nmt import config as config_lib
-from nmt import evaluation, precision, rundir
+from nmt import evaluation, precision, preflight, rundir
 from nmt.checkpoint import CheckpointStore
 from nmt.corpus import Corpus, CorpusSplit
 from nmt.data import make_dataset, make_training_stream
@@ -58,7 +58,7 @@ from nmt.files import atomic_write_text, write_error
 from nmt.losses import BatchLoss, MaskedAccuracy, MaskedCrossEntropy, Perplexity
 from nmt.model import build_model
 from nmt.optim import make_optimizer
-from nmt.tokenizer import META_FILE, Tokenizers, train_tokenizers
+from nmt.tokenizer import META_FILE, Tokenizers, TrainedTokenizers, train_models
 
 
 def log(message: str) -> None:
@@ -79,9 +79,16 @@ class TrainResult:
 # ----------------------------------------------------------------------------------------- tokenizer
 
 
-def load_or_train_tokenizers(cfg: config_lib.Config, corpus: Corpus, run_dir: Path) -> Tokenizers:
-    """-> the run's tokenizers: those in RUN_DIR/tokenizer when there, else trained on the training
-    split and moved in place whole (a temporary directory renamed)."""
+def load_or_train_tokenizers(
+    cfg: config_lib.Config,
+    corpus: Corpus,
+    run_dir: Path,
+    trained: TrainedTokenizers | None = None,
+    seconds: float = 0.0,
+) -> Tokenizers:
+    """-> the run's tokenizers: those in RUN_DIR/tokenizer when there, else `trained` (trained
+    before TensorFlow was loaded, in `seconds`; nmt.preflight) or trained here on the training
+    split, and moved in place whole (a temporary directory renamed)."""
     directory = run_dir / rundir.TOKENIZER_DIR
     if (directory / META_FILE).is_file():
         tokenizers = Tokenizers.load(directory)
@@ -92,9 +99,11 @@ def load_or_train_tokenizers(cfg: config_lib.Config, corpus: Corpus, run_dir: Pa
         return tokenizers
     tmp = run_dir / rundir.TOKENIZER_TMP
     shutil.rmtree(tmp, ignore_errors=True)
-    started = time.monotonic()
+    started = time.monotonic() - seconds
     try:
-        train_tokenizers(cfg.tokenizer, corpus.train.sources(), corpus.train.targets(), tmp)
+        if trained is None:
+            trained = train_models(cfg.tokenizer, corpus.train.sources(), corpus.train.targets())
+        trained.write(tmp)
         os.replace(tmp, directory)
     except BaseException as error:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -180,12 +189,22 @@ def start_strategy(name: str) -> tf.distribute.Strategy:
     return strategy
 
 
-def load_data(cfg: config_lib.Config, run_dir: Path, corpus: Corpus) -> TrainingData:
+def load_data(
+    cfg: config_lib.Config, run_dir: Path, corpus: Corpus, prepared: preflight.PreparedText | None = None
+) -> TrainingData:
     """Loads (or trains) the tokenizer on the corpus (read and checked), filters the training pairs
-    and batches the dev set. -> the training data."""
+    and batches the dev set. -> the training data. `prepared`: the tokenizer and filtered pairs
+    train.py made before loading TensorFlow (`nmt.preflight.prepare`, given the run directory as it
+    was then), used where they are still the run's."""
     log(corpus.describe())
-    tokenizers = load_or_train_tokenizers(cfg, corpus, run_dir)
-    train_split = corpus.filtered_train(tokenizers)
+    # What preflight decided holds unless the run directory changed since (then it is all redone).
+    usable = prepared is not None and (prepared.trained is None) == preflight.reuses_tokenizer(run_dir, False)
+    if usable:
+        tokenizers = load_or_train_tokenizers(cfg, corpus, run_dir, prepared.trained, prepared.seconds)
+        train_split = prepared.train_split
+    else:
+        tokenizers = load_or_train_tokenizers(cfg, corpus, run_dir)
+        train_split = corpus.filtered_train(tokenizers)
     log(train_split.summary.format())
     dev = corpus.dev
     # Dev batches use the training buckets (dev pairs are never filtered; longer ones get a shape of their own).
@@ -415,11 +434,13 @@ def train(
     resume: bool = False,
     overwrite: bool = False,
     corpus: Corpus | None = None,
+    prepared: preflight.PreparedText | None = None,
 ) -> TrainResult:
     """Trains (or, with `resume`, continues) the run in `run_dir`, then exports it and scores dev
     and test. -> what the run reached and why it stopped.
 
-    `corpus`: `Corpus(cfg.corpus)` when already read (train.py reads it before loading TensorFlow).
+    `corpus`: `Corpus(cfg.corpus)` when already read, and `prepared`: the run's tokenizer and
+    filtered training pairs (`nmt.preflight.prepare`), as train.py makes both before loading TensorFlow.
     Every check comes before anything is changed: the run directory's, then the corpus' (all its
     files read), and only then is the run directory prepared (--overwrite's removal included)."""
     rundir.check_for_training(cfg, Path(run_dir), resume, overwrite)
@@ -427,7 +448,7 @@ def train(
         corpus = Corpus(cfg.corpus)
     run = start_run(cfg, Path(run_dir), resume, overwrite)
     strategy = start_strategy(cfg.train.distribute)
-    data = load_data(cfg, run.run_dir, corpus)
+    data = load_data(cfg, run.run_dir, corpus, prepared)
     run.state, run.steps_per_epoch = resume_point(run, data)
     model = build_run_model(run, data, strategy)
     run.state = restore(run, model)

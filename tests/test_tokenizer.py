@@ -11,6 +11,7 @@ import pytest
 import sentencepiece as spm
 import tensorflow as tf
 
+from nmt import subword
 from nmt.errors import UserError
 from nmt.tokenizer import (
     BOS_ID,
@@ -177,6 +178,35 @@ def test_separate_models(tmp_path):
     # Each model knows only its own language's characters: "ü" (German only) is unknown to src.
     assert UNK_ID in tk.src.encode("grüne") and UNK_ID not in tk.tgt.encode("grüne")
     assert tk.tgt.decode(tk.tgt.encode("die grüne Zahl")) == "die grüne Zahl"
+
+
+def test_subword_models_without_tensorflow_give_the_graph_tokenizers_ids(multi30k_dir, tmp_path):
+    """nmt.subword (what train.py filters the corpus with before loading TensorFlow) trains in memory
+    the bytes train_tokenizers writes, and encodes every line as the in-graph tokenizer does, for a
+    joint model and for separate ones."""
+    en, de = val_lines(multi30k_dir, "en")[:400], val_lines(multi30k_dir, "de")[:400]
+    for joint in (True, False):
+        cfg = TokenizerConfig(vocab_size=500, joint=joint)
+        out = tmp_path / f"joint_{joint}"
+        train_tokenizers(cfg, en, de, out)
+        trained = subword.train_models(cfg, en, de)
+        assert {name: (out / name).read_bytes() for name in trained.models} == trained.models
+        graph = Tokenizers.load(out)
+        for pair in (trained.pair(), subword.SubwordPair.load(out)):
+            assert (pair.src is pair.tgt) == joint == graph.joint
+            for side, lines in (("src", en), ("tgt", de)):
+                expected = getattr(graph, side).tf_tokenize(tf.constant(lines)).to_list()
+                assert getattr(pair, side).encode_batch(lines) == expected
+                assert getattr(pair, side).vocab_size == getattr(graph, side).vocab_size
+
+
+def test_subword_pair_load_errors_name_the_file(tmp_path):
+    with pytest.raises(UserError, match="tokenizer.json not found"):
+        subword.SubwordPair.load(tmp_path)
+    train_tokenizers(TokenizerConfig(vocab_size=60, byte_fallback=False), SMALL_EN, SMALL_DE, tmp_path)
+    (tmp_path / "joint.model").write_bytes(b"not a model")
+    with pytest.raises(UserError, match=r"joint\.model: not a valid SentencePiece model"):
+        subword.SubwordPair.load(tmp_path)
 
 
 def test_training_from_files_and_sample_size(tmp_path):

@@ -269,8 +269,9 @@ def test_resume_refuses_a_different_config_and_existing_runs(tmp_path, tokenizer
 
 
 def test_config_run_dir_and_corpus_are_checked_before_loading_tensorflow(tmp_path):
-    """train.py reports a mistake in the config, the run directory or the corpus without importing
-    TensorFlow (seconds to load), and changes nothing on disk until all three pass: a bad corpus
+    """train.py reports a mistake in the config, the run directory, the corpus or the tokenizer
+    (a vocabulary the text cannot fill, every training pair filtered) without importing TensorFlow
+    (seconds to load), and changes nothing on disk until all pass: a bad corpus or vocabulary size
     given with --overwrite leaves the earlier run whole."""
     from nmt import config, rundir
 
@@ -306,6 +307,9 @@ def test_config_run_dir_and_corpus_are_checked_before_loading_tensorflow(tmp_pat
         (train(home, *corpus, extra=["--overwrite"]), "is not a run directory"),
         (train(good_en, *corpus), "not a directory"),
         (train(earlier, *corpus, f"corpus.train_src={tmp_path / 'bad.en'}", extra=["--overwrite"]), "bad.en"),
+        (train(tmp_path / "e", *corpus), "tokenizer.vocab_size=900 is larger than"),
+        (train(earlier, *corpus, extra=["--overwrite"]), "tokenizer.vocab_size=900 is larger than"),
+        (train(tmp_path / "f", *corpus, "tokenizer.vocab_size=279", "corpus.max_len=1"), "raise corpus.max_len"),
     ]
     code = (
         "import json, sys; from nmt.cli.train import main\n"

@@ -46,16 +46,18 @@ def main(argv=None) -> int:
     from nmt.errors import UserError
 
     try:
-        from nmt import config, rundir
+        from nmt import config, preflight, rundir
         from nmt.corpus import Corpus
 
-        # Mistakes in the config, the run directory or the corpus are reported before TensorFlow
-        # (seconds to load) is imported: the config, then the run directory (fast), then every
-        # corpus file read through once. Nothing is changed on disk before all three pass.
+        # Mistakes in the config, the run directory, the corpus or the tokenizer are reported
+        # before TensorFlow (seconds to load) is imported: the config, then the run directory
+        # (fast), then every corpus file read through once, then the tokenizer trained (or read)
+        # and the training pairs filtered with it. Nothing is changed on disk before all pass.
         cfg = config.load(args.config, args.overrides)
         run_dir = args.run_dir or os.path.join("runs", os.path.splitext(os.path.basename(args.config))[0])
         rundir.check_for_training(cfg, Path(run_dir), args.resume, args.overwrite)
         corpus = Corpus(cfg.corpus)
+        prepared = preflight.prepare(cfg, corpus, Path(run_dir), args.overwrite)
         from nmt.quiet import import_tensorflow
 
         import_tensorflow(verbose=args.verbose)
@@ -64,7 +66,9 @@ def main(argv=None) -> int:
         # Keras draws its progress bar on standard output; ours goes to standard error, with the other
         # messages, so that standard output stays free for what a command produces.
         with contextlib.redirect_stdout(sys.stderr):
-            result = training.train(cfg, run_dir, resume=args.resume, overwrite=args.overwrite, corpus=corpus)
+            result = training.train(
+                cfg, run_dir, resume=args.resume, overwrite=args.overwrite, corpus=corpus, prepared=prepared
+            )
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
