@@ -122,13 +122,13 @@ class SubwordPair:
         """The models of a tokenizer directory written by `train_tokenizers`."""
         d = Path(directory)
         config, src_file, tgt_file = read_meta(d)
-        src = SubwordModel(load_model(child(d, src_file, str(d / META_FILE))), name="src")
+        src = SubwordModel(checked_model_bytes(child(d, src_file, str(d / META_FILE))), name="src")
         if tgt_file == src_file:
             return cls(src, src)
-        return cls(src, SubwordModel(load_model(child(d, tgt_file, str(d / META_FILE))), name="tgt"))
+        return cls(src, SubwordModel(checked_model_bytes(child(d, tgt_file, str(d / META_FILE))), name="tgt"))
 
 
-def load_model(path: Path) -> bytes:
+def checked_model_bytes(path: Path) -> bytes:
     """The bytes of a model file, checked to be a SentencePiece model with this project's reserved ids."""
     data = read_model(path)
     try:

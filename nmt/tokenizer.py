@@ -56,7 +56,7 @@ from nmt.subword import (  # noqa: F401  (re-exported: training and the reserved
     TGT_MODEL,
     UNK_ID,
     TrainedTokenizers,
-    load_model,
+    checked_model_bytes,
     processor,
     read_meta,
     sample_lines,
@@ -106,7 +106,7 @@ class Tokenizer(tf.Module):
     @classmethod
     def from_file(cls, path: str | Path, name: str = "tokenizer") -> Tokenizer:
         p = Path(path)
-        data = load_model(p)
+        data = checked_model_bytes(p)
         try:
             return cls(data, name=name)
         except Exception as error:  # tensorflow-text refusing a model SentencePiece read
