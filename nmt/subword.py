@@ -121,7 +121,7 @@ class SubwordPair:
     def load(cls, directory: str | Path) -> SubwordPair:
         """The models of a tokenizer directory written by `train_tokenizers`."""
         d = Path(directory)
-        config, src_file, tgt_file = read_meta(d)
+        _, src_file, tgt_file = read_meta(d)
         src = SubwordModel(checked_model_bytes(child(d, src_file, str(d / META_FILE))), name="src")
         if tgt_file == src_file:
             return cls(src, src)
