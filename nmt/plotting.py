@@ -81,6 +81,13 @@ def plot_translation(translator, translation, path, title: str = ""):
 # ------------------------------------------------------------------------------------------- run curves
 
 
+def _log_file(run_dir: Path, name: str) -> Path:
+    """RUN_DIR/logs/NAME, or RUN_DIR/NAME where only that exists: the run files kept beside the
+    results (docs/results/RUN/config.yaml and train.csv) are plotted like a run directory."""
+    nested = run_dir / "logs" / name
+    return run_dir / name if not nested.is_file() and (run_dir / name).is_file() else nested
+
+
 def _read_table(path: Path, delimiter: str) -> list[dict]:
     import csv
 
@@ -131,9 +138,10 @@ def _with_steps(rows: list[dict], run_dir: Path) -> list[dict]:
 
 def plot_runs(run_dirs: Sequence, path, labels: Sequence[str] | None = None) -> Path:
     """Writes one PNG with the curves of one or more run directories (their logs/steps.tsv and
-    logs/train.csv): training loss (smoothed) and dev loss against steps, dev BLEU against steps and
-    against wall-clock minutes, and the learning rate against steps. Runs are labelled by name
-    (labels, or each directory's name). Returns the path."""
+    logs/train.csv; or train.csv alone, as kept in docs/results/RUN/): training loss (smoothed; the
+    epoch means without steps.tsv) and dev loss against steps, dev BLEU against steps and against
+    wall-clock minutes, and the learning rate against steps. Runs are labelled by name (labels, or
+    each directory's name). Returns the path."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -145,18 +153,26 @@ def plot_runs(run_dirs: Sequence, path, labels: Sequence[str] | None = None) -> 
     found = False
     for i, (run_dir, label) in enumerate(zip(run_dirs, labels)):
         color = f"C{i % 10}"
-        steps = _read_table(run_dir / "logs" / "steps.tsv", "\t")
-        epochs = _with_steps(_read_table(run_dir / "logs" / "train.csv", ","), run_dir)
+        steps = _read_table(_log_file(run_dir, "steps.tsv"), "\t")
+        epochs = _with_steps(_read_table(_log_file(run_dir, "train.csv"), ","), run_dir)
         found = found or bool(steps or epochs)
         x, y = _column(steps, "step", "loss")
         if x:
             loss_ax.plot(x, _smooth(y, max(1, len(y) // 100)), color=color, lw=1.2, label=f"{label}: train")
+        else:  # no per-step log kept: the epochs' mean training loss
+            x, y = _column(epochs, "step", "loss")
+            if x:
+                loss_ax.plot(x, y, "s-", color=color, ms=4, lw=1.2, label=f"{label}: train (epoch mean)")
         x, y = _column(epochs, "step", "val_loss")
         if x:
             loss_ax.plot(x, y, "o--", color=color, ms=4, lw=1, label=f"{label}: dev")
         x, y = _column(steps, "step", "learning_rate")
         if x:
             lr_ax.plot(x, y, color=color, lw=1.2, label=label)
+        else:
+            x, y = _column(epochs, "step", "learning_rate")
+            if x:
+                lr_ax.plot(x, y, "o-", color=color, ms=4, lw=1.2, label=f"{label} (at epoch ends)")
         x, y = _column(epochs, "step", "val_bleu")
         if x:
             bleu_steps_ax.plot(x, y, "o-", color=color, ms=4, label=label)

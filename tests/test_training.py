@@ -621,6 +621,14 @@ def test_plot_run_draws_several_runs(tmp_path, tokenizer_dir):
     with open(tokenizer_dir / "logs" / "train.csv", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     assert [int(r["step"]) for r in rows] == [20, 40, 60] and all(float(r["minutes"]) > 0 for r in rows)
+    # The run files kept beside the results (docs/results/RUN/: config.yaml and train.csv, no logs/)
+    # plot like a run directory, their training loss and learning rate taken at the epoch ends.
+    from nmt.plotting import plot_runs
+
+    flat = tmp_path / "kept"
+    flat.mkdir()
+    shutil.copy(tokenizer_dir / "logs" / "train.csv", flat / "train.csv")
+    assert imread(plot_runs([flat], tmp_path / "kept.png")).shape[1] >= 1000
     bad = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "plot_run.py"), str(tmp_path / "nothing")],
         capture_output=True,
