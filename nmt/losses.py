@@ -14,6 +14,8 @@ accuracy, perplexity and the per-step loss are those of the global batch.
 
 from __future__ import annotations
 
+import threading
+
 import keras
 import tensorflow as tf
 
@@ -29,13 +31,70 @@ def replica_sum(value):
     return ctx.all_reduce(tf.distribute.ReduceOp.SUM, value)
 
 
-def _token_terms(y_true, y_pred):
-    """-> (nll [B, T], mean of -log p over the vocabulary [B, T], mask [B, T] float32)."""
-    y_true = tf.cast(y_true, tf.int32)
-    log_probs = tf.nn.log_softmax(tf.cast(y_pred, tf.float32), axis=-1)  # [B, T, V]
-    nll = -tf.gather(log_probs, y_true, batch_dims=2)  # [B, T]
-    mask = tf.cast(tf.not_equal(y_true, PAD_ID), tf.float32)
-    return nll, log_probs, mask
+def smoothed_cross_entropy(logits, targets, label_smoothing):
+    """logits float32 [..., V], targets int32 [...] -> (loss [...], nll [...]) per position:
+
+        nll  = −log p(y)               = lse(z) − z_y
+        loss = (1 − ε)·nll + ε·mean_v(−log p(v)) = lse(z) − (1 − ε)·z_y − ε·mean_v(z_v)
+
+    with p = softmax(z) and lse the log-sum-exp. The gradient is written out, d loss/dz =
+    p − (1 − ε)·onehot(y) − ε/V and d nll/dz = p − onehot(y), from the softmax kept by the forward
+    pass: one exp over the logits instead of log_softmax's forward and backward passes and the
+    dense scatter of a gather's gradient (on 2 CPU cores with 8,000 pieces and 1,188 positions,
+    45 ms against 93 ms for forward and backward; TensorFlow's fused sparse softmax op took 123).
+    """
+    eps = float(label_smoothing)
+    vocab = tf.cast(tf.shape(logits)[-1], tf.float32)
+    rows = tf.reshape(targets, [-1, 1])
+
+    @tf.custom_gradient
+    def terms(z):
+        flat = tf.reshape(z, [-1, tf.shape(z)[-1]])  # [N, V]
+        top = tf.reduce_max(flat, axis=-1, keepdims=True)  # [N, 1]
+        exps = tf.exp(flat - top)
+        total = tf.reduce_sum(exps, axis=-1, keepdims=True)
+        lse = tf.reshape(tf.math.log(total) + top, tf.shape(targets))
+        z_y = tf.reshape(tf.gather(flat, rows, batch_dims=1), tf.shape(targets))
+        nll = lse - z_y
+        loss = nll if not eps else lse - (1.0 - eps) * z_y - eps * tf.reduce_mean(z, axis=-1)
+
+        def grad(d_loss, d_nll):
+            d_loss = tf.zeros_like(loss) if d_loss is None else d_loss
+            d_nll = tf.zeros_like(nll) if d_nll is None else d_nll
+            g_all = tf.reshape(d_loss + d_nll, [-1, 1])  # both terms' p
+            g_target = tf.reshape((1.0 - eps) * d_loss + d_nll, [-1])  # their onehot(y)
+            d = exps * (g_all / total)
+            if eps:
+                d -= (eps / vocab) * tf.reshape(d_loss, [-1, 1])
+            index = tf.concat([tf.range(tf.shape(rows)[0])[:, None], rows], axis=1)
+            d = tf.tensor_scatter_nd_sub(d, index, g_target)
+            return tf.reshape(d, tf.shape(z))
+
+        return (loss, nll), grad
+
+    return terms(logits)
+
+
+# The loss and the metrics of one training step are given the same (targets, logits) tensors; the
+# per-token terms are computed once for them (TensorFlow's graph optimizer did not merge the
+# copies: the metrics cost 90 ms of a 660 ms step). One slot per thread (a distribution strategy
+# runs each replica in its own thread), matched by object identity, so a miss (another batch,
+# another trace) only recomputes; tensors are immutable.
+_cache = threading.local()
+
+
+def _token_terms(y_true, y_pred, label_smoothing=None):
+    """-> (loss [B, T] with label smoothing ε, nll [B, T], mask [B, T] float32); label_smoothing
+    None: only nll and mask are wanted (the loss term is that of whichever ε was computed)."""
+    targets, logits, eps, terms = getattr(_cache, "last", (None, None, None, None))
+    if y_true is targets and y_pred is logits and label_smoothing in (None, eps):
+        return terms
+    eps = label_smoothing or 0.0
+    targets = tf.cast(y_true, tf.int32)
+    loss, nll = smoothed_cross_entropy(tf.cast(y_pred, tf.float32), targets, eps)
+    terms = (loss, nll, tf.cast(tf.not_equal(targets, PAD_ID), tf.float32))
+    _cache.last = (y_true, y_pred, eps, terms)
+    return terms
 
 
 @keras.saving.register_keras_serializable(package="nmt")
@@ -51,12 +110,12 @@ class MaskedCrossEntropy(keras.losses.Loss):
         super().__init__(name=name, **kwargs)
         self.label_smoothing = float(label_smoothing)
 
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        with tf.name_scope(self.name):
+            return self.call(y_true, y_pred)
+
     def call(self, y_true, y_pred):
-        nll, log_probs, mask = _token_terms(y_true, y_pred)
-        per_token = nll
-        if self.label_smoothing:
-            uniform = -tf.reduce_mean(log_probs, axis=-1)  # [B, T]
-            per_token = (1.0 - self.label_smoothing) * nll + self.label_smoothing * uniform
+        per_token, _, mask = _token_terms(y_true, y_pred, self.label_smoothing)
         tokens = tf.stop_gradient(replica_sum(tf.reduce_sum(mask)))  # of the global batch
         return tf.reduce_sum(per_token * mask) / tf.maximum(tokens, 1.0)
 
@@ -100,7 +159,7 @@ class Perplexity(keras.metrics.Metric):
         self.count = self.add_variable(shape=(), initializer="zeros", dtype="float32", name="count")
 
     def update_state(self, y_true, y_pred, sample_weight=None):
-        nll, _, mask = _token_terms(y_true, y_pred)
+        _, nll, mask = _token_terms(y_true, y_pred)
         self.total.assign_add(replica_sum(tf.reduce_sum(nll * mask)))
         self.count.assign_add(replica_sum(tf.reduce_sum(mask)))
 

@@ -71,6 +71,69 @@ def test_metrics_accumulate_over_batches_and_batch_loss_keeps_the_last():
     np.testing.assert_allclose(float(last.result()), s2 / c2, rtol=1e-6)
 
 
+def numpy_gradient(logits, targets, eps):
+    """d (mean loss over real tokens) / d logits, written out independently of the code:
+    (softmax(z) − (1 − ε)·onehot(y) − ε/V)·mask / tokens, in float64."""
+    x = logits.astype("float64")
+    p = np.exp(x - x.max(-1, keepdims=True))
+    p /= p.sum(-1, keepdims=True)
+    onehot = np.eye(x.shape[-1])[targets]
+    mask = (targets != 0)[..., None]
+    return (p - (1 - eps) * onehot - eps / x.shape[-1]) * mask / mask.sum()
+
+
+@pytest.mark.parametrize("eps", [0.0, 0.1])
+def test_gradient_matches_the_written_out_softmax_gradient(eps):
+    logits, targets = batch(7)
+    x = tf.constant(logits)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        loss = MaskedCrossEntropy(eps)(targets, x)
+    np.testing.assert_allclose(tape.gradient(loss, x).numpy(), numpy_gradient(logits, targets, eps), atol=1e-7)
+
+
+def test_loss_and_gradient_equal_keras_categorical_cross_entropy_on_real_tokens():
+    """Keras' own smoothed cross-entropy (one-hot labels, from logits) over the non-pad tokens."""
+    import keras
+
+    logits, targets = batch(8)
+    mask = targets != 0
+    x = tf.constant(logits)
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        ours = MaskedCrossEntropy(0.1)(targets, x)
+        real = tf.boolean_mask(x, mask)
+        theirs = keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=0.1)(
+            tf.one_hot(targets[mask], logits.shape[-1]), real
+        )
+    np.testing.assert_allclose(float(ours), float(theirs), rtol=1e-6)
+    np.testing.assert_allclose(tape.gradient(ours, x).numpy(), tape.gradient(theirs, x).numpy(), atol=1e-7)
+
+
+def test_terms_shared_by_loss_and_metrics_follow_their_inputs():
+    """The loss and the metrics share one computation per (targets, logits) pair: a metric fed the
+    same logits with other targets, or a loss with another ε, still gets its own values."""
+    logits, targets = batch(9)
+    other = np.where(targets != 0, (targets % 10) + 1, 0).astype("int32")
+    x, t = tf.constant(logits), tf.constant(targets)
+    perplexity = Perplexity()
+
+    @tf.function
+    def step(x, t, u):
+        loss = MaskedCrossEntropy(0.1)(t, x)
+        plain = MaskedCrossEntropy(0.0)(t, x)
+        perplexity.update_state(u, x)
+        return loss, plain, perplexity.result()
+
+    loss, plain, perplexity = step(x, t, tf.constant(other))
+    s, _, _, n = numpy_terms(logits, targets, 0.1)
+    _, nll, _, _ = numpy_terms(logits, targets, 0.0)
+    _, nll_other, _, n_other = numpy_terms(logits, other, 0.0)
+    np.testing.assert_allclose(float(loss), s / n, rtol=1e-6)
+    np.testing.assert_allclose(float(plain), nll / n, rtol=1e-6)
+    np.testing.assert_allclose(float(perplexity), np.exp(nll_other / n_other), rtol=1e-5)
+
+
 REPLICAS = """
 import json, sys
 import numpy as np
