@@ -20,6 +20,7 @@ with it costs nothing. The README's configuration reference is generated from th
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -423,8 +424,19 @@ class DecodeConfig(Section):
     max_input_len: int = setting(
         256, "source tokens translated per sentence; longer inputs are cut, with a warning", min=1
     )
+    tune_length_penalty: tuple[float, ...] | None = setting(
+        None,
+        "after training, decode dev (beam beam_size) with each of these α values and keep the best by dev BLEU "
+        "for the test score, the export and translate.py (RUN_DIR/decode_tuned.yaml); null: length_penalty as given",
+        expected="a non-empty list of distinct finite numbers >= 0, or null",
+    )
 
     def check(self) -> None:
+        alphas = self.tune_length_penalty
+        if alphas is not None and (
+            not alphas or min(alphas) < 0 or len(set(alphas)) < len(alphas) or not all(map(math.isfinite, alphas))
+        ):
+            self.fail("tune_length_penalty", "a non-empty list of distinct finite numbers >= 0, or null", list(alphas))
         if self.nbest > self.beam_size:
             self.fail("nbest", f"at most decode.beam_size ({self.beam_size})")
         if self.max_len_a == 0 and self.max_len_b == 0:

@@ -5,6 +5,7 @@
     checkpoints/         ckpt-<step>/ (weights, state.json), last.json, best.json (nmt.checkpoint)
     model.keras          the best model by dev BLEU
     export/              the text-to-text SavedModel
+    decode_tuned.yaml    the length penalty chosen on dev (decode.tune_length_penalty; nmt.tuning)
     curves.png           loss, dev BLEU (against steps and minutes) and learning rate (nmt.plotting)
     logs/                train.csv, steps.tsv, tensorboard/
 
@@ -39,6 +40,7 @@ TOKENIZER_DIR = "tokenizer"
 CHECKPOINTS_DIR = "checkpoints"
 MODEL_FILE = "model.keras"
 EXPORT_DIR = "export"
+TUNED_DECODE_FILE = "decode_tuned.yaml"
 CURVES_FILE = "curves.png"
 LOGS_DIR = "logs"
 STEPS_LOG = "steps.tsv"
@@ -56,6 +58,7 @@ ENTRIES = (
     CHECKPOINTS_DIR,
     MODEL_FILE,
     EXPORT_DIR,
+    TUNED_DECODE_FILE,
     LOGS_DIR,
     CURVES_FILE,
     TOKENIZER_TMP,

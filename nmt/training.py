@@ -48,7 +48,7 @@ import tensorflow as tf
 
 from nmt import callbacks as cb
 from nmt import config as config_lib
-from nmt import evaluation, precision, preflight, rundir
+from nmt import evaluation, precision, preflight, rundir, tuning
 from nmt.checkpoint import CheckpointStore
 from nmt.corpus import Corpus, CorpusSplit
 from nmt.data import make_dataset, make_training_stream
@@ -546,6 +546,28 @@ def nan_message(nan_step: int, last: Path | None, run_dir: Path) -> str:
     )
 
 
+def tune_decode(run: RunContext, data: TrainingData, translator) -> tuple[object, dict]:
+    """With decode.tune_length_penalty: the length penalty of the best dev BLEU, chosen and written to
+    RUN_DIR/decode_tuned.yaml (nmt.tuning). -> (the translator with it, {"dev": its dev Scores}); else
+    (translator, {}), and no decode_tuned.yaml is left from an earlier finish."""
+    from nmt.translator import Translator
+
+    alphas, decode = run.cfg.decode.tune_length_penalty, translator.decode
+    if not alphas or not data.dev_pairs:
+        if alphas:
+            log(f"warning: decode.tune_length_penalty: no dev set; length_penalty {decode.length_penalty:g} kept")
+        (run.run_dir / rundir.TUNED_DECODE_FILE).unlink(missing_ok=True)
+        return translator, {}
+    log(
+        f"decode.tune_length_penalty: {len(alphas)} values on dev ({len(data.dev_pairs)} sentences, "
+        f"beam {decode.beam_size})"
+    )
+    alpha, sweep = tuning.sweep(translator, data.dev_pairs, alphas, log)
+    log(f"length penalty {alpha:g} chosen on dev -> {tuning.write(run.run_dir, alpha, sweep)}")
+    decode = dataclasses.replace(decode, length_penalty=alpha)
+    return Translator(translator.model, translator.tokenizers, decode), {"dev": sweep[alpha]}
+
+
 def finish(run: RunContext, data: TrainingData, model: keras.Model, step: int, stopped: str) -> TrainResult:
     """Loads the best checkpoint, saves model.keras, exports the translator, plots the curves and
     scores dev and test. -> the run's result."""
@@ -562,7 +584,7 @@ def finish(run: RunContext, data: TrainingData, model: keras.Model, step: int, s
     except OSError as error:
         tmp.unlink(missing_ok=True)
         raise write_error(run_dir / rundir.MODEL_FILE, error) from None
-    translator = Translator(model, data.tokenizers, cfg.decode)
+    translator, scores = tune_decode(run, data, Translator(model, data.tokenizers, cfg.decode))
     export_translator(translator, run_dir / rundir.EXPORT_DIR)
     try:
         from nmt.plotting import plot_runs
@@ -572,13 +594,17 @@ def finish(run: RunContext, data: TrainingData, model: keras.Model, step: int, s
         log(f"warning: no curves plotted ({error})")
     log(f"exported: {run_dir / rundir.MODEL_FILE} and the SavedModel {run_dir / rundir.EXPORT_DIR}")
 
-    scores = {}
     test = data.corpus.test
     for name, pairs in (("dev", data.dev_pairs), ("test", list(test.pairs()) if test else [])):
         if not pairs:
             scores[name] = None
             continue
-        hyps = translator.translate([s for s, _ in pairs])
-        scores[name] = evaluation.score(hyps, [t for _, t in pairs])
-        log(f"{name} ({len(pairs)} sentences, beam {cfg.decode.beam_size}): {scores[name].format()}")
+        if name not in scores:
+            hyps = translator.translate([s for s, _ in pairs])
+            scores[name] = evaluation.score(hyps, [t for _, t in pairs])
+        decode = translator.decode
+        log(
+            f"{name} ({len(pairs)} sentences, beam {decode.beam_size}, length penalty {decode.length_penalty:g}): "
+            f"{scores[name].format()}"
+        )
     return TrainResult(run_dir, step, step // run.steps_per_epoch, stopped, scores["dev"], scores["test"])

@@ -3,6 +3,7 @@
 A run directory (written by training) holds::
 
     config.yaml    the resolved config (its decode: section gives the search defaults)
+    decode_tuned.yaml   where training chose the length penalty on dev: that α (nmt.tuning)
     tokenizer/     the SentencePiece model(s), read by `Tokenizers.load`
     model.keras    the model to translate with (the best checkpoint by dev BLEU)
     export/        the SavedModel written by `export_translator` (text -> text, for TF Serving)
@@ -43,6 +44,7 @@ from typing import NamedTuple
 import numpy as np
 import tensorflow as tf
 
+from nmt import tuning
 from nmt.config import DecodeConfig
 from nmt.decode_settings import Batching, SearchSettings, check_chunk_lines
 from nmt.errors import UserError
@@ -344,7 +346,8 @@ class Translator:
 
 
 def load_run(run_dir, jit_compile: bool = False) -> Translator:
-    """The Translator of a run directory: its model.keras, tokenizer/ and the decode section of config.yaml."""
+    """The Translator of a run directory: its model.keras, tokenizer/ and the decode section of config.yaml
+    (with the length penalty chosen on dev, where training tuned it: decode_tuned.yaml, nmt.tuning)."""
     import keras
 
     import nmt.model  # noqa: F401  (registers the serializable classes)
@@ -364,7 +367,7 @@ def load_run(run_dir, jit_compile: bool = False) -> Translator:
         raise UserError(f"{d / MODEL_FILE}: cannot load the model ({type(cause).__name__}: {detail})") from None
     if not hasattr(model, "decode_step"):
         raise UserError(f"{d / MODEL_FILE}: expected an nmt model (cho2014 or attention), got {type(model).__name__}")
-    return Translator(model, tokenizers, cfg.decode, jit_compile=jit_compile)
+    return Translator(model, tokenizers, tuning.apply(d, cfg.decode), jit_compile=jit_compile)
 
 
 # ------------------------------------------------------------------------------------------------ export

@@ -133,6 +133,7 @@ def measure(run: Path, args) -> dict:
         "run": str(run),
         "direction": f"{src}-{tgt}",
         "parameters": translator.model.count_params(),
+        "length_penalty": translator.decode.length_penalty,  # the config's, or the one training chose on dev
         "peak_rss_mb": peak_rss_mb(run, _epochs(run), args.rss_log_dir),
         **training_figures(run, translator, cfg),
     }

@@ -6,6 +6,7 @@ seconds per run; the BLEU test trains the real toy config (smaller under CI=true
 """
 
 import csv
+import io
 import json
 import os
 import re
@@ -334,6 +335,42 @@ def test_config_run_dir_and_corpus_are_checked_before_loading_tensorflow(tmp_pat
     assert after == before
     assert sorted(p.name for p in home.iterdir()) == ["thesis.tex"]
     assert not [name for name in "abcd" if (tmp_path / name).exists()] and not (tmp_path / "none").exists()
+
+
+def test_length_penalty_tuned_on_dev_is_the_best_and_the_run_default(tmp_path, tokenizer_dir, monkeypatch):
+    """decode.tune_length_penalty: the α written is the one whose beam output scores best on dev, by
+    sacrebleu over a fresh decoding of the dev set; load_run, translate.py and the export take it;
+    --overwrite removes it."""
+    import tensorflow as tf
+    import yaml
+
+    from nmt import config, evaluation, rundir
+    from nmt.cli import translate as translate_cli
+    from nmt.corpus import Corpus
+    from nmt.translator import load_run
+
+    monkeypatch.chdir(ROOT)  # where train.py ran: the built-in corpus's relative path
+    run = _fresh_run(tmp_path, tokenizer_dir, "tuned")
+    alphas = [0.0, 1.0, 4.0]
+    tune = ["train.eval_max_sentences=150", "decode.beam_size=3", f"decode.tune_length_penalty={alphas}"]
+    proc = run_train(run, *TINY, *tune)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    tuned = yaml.safe_load((run / "decode_tuned.yaml").read_text(encoding="utf-8"))
+    translator = load_run(run)
+    dev = list(Corpus(config.load(run / "config.yaml").corpus).dev.pairs())[:150]
+    sources, references = [s for s, _ in dev], [t for _, t in dev]
+    bleu = {a: evaluation.score(translator.translate(sources, length_penalty=a), references).bleu for a in alphas}
+    assert tuned["dev_bleu"] == {a: round(b, 2) for a, b in bleu.items()}
+    assert tuned["length_penalty"] == alphas[max(range(3), key=lambda i: (bleu[alphas[i]], -i))]
+    assert translator.decode.length_penalty == tuned["length_penalty"]
+    assert f"length penalty {tuned['length_penalty']:g} chosen on dev" in proc.stderr
+    exported = tf.saved_model.load(str(run / "export")).signatures["serving_default"]
+    got = exported(sentences=tf.constant(sources[:20]))["translations"].numpy()
+    assert [t.decode() for t in got] == translator.translate(sources[:20])
+
+    request = translate_cli.check_request(translate_cli.build_parser().parse_args(["--model", str(run)]), io.StringIO())
+    assert request.settings.length_penalty == tuned["length_penalty"]
+    assert rundir.ours("decode_tuned.yaml")  # --overwrite removes it with the rest of the run
 
 
 def test_time_budget_stops_cleanly_and_exports(tmp_path, tokenizer_dir):

@@ -72,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--length-penalty",
         type=float,
         metavar="A",
-        help="GNMT length penalty alpha >= 0 (default: config decode.length_penalty)",
+        help="GNMT length penalty alpha >= 0 (default: the run's decode_tuned.yaml, else config decode.length_penalty)",
     )
     group = p.add_mutually_exclusive_group()
     group.add_argument(
@@ -308,10 +308,11 @@ def check_request(args, stdin: TextIO) -> Request:
     """Checks the options, the run directory's config and the files named, without TensorFlow (a mistake is
     reported in a fraction of a second, before the model loads). Creates the --attention-plot directory."""
     from nmt import config as config_module
+    from nmt import tuning
 
     run_dir = check_run_dir(args.model, what="--model")
     cfg = config_module.load(run_dir / CONFIG_FILE)
-    decode = cfg.decode
+    decode = tuning.apply(run_dir, cfg.decode)  # the length penalty chosen on dev, where training tuned it
     settings = SearchSettings.from_decode(
         decode,
         beam_size=args.beam_size,
