@@ -352,12 +352,12 @@ def test_length_penalty_tuned_on_dev_is_the_best_and_the_run_default(tmp_path, t
     monkeypatch.chdir(ROOT)  # where train.py ran: the built-in corpus's relative path
     run = _fresh_run(tmp_path, tokenizer_dir, "tuned")
     alphas = [0.0, 1.0, 4.0]
-    tune = ["train.eval_max_sentences=150", "decode.beam_size=3", f"decode.tune_length_penalty={alphas}"]
+    tune = ["train.eval_max_sentences=80", "decode.beam_size=3", f"decode.tune_length_penalty={alphas}"]
     proc = run_train(run, *TINY, *tune)
     assert proc.returncode == 0, proc.stderr[-3000:]
     tuned = yaml.safe_load((run / "decode_tuned.yaml").read_text(encoding="utf-8"))
     translator = load_run(run)
-    dev = list(Corpus(config.load(run / "config.yaml").corpus).dev.pairs())[:150]
+    dev = list(Corpus(config.load(run / "config.yaml").corpus).dev.pairs())[:80]
     sources, references = [s for s, _ in dev], [t for _, t in dev]
     bleu = {a: evaluation.score(translator.translate(sources, length_penalty=a), references).bleu for a in alphas}
     assert tuned["dev_bleu"] == {a: round(b, 2) for a, b in bleu.items()}
