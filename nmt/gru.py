@@ -95,62 +95,62 @@ def _gru_step(xp, h, u_zr, u_h, rec_mask=None):
     return gru_update(xp, matmul_weights(hd, u_zr), h, hd, u_h)
 
 
-def _gru_recurrence(xp, h0, step_mask, u, rec_mask):
+def _gru_recurrence(x_zr, x_h, h0, step_mask, u, rec_mask):
     """Runs the recurrence over time, with a hand-written backward pass (gates kept from the forward).
 
-    xp: [T, B, 3H] time-major projected inputs. h0: [B, H]. step_mask: [T, B, 1] (1 = real step,
+    x_zr: [T, B, 2H] and x_h: [T, B, H], the time-major projected inputs of the z and r gates and of
+    the candidate (`GRUCell.gate_projections`). h0: [B, H]. step_mask: [T, B, 1] (1 = real step,
     0 = masked: the state is carried unchanged) or None. u: [H, 3H]. rec_mask: [B, H] or None.
-    Returns states [T, B, H] (h_t after each step) and the last state [B, H], in xp's dtype.
+    Returns states [T, B, H] (h_t after each step) and the last state [B, H], in x_zr's dtype.
 
-    The loop computes `gru_update`'s equations gate by gate: the three blocks of xp and u are split
-    once, outside the loop, so no step copies a column slice, and h·U_z (with z's sigmoid) is
-    independent of the reset path h·U_r -> r ⊙ h -> ·U_h, so the two run side by side. In bfloat16
-    or float16 (mixed precision) the loop carries h, the gates and their gradients in float32 and
-    runs only the matmuls in u's precision (`matmul_weights`): the same equations, no per-step
-    rounding of the state, and no element-wise work in a precision a CPU emulates.
+    The loop computes `gru_update`'s equations with the input blocks kept apart (no column slice
+    of xp per step, no concatenation of their gradients). In bfloat16 or float16 (mixed precision)
+    it carries h, the gates and their gradients in float32 and runs only the matmuls in u's
+    precision (`matmul_weights`): the same equations, no per-step rounding of the state, and no
+    element-wise work in a precision a CPU emulates.
     """
     units = u.shape[0]
-    out_dtype = xp.dtype
+    out_dtype = x_zr.dtype
     dtype = _state_dtype(out_dtype)
-    n_steps = tf.shape(xp)[0]
+    n_steps = tf.shape(x_zr)[0]
     if rec_mask is not None:
         rec_mask = tf.cast(rec_mask, dtype)
 
     @tf.custom_gradient
-    def run(xp_in, h0_in, u, *extra):
+    def run(x_zr_in, x_h_in, h0_in, u, *extra):
         h0 = tf.cast(h0_in, dtype)
-        x_z, x_r, x_h = tf.split(tf.cast(xp_in, dtype), 3, axis=-1)  # [T, B, H] each
+        x_zr, x_h = tf.cast(x_zr_in, dtype), tf.cast(x_h_in, dtype)  # [T, B, 2H], [T, B, H]
         step_mask = tf.cast(extra[0], dtype) if has_mask else None
-        u_z, u_r, u_h = tf.split(u, 3, axis=-1)  # [H, H] each
+        u_zr, u_h = u[:, : 2 * units], u[:, 2 * units :]
 
-        def body(t, h, hs, zs, rs, cands):
+        def body(t, h, hs, zrs, cands):
             hd = h if rec_mask is None else h * rec_mask
-            hd_w = tf.cast(hd, u.dtype)  # the matmul operand, cast once for U_z and U_r
-            r = tf.sigmoid(x_r[t] + tf.cast(tf.matmul(hd_w, u_r), dtype))
+            zr = tf.sigmoid(x_zr[t] + matmul_weights(hd, u_zr))  # [B, 2H]
+            z, r = tf.split(zr, 2, axis=1)
             cand = tf.tanh(x_h[t] + matmul_weights(r * hd, u_h))  # reset before the matmul
-            z = tf.sigmoid(x_z[t] + tf.cast(tf.matmul(hd_w, u_z), dtype))
             h_new = h + z * (cand - h)  # = (1 - z)·h + z·h̃
             if step_mask is not None:
                 h_new = h + step_mask[t] * (h_new - h)
-            return t + 1, h_new, hs.write(t, h_new), zs.write(t, z), rs.write(t, r), cands.write(t, cand)
+            return t + 1, h_new, hs.write(t, h_new), zrs.write(t, zr), cands.write(t, cand)
 
-        def array():
-            return tf.TensorArray(dtype, size=n_steps, element_shape=[h0.shape[0], units])
+        def array(width):
+            return tf.TensorArray(dtype, size=n_steps, element_shape=[h0.shape[0], width])
 
-        _, h_last, *arrays = tf.while_loop(
+        _, h_last, hs, zrs, cands = tf.while_loop(
             lambda t, *_: t < n_steps,
             body,
-            (tf.constant(0), h0, array(), array(), array(), array()),
+            (tf.constant(0), h0, array(units), array(2 * units), array(units)),
         )
-        states, z_seq, r_seq, cand_seq = (a.stack() for a in arrays)  # [T, B, H] each
+        states, zr_seq, cand_seq = hs.stack(), zrs.stack(), cands.stack()  # [T, B, H], [T, B, 2H], [T, B, H]
 
         def grad(d_states, d_last):
             d_states, d_last = tf.cast(d_states, dtype), tf.cast(d_last, dtype)
             h_prev_seq = tf.concat([h0[None], states[:-1]], axis=0)  # [T, B, H]
             hd_seq = h_prev_seq if rec_mask is None else h_prev_seq * rec_mask
-            u_z_t, u_r_t, u_h_t = tf.transpose(u_z), tf.transpose(u_r), tf.transpose(u_h)  # [H, H]
+            z_seq, r_seq = tf.split(zr_seq, 2, axis=-1)  # [T, B, H] each
+            u_zr_t, u_h_t = tf.transpose(u_zr), tf.transpose(u_h)  # [2H, H], [H, H]
 
-            def back(t, dh, d_zs, d_rs, d_cands):
+            def back(t, dh, d_zrs, d_cands):
                 dh = dh + d_states[t]
                 if step_mask is not None:
                     d_new = step_mask[t] * dh
@@ -158,46 +158,45 @@ def _gru_recurrence(xp, h0, step_mask, u, rec_mask):
                 else:
                     d_new = dh
                 z, r, cand, hd = z_seq[t], r_seq[t], cand_seq[t], hd_seq[t]
-                d_a_z = d_new * (cand - h_prev_seq[t]) * (z * (1 - z))  # z's pre-activation
                 d_a_h = d_new * z * (1 - cand * cand)  # h̃'s pre-activation
                 d_rh = matmul_weights(d_a_h, u_h_t)  # d(r ⊙ hd)
-                d_a_r = d_rh * hd * (r * (1 - r))  # r's pre-activation
-                d_hd = d_rh * r + matmul_weights(d_a_z, u_z_t) + matmul_weights(d_a_r, u_r_t)
+                d_a_zr = tf.concat(  # z's and r's pre-activations: [B, 2H]
+                    [d_new * (cand - h_prev_seq[t]) * (z * (1 - z)), d_rh * hd * (r * (1 - r))], axis=1
+                )
+                d_hd = d_rh * r + matmul_weights(d_a_zr, u_zr_t)
                 if rec_mask is not None:
                     d_hd = d_hd * rec_mask
                 dh_prev = d_new * (1 - z) + d_hd
                 if step_mask is not None:
                     dh_prev = dh_prev + d_skip
-                return t - 1, dh_prev, d_zs.write(t, d_a_z), d_rs.write(t, d_a_r), d_cands.write(t, d_a_h)
+                return t - 1, dh_prev, d_zrs.write(t, d_a_zr), d_cands.write(t, d_a_h)
 
-            _, dh0, *d_arrays = tf.while_loop(
+            _, dh0, d_zrs, d_cands = tf.while_loop(
                 lambda t, *_: t >= 0,
                 back,
-                (n_steps - 1, d_last, array(), array(), array()),
+                (n_steps - 1, d_last, array(2 * units), array(units)),
             )
-            d_z_seq, d_r_seq, d_cand_seq = (a.stack() for a in d_arrays)  # [T, B, H] each
+            d_zr_seq, d_cand_seq = d_zrs.stack(), d_cands.stack()  # [T, B, 2H], [T, B, H]
 
-            def rows(seq):  # [T, B, H] -> [T·B, H] in the weights' precision
-                return tf.cast(tf.reshape(seq, [-1, units]), u.dtype)
+            def rows(seq, width):  # [T, B, width] -> [T·B, width] in the weights' precision
+                return tf.cast(tf.reshape(seq, [-1, width]), u.dtype)
 
-            # Σ_t hd_tᵀ·δ_t for each gate as one [H, T·B] x [T·B, H] product
-            hd_rows = rows(hd_seq)
+            # Σ_t hd_tᵀ·δzr_t as one [H, T·B] x [T·B, 2H] product, and the same for U_h
             d_u = tf.concat(
                 [
-                    tf.matmul(hd_rows, rows(d_z_seq), transpose_a=True),
-                    tf.matmul(hd_rows, rows(d_r_seq), transpose_a=True),
-                    tf.matmul(rows(r_seq * hd_seq), rows(d_cand_seq), transpose_a=True),
+                    tf.matmul(rows(hd_seq, units), rows(d_zr_seq, 2 * units), transpose_a=True),
+                    tf.matmul(rows(r_seq * hd_seq, units), rows(d_cand_seq, units), transpose_a=True),
                 ],
                 axis=-1,
             )  # [H, 3H]
-            d_xp = tf.concat([tf.cast(d, xp_in.dtype) for d in (d_z_seq, d_r_seq, d_cand_seq)], axis=-1)
-            return (d_xp, tf.cast(dh0, h0_in.dtype), d_u) + (None,) * len(extra)
+            d_x = (tf.cast(d_zr_seq, x_zr_in.dtype), tf.cast(d_cand_seq, x_h_in.dtype))
+            return d_x + (tf.cast(dh0, h0_in.dtype), d_u) + (None,) * len(extra)
 
         return (tf.cast(states, out_dtype), tf.cast(h_last, out_dtype)), grad
 
     has_mask = step_mask is not None
     extra = (step_mask,) if has_mask else ()
-    return run(xp, h0, u, *extra)
+    return run(x_zr, x_h, h0, u, *extra)
 
 
 def _check_rate(name, value):
@@ -267,14 +266,23 @@ class GRUCell(keras.layers.Layer):
 
     def input_projection(self, x):
         """x [..., input_dim] -> x·W + b [..., 3H]."""
-        x = ops.cast(x, self.compute_dtype)
+        return self._project(x, self._weight(self.kernel), self._weight(self.bias))
+
+    def gate_projections(self, x):
+        """x [..., input_dim] -> (x·W_zr + b_zr [..., 2H], x·W_h + b_h [..., H]): `input_projection`
+        as two matmuls, one per block the recurrence reads, so no step slices their columns."""
         kernel, bias = self._weight(self.kernel), self._weight(self.bias)
+        cut = 2 * self.units
+        return self._project(x, kernel[:, :cut], bias[:cut]), self._project(x, kernel[:, cut:], bias[cut:])
+
+    def _project(self, x, kernel, bias):
+        x = ops.cast(x, self.compute_dtype)
         if len(x.shape) == 2:
             return ops.matmul(x, kernel) + bias
         # A broadcasting batch matmul would sum a per-step weight gradient; one 2-D matmul does not.
         flat = tf.reshape(x, [-1, x.shape[-1]])  # [N, E]
-        out_shape = tf.concat([tf.shape(x)[:-1], [3 * self.units]], axis=0)
-        return tf.reshape(tf.matmul(flat, kernel) + bias, out_shape)  # [..., 3H]
+        out_shape = tf.concat([tf.shape(x)[:-1], [kernel.shape[-1]]], axis=0)
+        return tf.reshape(tf.matmul(flat, kernel) + bias, out_shape)  # [..., width]
 
     def context_projection(self, context):
         """context [B, context_dim] -> context·C [B, 3H], computed once per sequence."""
@@ -413,16 +421,17 @@ class GRU(keras.layers.Layer):
         x_tm = tf.transpose(x, [1, 0, 2])  # [T, B, E]
         if self.go_backwards:
             x_tm = tf.reverse(x_tm, [0])
-        xp = cell.input_projection(x_tm)  # [T, B, 3H], all steps in one matmul
+        x_zr, x_h = cell.gate_projections(x_tm)  # [T, B, 2H], [T, B, H]: all steps in one matmul each
         if context is not None:
-            xp = xp + cell.context_projection(context)[None]  # once per sequence
+            c_zr, c_h = tf.split(cell.context_projection(context), [2 * self.units, self.units], axis=-1)
+            x_zr, x_h = x_zr + c_zr[None], x_h + c_h[None]  # projected once per sequence
         step_mask = None
         if mask is not None:
             step_mask = tf.transpose(ops.cast(mask, dtype))[:, :, None]  # [T, B, 1]
             if self.go_backwards:
                 step_mask = tf.reverse(step_mask, [0])
 
-        states, h_last = _gru_recurrence(xp, h0, step_mask, cell._weight(cell.recurrent_kernel), rec_mask)
+        states, h_last = _gru_recurrence(x_zr, x_h, h0, step_mask, cell._weight(cell.recurrent_kernel), rec_mask)
         if self.return_sequences:
             if step_mask is not None and self.zero_output_for_mask:
                 states = states * step_mask

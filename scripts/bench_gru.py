@@ -295,7 +295,11 @@ def time_backward_passes(args):
         def run():
             with tf.GradientTape() as tape:
                 tape.watch(xp)
-                states = autodiff_gru(xp, h0, u) if autodiff else _gru_recurrence(xp, h0, None, u, None)[0]
+                states = (
+                    autodiff_gru(xp, h0, u)
+                    if autodiff
+                    else _gru_recurrence(xp[..., : 2 * H], xp[..., 2 * H :], h0, None, u, None)[0]
+                )
             return tape.gradient(states, [xp, u], output_gradients=cot)
 
         return run

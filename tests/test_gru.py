@@ -251,7 +251,11 @@ def test_recurrent_dropout_gradient_matches_autodiff():
         return tf.stack(outs), h
 
     results = []
-    for fn in (plain, lambda *a: nmt_gru._gru_recurrence(a[0], a[1], step_mask, a[2], rec_mask)):
+
+    def ours(xp, h0, u):
+        return nmt_gru._gru_recurrence(xp[..., : 2 * H], xp[..., 2 * H :], h0, step_mask, u, rec_mask)
+
+    for fn in (plain, ours):
         with tf.GradientTape() as tape:
             tape.watch([xp, h0, u])
             states, last = fn(xp, h0, u)
