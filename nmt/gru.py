@@ -14,8 +14,8 @@ That is the layout of `keras.layers.GRU(reset_after=False)`, which mixes z·h_{t
 negating the update-gate block of its three weights gives our function exactly.
 
 Speed: everything that does not depend on the state is outside the time loop (the input and
-context projections for all steps are one matmul each, split into the three gate blocks once); the
-loop does one matmul per gate, with z's independent of the reset path so the two run side by side.
+context projections for all steps are one matmul per gate block); the loop does one matmul per
+gate, with z's independent of the reset path so the two run side by side.
 Backpropagation through time is written out (`_gru_recurrence`'s custom gradient): it stores the
 gates in the forward loop, runs a lean backward loop, and computes the recurrent-weight gradient as
 one large matmul per gate after it instead of T small ones. Under mixed precision (bfloat16 or
@@ -95,62 +95,63 @@ def _gru_step(xp, h, u_zr, u_h, rec_mask=None):
     return gru_update(xp, matmul_weights(hd, u_zr), h, hd, u_h)
 
 
-def _gru_recurrence(x_zr, x_h, h0, step_mask, u, rec_mask):
+def _gru_recurrence(x_z, x_r, x_h, h0, step_mask, u, rec_mask):
     """Runs the recurrence over time, with a hand-written backward pass (gates kept from the forward).
 
-    x_zr: [T, B, 2H] and x_h: [T, B, H], the time-major projected inputs of the z and r gates and of
-    the candidate (`GRUCell.gate_projections`). h0: [B, H]. step_mask: [T, B, 1] (1 = real step,
-    0 = masked: the state is carried unchanged) or None. u: [H, 3H]. rec_mask: [B, H] or None.
-    Returns states [T, B, H] (h_t after each step) and the last state [B, H], in x_zr's dtype.
+    x_z, x_r, x_h: [T, B, H] each, the time-major projected inputs of the update gate, the reset
+    gate and the candidate (`GRUCell.gate_projections`). h0: [B, H]. step_mask: [T, B, 1] (1 = real
+    step, 0 = masked: the state is carried unchanged) or None. u: [H, 3H]. rec_mask: [B, H] or None.
+    Returns states [T, B, H] (h_t after each step) and the last state [B, H], in x_z's dtype.
 
-    The loop computes `gru_update`'s equations with the input blocks kept apart (no column slice
-    of xp per step, no concatenation of their gradients). In bfloat16 or float16 (mixed precision)
-    it carries h, the gates and their gradients in float32 and runs only the matmuls in u's
-    precision (`matmul_weights`): the same equations, no per-step rounding of the state, and no
-    element-wise work in a precision a CPU emulates.
+    The loop computes `gru_update`'s equations gate by gate, with the blocks of the inputs and of u
+    kept apart (no step copies a column slice, no gradient is concatenated), and h·U_z with z's
+    sigmoid independent of the reset path h·U_r -> r ⊙ h -> ·U_h, so the two run side by side. In
+    bfloat16 or float16 (mixed precision) it carries h, the gates and their gradients in float32
+    and runs only the matmuls in u's precision (`matmul_weights`): the same equations, no per-step
+    rounding of the state, and no element-wise work in a precision a CPU emulates.
     """
     units = u.shape[0]
-    out_dtype = x_zr.dtype
+    out_dtype = x_z.dtype
     dtype = _state_dtype(out_dtype)
-    n_steps = tf.shape(x_zr)[0]
+    n_steps = tf.shape(x_z)[0]
     if rec_mask is not None:
         rec_mask = tf.cast(rec_mask, dtype)
 
     @tf.custom_gradient
-    def run(x_zr_in, x_h_in, h0_in, u, *extra):
+    def run(x_z_in, x_r_in, x_h_in, h0_in, u, *extra):
         h0 = tf.cast(h0_in, dtype)
-        x_zr, x_h = tf.cast(x_zr_in, dtype), tf.cast(x_h_in, dtype)  # [T, B, 2H], [T, B, H]
+        x_z, x_r, x_h = (tf.cast(x, dtype) for x in (x_z_in, x_r_in, x_h_in))  # [T, B, H] each
         step_mask = tf.cast(extra[0], dtype) if has_mask else None
-        u_zr, u_h = u[:, : 2 * units], u[:, 2 * units :]
+        u_z, u_r, u_h = tf.split(u, 3, axis=-1)  # [H, H] each
 
-        def body(t, h, hs, zrs, cands):
+        def body(t, h, hs, zs, rs, cands):
             hd = h if rec_mask is None else h * rec_mask
-            zr = tf.sigmoid(x_zr[t] + matmul_weights(hd, u_zr))  # [B, 2H]
-            z, r = tf.split(zr, 2, axis=1)
+            hd_w = tf.cast(hd, u.dtype)  # the matmul operand, cast once for U_z and U_r
+            r = tf.sigmoid(x_r[t] + tf.cast(tf.matmul(hd_w, u_r), dtype))
             cand = tf.tanh(x_h[t] + matmul_weights(r * hd, u_h))  # reset before the matmul
+            z = tf.sigmoid(x_z[t] + tf.cast(tf.matmul(hd_w, u_z), dtype))
             h_new = h + z * (cand - h)  # = (1 - z)·h + z·h̃
             if step_mask is not None:
                 h_new = h + step_mask[t] * (h_new - h)
-            return t + 1, h_new, hs.write(t, h_new), zrs.write(t, zr), cands.write(t, cand)
+            return t + 1, h_new, hs.write(t, h_new), zs.write(t, z), rs.write(t, r), cands.write(t, cand)
 
-        def array(width):
-            return tf.TensorArray(dtype, size=n_steps, element_shape=[h0.shape[0], width])
+        def array():
+            return tf.TensorArray(dtype, size=n_steps, element_shape=[h0.shape[0], units])
 
-        _, h_last, hs, zrs, cands = tf.while_loop(
+        _, h_last, *arrays = tf.while_loop(
             lambda t, *_: t < n_steps,
             body,
-            (tf.constant(0), h0, array(units), array(2 * units), array(units)),
+            (tf.constant(0), h0, array(), array(), array(), array()),
         )
-        states, zr_seq, cand_seq = hs.stack(), zrs.stack(), cands.stack()  # [T, B, H], [T, B, 2H], [T, B, H]
+        states, z_seq, r_seq, cand_seq = (a.stack() for a in arrays)  # [T, B, H] each
 
         def grad(d_states, d_last):
             d_states, d_last = tf.cast(d_states, dtype), tf.cast(d_last, dtype)
             h_prev_seq = tf.concat([h0[None], states[:-1]], axis=0)  # [T, B, H]
             hd_seq = h_prev_seq if rec_mask is None else h_prev_seq * rec_mask
-            z_seq, r_seq = tf.split(zr_seq, 2, axis=-1)  # [T, B, H] each
-            u_zr_t, u_h_t = tf.transpose(u_zr), tf.transpose(u_h)  # [2H, H], [H, H]
+            u_z_t, u_r_t, u_h_t = tf.transpose(u_z), tf.transpose(u_r), tf.transpose(u_h)  # [H, H]
 
-            def back(t, dh, d_zrs, d_cands):
+            def back(t, dh, d_zs, d_rs, d_cands):
                 dh = dh + d_states[t]
                 if step_mask is not None:
                     d_new = step_mask[t] * dh
@@ -158,45 +159,46 @@ def _gru_recurrence(x_zr, x_h, h0, step_mask, u, rec_mask):
                 else:
                     d_new = dh
                 z, r, cand, hd = z_seq[t], r_seq[t], cand_seq[t], hd_seq[t]
+                d_a_z = d_new * (cand - h_prev_seq[t]) * (z * (1 - z))  # z's pre-activation
                 d_a_h = d_new * z * (1 - cand * cand)  # h̃'s pre-activation
                 d_rh = matmul_weights(d_a_h, u_h_t)  # d(r ⊙ hd)
-                d_a_zr = tf.concat(  # z's and r's pre-activations: [B, 2H]
-                    [d_new * (cand - h_prev_seq[t]) * (z * (1 - z)), d_rh * hd * (r * (1 - r))], axis=1
-                )
-                d_hd = d_rh * r + matmul_weights(d_a_zr, u_zr_t)
+                d_a_r = d_rh * hd * (r * (1 - r))  # r's pre-activation
+                d_hd = d_rh * r + matmul_weights(d_a_z, u_z_t) + matmul_weights(d_a_r, u_r_t)
                 if rec_mask is not None:
                     d_hd = d_hd * rec_mask
                 dh_prev = d_new * (1 - z) + d_hd
                 if step_mask is not None:
                     dh_prev = dh_prev + d_skip
-                return t - 1, dh_prev, d_zrs.write(t, d_a_zr), d_cands.write(t, d_a_h)
+                return t - 1, dh_prev, d_zs.write(t, d_a_z), d_rs.write(t, d_a_r), d_cands.write(t, d_a_h)
 
-            _, dh0, d_zrs, d_cands = tf.while_loop(
+            _, dh0, *d_arrays = tf.while_loop(
                 lambda t, *_: t >= 0,
                 back,
-                (n_steps - 1, d_last, array(2 * units), array(units)),
+                (n_steps - 1, d_last, array(), array(), array()),
             )
-            d_zr_seq, d_cand_seq = d_zrs.stack(), d_cands.stack()  # [T, B, 2H], [T, B, H]
+            d_z_seq, d_r_seq, d_cand_seq = (a.stack() for a in d_arrays)  # [T, B, H] each
 
-            def rows(seq, width):  # [T, B, width] -> [T·B, width] in the weights' precision
-                return tf.cast(tf.reshape(seq, [-1, width]), u.dtype)
+            def rows(seq):  # [T, B, H] -> [T·B, H] in the weights' precision
+                return tf.cast(tf.reshape(seq, [-1, units]), u.dtype)
 
-            # Σ_t hd_tᵀ·δzr_t as one [H, T·B] x [T·B, 2H] product, and the same for U_h
+            # Σ_t hd_tᵀ·δ_t for each gate as one [H, T·B] x [T·B, H] product
+            hd_rows = rows(hd_seq)
             d_u = tf.concat(
                 [
-                    tf.matmul(rows(hd_seq, units), rows(d_zr_seq, 2 * units), transpose_a=True),
-                    tf.matmul(rows(r_seq * hd_seq, units), rows(d_cand_seq, units), transpose_a=True),
+                    tf.matmul(hd_rows, rows(d_z_seq), transpose_a=True),
+                    tf.matmul(hd_rows, rows(d_r_seq), transpose_a=True),
+                    tf.matmul(rows(r_seq * hd_seq), rows(d_cand_seq), transpose_a=True),
                 ],
                 axis=-1,
             )  # [H, 3H]
-            d_x = (tf.cast(d_zr_seq, x_zr_in.dtype), tf.cast(d_cand_seq, x_h_in.dtype))
+            d_x = tuple(tf.cast(d, out_dtype) for d in (d_z_seq, d_r_seq, d_cand_seq))
             return d_x + (tf.cast(dh0, h0_in.dtype), d_u) + (None,) * len(extra)
 
         return (tf.cast(states, out_dtype), tf.cast(h_last, out_dtype)), grad
 
     has_mask = step_mask is not None
     extra = (step_mask,) if has_mask else ()
-    return run(x_zr, x_h, h0, u, *extra)
+    return run(x_z, x_r, x_h, h0, u, *extra)
 
 
 def _check_rate(name, value):
@@ -269,11 +271,11 @@ class GRUCell(keras.layers.Layer):
         return self._project(x, self._weight(self.kernel), self._weight(self.bias))
 
     def gate_projections(self, x):
-        """x [..., input_dim] -> (x·W_zr + b_zr [..., 2H], x·W_h + b_h [..., H]): `input_projection`
-        as two matmuls, one per block the recurrence reads, so no step slices their columns."""
+        """x [..., input_dim] -> (x·W_z + b_z, x·W_r + b_r, x·W_h + b_h), [..., H] each:
+        `input_projection` as one matmul per gate block, so the recurrence slices no columns."""
         kernel, bias = self._weight(self.kernel), self._weight(self.bias)
-        cut = 2 * self.units
-        return self._project(x, kernel[:, :cut], bias[:cut]), self._project(x, kernel[:, cut:], bias[cut:])
+        h = self.units
+        return tuple(self._project(x, kernel[:, i * h : (i + 1) * h], bias[i * h : (i + 1) * h]) for i in range(3))
 
     def _project(self, x, kernel, bias):
         x = ops.cast(x, self.compute_dtype)
@@ -421,17 +423,17 @@ class GRU(keras.layers.Layer):
         x_tm = tf.transpose(x, [1, 0, 2])  # [T, B, E]
         if self.go_backwards:
             x_tm = tf.reverse(x_tm, [0])
-        x_zr, x_h = cell.gate_projections(x_tm)  # [T, B, 2H], [T, B, H]: all steps in one matmul each
+        gates = cell.gate_projections(x_tm)  # ([T, B, H] z, r, h̃): all steps in one matmul each
         if context is not None:
-            c_zr, c_h = tf.split(cell.context_projection(context), [2 * self.units, self.units], axis=-1)
-            x_zr, x_h = x_zr + c_zr[None], x_h + c_h[None]  # projected once per sequence
+            contexts = tf.split(cell.context_projection(context), 3, axis=-1)  # once per sequence
+            gates = tuple(g + c[None] for g, c in zip(gates, contexts))
         step_mask = None
         if mask is not None:
             step_mask = tf.transpose(ops.cast(mask, dtype))[:, :, None]  # [T, B, 1]
             if self.go_backwards:
                 step_mask = tf.reverse(step_mask, [0])
 
-        states, h_last = _gru_recurrence(x_zr, x_h, h0, step_mask, cell._weight(cell.recurrent_kernel), rec_mask)
+        states, h_last = _gru_recurrence(*gates, h0, step_mask, cell._weight(cell.recurrent_kernel), rec_mask)
         if self.return_sequences:
             if step_mask is not None and self.zero_output_for_mask:
                 states = states * step_mask

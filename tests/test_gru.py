@@ -253,7 +253,7 @@ def test_recurrent_dropout_gradient_matches_autodiff():
     results = []
 
     def ours(xp, h0, u):
-        return nmt_gru._gru_recurrence(xp[..., : 2 * H], xp[..., 2 * H :], h0, step_mask, u, rec_mask)
+        return nmt_gru._gru_recurrence(*tf.split(xp, 3, axis=-1), h0, step_mask, u, rec_mask)
 
     for fn in (plain, ours):
         with tf.GradientTape() as tape:
