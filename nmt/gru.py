@@ -50,8 +50,9 @@ def matmul_weights(a, w):
 
 
 def gru_update(xp, recurrent_zr, h, hd, u_h):
-    """The GRU equations from what the step's matmuls gave, written once for every recurrence here
-    and in `nmt.decoder` (whose attention decoder fuses h·U_zr with its attention query's matmul).
+    """The GRU equations from what the step's matmuls gave: the cell's step (decoding) and the
+    Bahdanau decoder (`nmt.decoder`, which fuses h·U_zr with its attention query's matmul) run them,
+    and the layer's loop (`_gru_recurrence`, gate by gate) is tested against a loop of them.
 
     xp: [B, 3H] input (+ context) projection with bias, gate blocks [z, r, h]. recurrent_zr: [B, 2H]
     hd·U_zr. h: [B, H] previous state; hd: [B, H] the state the recurrent weights read (h, or h with
