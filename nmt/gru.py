@@ -21,8 +21,9 @@ gates in the forward loop, runs a lean backward loop, and computes the recurrent
 one large matmul per gate after it instead of T small ones. Under mixed precision (bfloat16 or
 float16 compute dtype, float32 weights) the state and every element-wise gate operation stay in
 float32 and only the matmul operands are cast (`matmul_weights`): on an Intel Xeon with AMX that
-runs the layer 1.5x to 1.7x faster than float32 (scripts/bench_gru.py), where rounding h_t and the
-gates to bfloat16 at every step ran 1.2x, and was less exact.
+runs the layer a median 1.55x faster than float32 over six runs of scripts/bench_gru.py (1.3x to
+2.0x on a noisy VM), where rounding h_t and the gates to bfloat16 at every step ran 1.2x, and was
+less exact.
 """
 
 from __future__ import annotations
@@ -159,8 +160,9 @@ def _gru_recurrence(x_z, x_r, x_h, h0, step_mask, u, rec_mask):
                     d_skip = dh - d_new
                 else:
                     d_new = dh
-                z, r, cand, hd = z_seq[t], r_seq[t], cand_seq[t], hd_seq[t]
-                d_a_z = d_new * (cand - h_prev_seq[t]) * (z * (1 - z))  # z's pre-activation
+                z, r, cand, h_prev = z_seq[t], r_seq[t], cand_seq[t], h_prev_seq[t]
+                hd = h_prev if rec_mask is None else hd_seq[t]
+                d_a_z = d_new * (cand - h_prev) * (z * (1 - z))  # z's pre-activation
                 d_a_h = d_new * z * (1 - cand * cand)  # h̃'s pre-activation
                 d_rh = matmul_weights(d_a_h, u_h_t)  # d(r ⊙ hd)
                 d_a_r = d_rh * hd * (r * (1 - r))  # r's pre-activation

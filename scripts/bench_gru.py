@@ -333,10 +333,11 @@ def time_backward_passes(args):
 
 def time_matmuls_alone(args):
     """The matmuls of one nmt.gru.GRU forward and backward pass and nothing else, at the layer's own
-    shapes, in graph mode as `fit` runs them: per step h·U_zr [B, H]x[H, 2H] and (r⊙h)·U_h
-    [B, H]x[H, H] forward, δh̃·U_hᵀ [B, H]x[H, H] and δzr·U_zrᵀ [B, 2H]x[2H, H] backward, each
-    waiting for the one before as in the recurrence; then the input projection x·W [T·B, E]x[E, 3H]
-    and the gradients dx, dW and dU (one matmul each over all T·B rows). Returns {dtype: seconds}.
+    shapes, in graph mode as `fit` runs them: per step h·U_r then (r⊙h)·U_h, beside h·U_z (each
+    [B, H]x[H, H]) forward, and δh̃·U_hᵀ then δr·U_rᵀ, beside δz·U_zᵀ, backward, each chain waiting
+    for the step before as in the recurrence; then the three gates' input projections x·W_g
+    [T·B, E]x[E, H] and, over all T·B rows, their gradients dx and dW_g and one dU_g per gate.
+    Returns {dtype: seconds}.
 
     Their float32/bfloat16 time ratio bounds the layer's bfloat16 speed-up, because the layer's
     other work (element-wise gates, loop) is the same in both: under mixed_bfloat16 nmt.gru keeps
@@ -352,27 +353,28 @@ def time_matmuls_alone(args):
         def const(*shape, dtype=dtype):
             return tf.constant(0.04 * rng.normal(size=shape).astype("float32"), dtype)
 
-        u_zr, u_h, h0 = const(H, 2 * H), const(H, H), const(B, H)
-        x_rows, w, d_rows, h_rows = const(T * B, E), const(E, 3 * H), const(T * B, 3 * H), const(T * B, H)
-        u_zr_t, u_h_t = tf.transpose(u_zr), tf.transpose(u_h)
+        u_z, u_r, u_h, h0 = const(H, H), const(H, H), const(H, H), const(B, H)
+        x_rows, h_rows = const(T * B, E), const(T * B, H)
+        w_gates = [const(E, H) for _ in range(3)]  # W_z, W_r, W_h
+        d_gates = [const(T * B, H) for _ in range(3)]  # δz, δr, δh̃ rows
 
-        def forward(t, h, u_zr=u_zr, u_h=u_h):
-            zr = tf.matmul(h, u_zr)  # [B, 2H]
-            return t + 1, tf.matmul(zr[:, H:], u_h)  # [B, H]
+        def forward(t, h, side, u_z=u_z, u_r=u_r, u_h=u_h):
+            r = tf.matmul(h, u_r)  # [B, H]
+            return t + 1, tf.matmul(r, u_h), tf.matmul(h, u_z)  # (r⊙h)·U_h; h·U_z beside it
 
-        def backward(t, d, u_h_t=u_h_t, u_zr_t=u_zr_t):
-            d_rh = tf.matmul(d, u_h_t)  # [B, H]
-            return t + 1, tf.matmul(tf.concat([d, d_rh], axis=1), u_zr_t)  # [B, 2H] x [2H, H]
+        def backward(t, d, side, u_z=u_z, u_r=u_r, u_h=u_h):
+            d_rh = tf.matmul(d, u_h, transpose_b=True)  # δh̃·U_hᵀ [B, H]
+            return t + 1, tf.matmul(d_rh, u_r, transpose_b=True), tf.matmul(d, u_z, transpose_b=True)
 
         @tf.function(autograph=False)
-        def run(h0=h0, x_rows=x_rows, w=w, d_rows=d_rows, h_rows=h_rows):
-            h = tf.while_loop(lambda t, _: t < T, forward, (0, h0))[1]
-            d = tf.while_loop(lambda t, _: t < T, backward, (0, h))[1]
-            xp = tf.matmul(x_rows, w)  # [T·B, 3H]
-            dx = tf.matmul(d_rows, w, transpose_b=True)  # [T·B, E]
-            dw = tf.matmul(x_rows, d_rows, transpose_a=True)  # [E, 3H]
-            du = tf.matmul(h_rows, d_rows, transpose_a=True)  # [H, 3H]
-            return d, xp, dx, dw, du
+        def run(h0=h0, x_rows=x_rows, h_rows=h_rows, w_gates=w_gates, d_gates=d_gates):
+            _, h, h_side = tf.while_loop(lambda t, *_: t < T, forward, (0, h0, h0))
+            _, d, d_side = tf.while_loop(lambda t, *_: t < T, backward, (0, h, h))
+            xp = [tf.matmul(x_rows, w) for w in w_gates]  # [T·B, H] per gate
+            dx = tf.add_n([tf.matmul(g, w, transpose_b=True) for g, w in zip(d_gates, w_gates)])  # [T·B, E]
+            dw = [tf.matmul(x_rows, g, transpose_a=True) for g in d_gates]  # [E, H] per gate
+            du = [tf.matmul(h_rows, g, transpose_a=True) for g in d_gates]  # [H, H] per gate
+            return [h_side, d, d_side, dx] + xp + dw + du
 
         out[dtype] = median_time(lambda run=run: [t.numpy() for t in run()], args.warmup, args.repeats)
         print(f"  timed the GRU's matmuls alone, {dtype}", file=sys.stderr, flush=True)
