@@ -97,12 +97,13 @@ def _gru_step(xp, h, u_zr, u_h, rec_mask=None):
     return gru_update(xp, matmul_weights(hd, u_zr), h, hd, u_h)
 
 
-def _gru_recurrence(x_z, x_r, x_h, h0, step_mask, u, rec_mask):
+def _gru_recurrence(x_z, x_r, x_h, h0, step_mask, u, rec_mask, read_lists=False):
     """Runs the recurrence over time, with a hand-written backward pass (gates kept from the forward).
 
     x_z, x_r, x_h: [T, B, H] each, the time-major projected inputs of the update gate, the reset
     gate and the candidate (`GRUCell.gate_projections`). h0: [B, H]. step_mask: [T, B, 1] (1 = real
-    step, 0 = masked: the state is carried unchanged) or None. u: [H, 3H]. rec_mask: [B, H] or None.
+    step, 0 = masked: the state is carried unchanged; binary, as the backward pass relies on it) or
+    None. u: [H, 3H]. rec_mask: [B, H] or None.
     Returns states [T, B, H] (h_t after each step) and the last state [B, H], in x_z's dtype.
 
     The loop computes `gru_update`'s equations gate by gate, with the blocks of the inputs and of u
@@ -111,6 +112,13 @@ def _gru_recurrence(x_z, x_r, x_h, h0, step_mask, u, rec_mask):
     bfloat16 or float16 (mixed precision) it carries h, the gates and their gradients in float32
     and runs only the matmuls in u's precision (`matmul_weights`): the same equations, no per-step
     rounding of the state, and no element-wise work in a precision a CPU emulates.
+
+    read_lists: the backward loop reads what the forward kept (h_{t-1}, z, r, h̃) straight from the
+    forward loop's TensorLists instead of from [T, B, H] copies stacked after it, which ran the
+    layer's training step (forward + backward) about 3 % faster (bfloat16 and float32, batch 64 x
+    512 units, T = 30, alternated 60 times). A SavedModel cannot store a custom gradient that
+    captures TensorLists (variant tensors), so the layer asks for it only when training; exports and
+    inference trace the stacked form, whose gradient is the same function.
     """
     units = u.shape[0]
     out_dtype = x_z.dtype
@@ -126,78 +134,86 @@ def _gru_recurrence(x_z, x_r, x_h, h0, step_mask, u, rec_mask):
         step_mask = tf.cast(extra[0], dtype) if has_mask else None
         u_z, u_r, u_h = tf.split(u, 3, axis=-1)  # [H, H] each
 
-        def body(t, h, hs, zs, rs, cands):
-            hd = h if rec_mask is None else h * rec_mask
-            hd_w = tf.cast(hd, u.dtype)  # the matmul operand, cast once for U_z and U_r
+        def array(dtype=dtype):  # read_lists: read by the backward loop, which may run twice
+            return tf.TensorArray(dtype, size=n_steps, element_shape=[h0.shape[0], units], clear_after_read=False)
+
+        def step(t, h, h_w, outs, kept, rh_ws):
+            hd, hd_w = (h, h_w) if rec_mask is None else (h * rec_mask, None)
+            if hd_w is None:
+                hd_w = tf.cast(hd, u.dtype)  # the matmul operand, cast once for U_z and U_r
             r = tf.sigmoid(x_r[t] + tf.cast(tf.matmul(hd_w, u_r), dtype))
-            cand = tf.tanh(x_h[t] + matmul_weights(r * hd, u_h))  # reset before the matmul
+            rh_w = tf.cast(r * hd, u.dtype)
+            cand = tf.tanh(x_h[t] + tf.cast(tf.matmul(rh_w, u_h), dtype))  # reset before the matmul
             z = tf.sigmoid(x_z[t] + tf.cast(tf.matmul(hd_w, u_z), dtype))
-            h_new = h + z * (cand - h)  # = (1 - z)·h + z·h̃
             if step_mask is not None:
-                h_new = h + step_mask[t] * (h_new - h)
-            return t + 1, h_new, hs.write(t, h_new), zs.write(t, z), rs.write(t, r), cands.write(t, cand)
+                z = step_mask[t] * z  # z = 0 on a masked step: h is carried unchanged
+            h_new = (1 - z) * h + z * cand  # (1 - z)·h beside the reset path: two ops after h̃
+            h_new_w = tf.cast(h_new, u.dtype)  # the next step's matmul operand and this step's output
+            kept = tuple(a.write(t, v) for a, v in zip(kept, (h, z, r, cand)))
+            return t + 1, h_new, h_new_w, outs.write(t, h_new_w), kept, rh_ws.write(t, rh_w)
 
-        def array():
-            return tf.TensorArray(dtype, size=n_steps, element_shape=[h0.shape[0], units])
-
-        _, h_last, *arrays = tf.while_loop(
-            lambda t, *_: t < n_steps,
-            body,
-            (tf.constant(0), h0, array(), array(), array(), array()),
-        )
-        states, z_seq, r_seq, cand_seq = (a.stack() for a in arrays)  # [T, B, H] each
+        carry = (0, h0, tf.cast(h0, u.dtype), array(u.dtype), tuple(array() for _ in range(4)), array(u.dtype))
+        _, h_last, _, outs, kept, rh_ws = tf.while_loop(lambda t, *_: t < n_steps, step, carry)
+        states_w, rh_seq_w = outs.stack(), rh_ws.stack()  # [T, B, H], in the weights' precision
+        if read_lists:
+            kept_at = lambda t: tuple(a.read(t) for a in kept)  # noqa: E731
+        else:
+            kept_seqs = tuple(a.stack() for a in kept)  # [T, B, H] each
+            kept_at = lambda t: tuple(seq[t] for seq in kept_seqs)  # noqa: E731
 
         def grad(d_states, d_last):
             d_states, d_last = tf.cast(d_states, dtype), tf.cast(d_last, dtype)
-            h_prev_seq = tf.concat([h0[None], states[:-1]], axis=0)  # [T, B, H]
-            hd_seq = h_prev_seq if rec_mask is None else h_prev_seq * rec_mask
+            # d_states[t - 1] at t (zero at t = 0), added into dL/dh_{t-1} by the step's one AddN
+            d_states_prev = tf.concat([tf.zeros_like(d_states[:1]), d_states[:-1]], axis=0)
             u_z_t, u_r_t, u_h_t = tf.transpose(u_z), tf.transpose(u_r), tf.transpose(u_h)  # [H, H]
 
-            def back(t, dh, d_zs, d_rs, d_cands):
-                dh = dh + d_states[t]
-                if step_mask is not None:
-                    d_new = step_mask[t] * dh
-                    d_skip = dh - d_new
-                else:
-                    d_new = dh
-                z, r, cand, h_prev = z_seq[t], r_seq[t], cand_seq[t], h_prev_seq[t]
-                hd = h_prev if rec_mask is None else hd_seq[t]
-                d_a_z = d_new * (cand - h_prev) * (z * (1 - z))  # z's pre-activation
-                d_a_h = d_new * z * (1 - cand * cand)  # h̃'s pre-activation
+            # g = dL/dh_t (through h_{t+1} and through the output at t). z is the kept z_m = m·z:
+            # with a binary step mask m, m·g·z = g·z_m, m·z·(1 − z) = z_m·(1 − z_m) and the direct
+            # path m·g·(1 − z) + (1 − m)·g = g·(1 − z_m), so the mask costs no op here. Factors that
+            # do not depend on g are grouped, so each product with a gradient is one op on the
+            # chain from step to step.
+            def back(t, g, d_zs, d_rs, d_cands):
+                h_prev, z, r, cand = kept_at(t)  # z is masked
+                hd = h_prev if rec_mask is None else h_prev * rec_mask
+                d_z = g * z
+                d_a_h = d_z * (1 - cand * cand)  # h̃'s pre-activation
+                d_a_z = g * ((cand - h_prev) * (z * (1 - z)))  # z's pre-activation
                 d_rh = matmul_weights(d_a_h, u_h_t)  # d(r ⊙ hd)
-                d_a_r = d_rh * hd * (r * (1 - r))  # r's pre-activation
-                d_hd = d_rh * r + matmul_weights(d_a_z, u_z_t) + matmul_weights(d_a_r, u_r_t)
+                d_a_r = d_rh * (hd * (r * (1 - r)))  # r's pre-activation
+                d_hd = [d_rh * r, matmul_weights(d_a_z, u_z_t), matmul_weights(d_a_r, u_r_t)]
                 if rec_mask is not None:
-                    d_hd = d_hd * rec_mask
-                dh_prev = d_new * (1 - z) + d_hd
-                if step_mask is not None:
-                    dh_prev = dh_prev + d_skip
-                return t - 1, dh_prev, d_zs.write(t, d_a_z), d_rs.write(t, d_a_r), d_cands.write(t, d_a_h)
+                    d_hd = [tf.add_n(d_hd) * rec_mask]
+                g_prev = tf.add_n([g * (1 - z), d_states_prev[t]] + d_hd)  # h_t = (1 − z)·h_{t-1} + …
+                return t - 1, g_prev, d_zs.write(t, d_a_z), d_rs.write(t, d_a_r), d_cands.write(t, d_a_h)
 
-            _, dh0, *d_arrays = tf.while_loop(
-                lambda t, *_: t >= 0,
-                back,
-                (n_steps - 1, d_last, array(), array(), array()),
-            )
-            d_z_seq, d_r_seq, d_cand_seq = (a.stack() for a in d_arrays)  # [T, B, H] each
+            g_last = d_last + d_states[n_steps - 1]
+            carry = (n_steps - 1, g_last, array(), array(), array())
+            _, dh0, *d_arrays = tf.while_loop(lambda t, *_: t >= 0, back, carry)
+            # the pre-activation gradients [T, B, H] in the weights' precision: the inputs' gradients
+            # and, as [T·B, H] rows, dU's operands (one cast each)
+            d_z_seq, d_r_seq, d_cand_seq = (tf.cast(a.stack(), out_dtype) for a in d_arrays)
 
             def rows(seq):  # [T, B, H] -> [T·B, H] in the weights' precision
                 return tf.cast(tf.reshape(seq, [-1, units]), u.dtype)
 
+            # h_{t-1} as the recurrent matmuls read it, [T, B, H]
+            if rec_mask is None:
+                hd_seq = tf.concat([tf.cast(h0, u.dtype)[None], states_w[:-1]], axis=0)
+            else:
+                hd_seq = (kept[0].stack() if read_lists else kept_seqs[0]) * rec_mask
             # Σ_t hd_tᵀ·δ_t for each gate as one [H, T·B] x [T·B, H] product
-            hd_rows = rows(hd_seq)
+            hd_rows, rh_rows = rows(hd_seq), rows(rh_seq_w)
             d_u = tf.concat(
                 [
                     tf.matmul(hd_rows, rows(d_z_seq), transpose_a=True),
                     tf.matmul(hd_rows, rows(d_r_seq), transpose_a=True),
-                    tf.matmul(rows(r_seq * hd_seq), rows(d_cand_seq), transpose_a=True),
+                    tf.matmul(rh_rows, rows(d_cand_seq), transpose_a=True),
                 ],
                 axis=-1,
             )  # [H, 3H]
-            d_x = tuple(tf.cast(d, out_dtype) for d in (d_z_seq, d_r_seq, d_cand_seq))
-            return d_x + (tf.cast(dh0, h0_in.dtype), d_u) + (None,) * len(extra)
+            return (d_z_seq, d_r_seq, d_cand_seq, tf.cast(dh0, h0_in.dtype), d_u) + (None,) * len(extra)
 
-        return (tf.cast(states, out_dtype), tf.cast(h_last, out_dtype)), grad
+        return (tf.cast(states_w, out_dtype), tf.cast(h_last, out_dtype)), grad
 
     has_mask = step_mask is not None
     extra = (step_mask,) if has_mask else ()
@@ -436,7 +452,9 @@ class GRU(keras.layers.Layer):
             if self.go_backwards:
                 step_mask = tf.reverse(step_mask, [0])
 
-        states, h_last = _gru_recurrence(*gates, h0, step_mask, cell._weight(cell.recurrent_kernel), rec_mask)
+        states, h_last = _gru_recurrence(
+            *gates, h0, step_mask, cell._weight(cell.recurrent_kernel), rec_mask, read_lists=training is True
+        )
         if self.return_sequences:
             if step_mask is not None and self.zero_output_for_mask:
                 states = states * step_mask

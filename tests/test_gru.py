@@ -141,6 +141,38 @@ def test_gradients_match_keras(go_backwards):
         _close(g, w, 1e-4)
 
 
+@pytest.mark.parametrize("training", [False, True])
+@pytest.mark.parametrize("steps", [1, 2, 9])
+def test_gradients_match_keras_in_a_graph(steps, training):
+    """In a tf.function (one step, two, nine), masked, from a random initial state, in training (the
+    backward pass reads the forward loop's TensorLists) and in inference (stacked copies): outputs,
+    last state and every gradient against Keras' GRU."""
+    ours, ref = _pair(seed=30 + steps, return_sequences=True, return_state=True)
+    x = tf.constant(_inputs(31, (B, steps, E)))
+    h0 = tf.constant(_inputs(32, (B, H)))
+    mask = tf.constant(np.arange(steps)[None] < np.array([steps, max(1, steps - 2), 1, steps])[:, None])
+    target = tf.constant(_inputs(33, (B, steps, H)))
+
+    def run(layer):
+        @tf.function
+        def fwd_bwd(x, h0):
+            with tf.GradientTape() as tape:
+                tape.watch([x, h0])
+                out, state = layer(x, mask=mask, initial_state=h0, training=training)
+                value = tf.reduce_sum(out * target) + tf.reduce_sum(tf.sin(state))
+            return out, state, tape.gradient(value, [x, h0] + layer.trainable_weights)
+
+        return fwd_bwd(x, h0)
+
+    (out, state, got), (want_out, want_state, want) = run(ours), run(ref)
+    _close(out, want_out, 1e-5)
+    _close(state, want_state, 1e-5)
+    for g, w in zip(got[:2], want[:2]):
+        _close(g, w, 1e-4)
+    for g, w in zip(got[2:], _flip_z(*[w.numpy() for w in want[2:]], H)):
+        _close(g, w, 1e-4)
+
+
 def _numpy_gru(x, h0, kernel, recurrent_kernel, bias, context=None, context_kernel=None):
     """The four equations of the design notes, one step at a time."""
     sig = lambda a: 1.0 / (1.0 + np.exp(-a))
@@ -232,8 +264,12 @@ def test_one_step_cell_matches_layer():
     _close(h, seq[:, -1], 1e-5)
 
 
-def test_recurrent_dropout_gradient_matches_autodiff():
-    """The hand-written backward pass against TF's autodiff of a plain loop, with all options."""
+@pytest.mark.parametrize("read_lists", [False, True])
+@pytest.mark.parametrize("graph", [False, True])
+def test_recurrent_dropout_gradient_matches_autodiff(read_lists, graph):
+    """The hand-written backward pass against TF's autodiff of a plain loop, with all options: the
+    kept gates read from the forward loop's TensorLists (training) or from stacked copies, eagerly
+    and in a tf.function."""
     rng = np.random.default_rng(21)
     xp = tf.constant(rng.normal(size=(T, B, 3 * H)).astype("float32"))
     h0 = tf.constant(rng.normal(size=(B, H)).astype("float32"))
@@ -253,14 +289,18 @@ def test_recurrent_dropout_gradient_matches_autodiff():
     results = []
 
     def ours(xp, h0, u):
-        return nmt_gru._gru_recurrence(*tf.split(xp, 3, axis=-1), h0, step_mask, u, rec_mask)
+        return nmt_gru._gru_recurrence(*tf.split(xp, 3, axis=-1), h0, step_mask, u, rec_mask, read_lists=read_lists)
 
-    for fn in (plain, ours):
+    def fwd_bwd(fn, xp, h0, u):
         with tf.GradientTape() as tape:
             tape.watch([xp, h0, u])
             states, last = fn(xp, h0, u)
             loss = tf.reduce_sum(states * weights) + tf.reduce_sum(last**2)
-        results.append((states, last, tape.gradient(loss, [xp, h0, u])))
+        return states, last, tape.gradient(loss, [xp, h0, u])
+
+    for fn in (plain, ours):
+        run = tf.function(fwd_bwd, autograph=False) if graph and fn is ours else fwd_bwd
+        results.append(run(fn, xp, h0, u))
     (s1, l1, g1), (s2, l2, g2) = results
     _close(s1, s2, 1e-5)
     _close(l1, l2, 1e-5)
