@@ -176,18 +176,19 @@ def _gru_recurrence(x_z, x_r, x_h, h0, step_mask, u, rec_mask, read_lists=False)
                 h_prev, z, r, cand = kept_at(t)  # z is masked
                 hd = h_prev if rec_mask is None else h_prev * rec_mask
                 d_z = g * z
-                d_a_h = d_z * (1 - cand * cand)  # h̃'s pre-activation
-                d_a_z = g * ((cand - h_prev) * (z * (1 - z)))  # z's pre-activation
-                d_rh = matmul_weights(d_a_h, u_h_t)  # d(r ⊙ hd)
-                d_a_r = d_rh * (hd * (r * (1 - r)))  # r's pre-activation
-                d_hd = [d_rh * r, matmul_weights(d_a_z, u_z_t), matmul_weights(d_a_r, u_r_t)]
+                # the gates' pre-activation gradients, in the weights' precision for the matmuls
+                d_a_h = tf.cast(d_z * (1 - cand * cand), u.dtype)  # h̃'s
+                d_a_z = tf.cast(g * ((cand - h_prev) * (z * (1 - z))), u.dtype)  # z's
+                d_rh = tf.cast(tf.matmul(d_a_h, u_h_t), dtype)  # d(r ⊙ hd)
+                d_a_r = tf.cast(d_rh * (hd * (r * (1 - r))), u.dtype)  # r's
+                d_hd = [d_rh * r, tf.cast(tf.matmul(d_a_z, u_z_t), dtype), tf.cast(tf.matmul(d_a_r, u_r_t), dtype)]
                 if rec_mask is not None:
                     d_hd = [tf.add_n(d_hd) * rec_mask]
                 g_prev = tf.add_n([g * (1 - z), d_states_prev[t]] + d_hd)  # h_t = (1 − z)·h_{t-1} + …
                 return t - 1, g_prev, d_zs.write(t, d_a_z), d_rs.write(t, d_a_r), d_cands.write(t, d_a_h)
 
             g_last = d_last + d_states[n_steps - 1]
-            carry = (n_steps - 1, g_last, array(), array(), array())
+            carry = (n_steps - 1, g_last, array(u.dtype), array(u.dtype), array(u.dtype))
             _, dh0, *d_arrays = tf.while_loop(lambda t, *_: t >= 0, back, carry)
             # the pre-activation gradients [T, B, H] in the weights' precision: the inputs' gradients
             # and, as [T·B, H] rows, dU's operands (one cast each)
