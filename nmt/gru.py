@@ -112,8 +112,9 @@ def _gru_recurrence(x_z, x_r, x_h, h0, step_mask, u, rec_mask, read_lists=False)
     kept apart (no step copies a column slice, no gradient is concatenated), and h·U_z with z's
     sigmoid independent of the reset path h·U_r -> r ⊙ h -> ·U_h, so the two run side by side. In
     bfloat16 or float16 (mixed precision) it carries h, the gates and their gradients in float32
-    and runs only the matmuls in u's precision (`matmul_weights`): the same equations, no per-step
-    rounding of the state, and no element-wise work in a precision a CPU emulates.
+    and runs only the matmuls in u's precision (operands cast, as in `matmul_weights`): the same
+    equations, no per-step rounding of the state, and no element-wise work in a precision a CPU
+    emulates.
 
     read_lists: the backward loop reads what the forward kept (h_{t-1}, z, r, h̃) straight from the
     forward loop's TensorLists instead of from [T, B, H] copies stacked after it, which ran the
@@ -192,8 +193,8 @@ def _gru_recurrence(x_z, x_r, x_h, h0, step_mask, u, rec_mask, read_lists=False)
             g_last = d_last + d_states[n_steps - 1]
             carry = (n_steps - 1, g_last, array(u.dtype), array(u.dtype), array(u.dtype))
             _, dh0, *d_arrays = tf.while_loop(lambda t, *_: t >= 0, back, carry)
-            # the pre-activation gradients [T, B, H] in the weights' precision: the inputs' gradients
-            # and, as [T·B, H] rows, dU's operands (one cast each)
+            # the pre-activation gradients [T, B, H], already in the weights' precision (the loop
+            # cast them for its matmuls): the inputs' gradients and, as [T·B, H] rows, dU's operands
             d_z_seq, d_r_seq, d_cand_seq = (tf.cast(a.stack(), out_dtype) for a in d_arrays)
 
             def rows(seq):  # [T, B, H] -> [T·B, H] in the weights' precision
