@@ -359,7 +359,10 @@ def test_mixed_precision_close_to_float32(policy):
     assert all(g.dtype == tf.float32 and np.isfinite(g.numpy()).all() for g in grads)
 
 
-def test_jit_compile_matches_eager():
+@pytest.mark.parametrize("training", [False, True])
+def test_jit_compile_matches_eager(training):
+    """Under XLA (as `fit` compiles the training step; training reads the forward loop's TensorLists)
+    against Keras' GRU and against the layer run eagerly."""
     ours, ref = _pair(seed=26, return_sequences=True, return_state=True)
     x = tf.constant(_inputs(27))
     mask = tf.constant(MASK)
@@ -368,7 +371,7 @@ def test_jit_compile_matches_eager():
     def fwd_bwd(x):
         with tf.GradientTape() as tape:
             tape.watch(x)
-            out, state = ours(x, mask=mask)
+            out, state = ours(x, mask=mask, training=training)
             loss = tf.reduce_sum(out**2) + tf.reduce_sum(state)
         return out, tape.gradient(loss, [x] + ours.trainable_weights)
 
@@ -376,7 +379,7 @@ def test_jit_compile_matches_eager():
     _close(out, ref(x, mask=mask)[0], 1e-5)
     with tf.GradientTape() as tape:
         tape.watch(x)
-        o, s = ours(x, mask=mask)
+        o, s = ours(x, mask=mask, training=training)
         loss = tf.reduce_sum(o**2) + tf.reduce_sum(s)
     eager = tape.gradient(loss, [x] + ours.trainable_weights)
     # XLA and eager sum each weight gradient's B·T terms in different orders (oneDNN also splits
