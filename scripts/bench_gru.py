@@ -32,7 +32,8 @@ inputs and weights before its time is shown), `lbr_gru` is torch.nn.GRU's linear
 variant. scripts/bench_onednn_gru.cc is compiled into a temporary folder and run in its own process.
 
 Keras' `fit` turns XLA on by default for TensorFlow; a layer called in a plain tf.function, as
-here in the "graph" rows, runs without it.
+here in the "graph" rows, runs without it. Every TensorFlow layer is called with training=True, as
+`fit` calls it (torch.nn.GRU is in training mode too); none of them has dropout here.
 """
 
 from __future__ import annotations
@@ -248,7 +249,7 @@ def time_tf(args):
                 def fwd_bwd(x=x, cot=cot, layer=layer):
                     with tf.GradientTape() as tape:
                         tape.watch(x)
-                        y = layer(x)
+                        y = layer(x, training=True)  # as Keras' fit calls it
                     return tape.gradient(y, [x] + layer.trainable_weights, output_gradients=cot)
 
                 fn = tf.function(fwd_bwd, jit_compile=xla)
