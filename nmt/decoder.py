@@ -24,7 +24,7 @@ import tensorflow as tf
 from keras import ops
 
 from nmt.attention import AdditiveAttention, additive_attention
-from nmt.gru import GRU, GRUCell, gru_update, gru_update_backward
+from nmt.gru import GRU, GRUCell, _state_dtype, gru_update, gru_update_backward, matmul_weights
 
 
 class _Decoder(keras.layers.Layer):
@@ -228,18 +228,25 @@ def attention_gru_step(projected, hidden, memory, weights):
     [B, S, A], encoder_outputs [B, S, C], source_mask [B, S]; weights: hidden_kernel [W_a | U_zr]
     [H, A + 2H], context_kernel C [C, 3H], candidate_kernel U_h [H, H], score_vector v_a [A].
 
+    Precision: hidden, projected, keys and v_a are in the state dtype (float32 under mixed
+    precision, as in `nmt.gru`), encoder_outputs and the three kernels in the compute dtype; every
+    element-wise operation (gates, attention scores, softmax) runs in the state dtype and only the
+    matmuls in the weights' precision (`matmul_weights`), so the state is not rounded to bfloat16
+    at every step.
+
         [q, ρ] = s_{i-1}·[W_a | U_zr]       the attention query and the recurrent z/r term
         c_i, α_i = attention(q)              `nmt.attention.additive_attention`
         a = projected + c_i·C                 [B, 3H], gate blocks [z, r, h]
         s_i = `nmt.gru.gru_update`(a, ρ, s_{i-1})   the GRU equations, written once in nmt/gru.py
 
     The same function as `cell.step(projected + cell.context_projection(c_i), s_{i-1})`, with the
-    query and the z/r term sharing one matmul. Returns (s_i [B, H], c_i [B, C], α_i float32
-    [B, S], q [B, A], z‖r [B, 2H], s̃ [B, H]); the last three are kept for the backward pass.
+    query and the z/r term sharing one matmul. Returns (s_i [B, H], c_i [B, C] in the
+    encoder_outputs' dtype, α_i float32 [B, S], q [B, A], z‖r [B, 2H], s̃ [B, H]); the last three
+    are kept for the backward pass.
     """
     units = hidden.shape[-1]
     attention_units = weights["hidden_kernel"].shape[-1] - 2 * units
-    hq = tf.matmul(hidden, weights["hidden_kernel"])  # [B, A + 2H]
+    hq = matmul_weights(hidden, weights["hidden_kernel"])  # [B, A + 2H]
     query, recurrent_zr = tf.split(hq, [attention_units, 2 * units], axis=1)
     context, attention = additive_attention(
         query,
@@ -248,7 +255,7 @@ def attention_gru_step(projected, hidden, memory, weights):
         memory["source_mask"],
         weights["score_vector"],
     )  # [B, C], [B, S]
-    a = projected + tf.matmul(context, weights["context_kernel"])  # [B, 3H]
+    a = projected + tf.cast(tf.matmul(context, weights["context_kernel"]), projected.dtype)  # [B, 3H]
     new_hidden, zr, candidate = gru_update(a, recurrent_zr, hidden, hidden, weights["candidate_kernel"])
     return new_hidden, context, attention, query, zr, candidate
 
@@ -257,11 +264,10 @@ def _autodiff_recurrence(projected, h0, memory, weights):
     """The teacher-forced loop differentiated by TensorFlow: projected [T, B, 3H], h0 [B, H] ->
     (states [T, B, H], contexts [T, B, C]). The oracle for `attention_gru_recurrence`."""
     steps = tf.shape(projected)[0]
-    dtype = projected.dtype
-    inputs = tf.TensorArray(dtype, size=steps, element_shape=projected.shape[1:])
+    inputs = tf.TensorArray(projected.dtype, size=steps, element_shape=projected.shape[1:])
     inputs = inputs.unstack(projected)  # read per step: its gradient is a TensorArray too
-    states = tf.TensorArray(dtype, size=steps, element_shape=h0.shape)
-    contexts = tf.TensorArray(dtype, size=steps)
+    states = tf.TensorArray(h0.dtype, size=steps, element_shape=h0.shape)
+    contexts = tf.TensorArray(memory["encoder_outputs"].dtype, size=steps)
 
     def body(t, hidden, states, contexts):
         hidden, context = attention_gru_step(inputs.read(t), hidden, memory, weights)[:2]
@@ -282,14 +288,20 @@ def attention_gru_recurrence(projected, h0, memory, weights):
     The forward loop runs `attention_gru_step` and keeps q, α, z‖r, s̃ per step; the backward loop
     carries only d s, and the weight gradients (d[W_a | U_zr], dC, dU_h) are one large matmul
     each after it, over all B·T rows, instead of T small ones inside the loop.
+
+    Under mixed precision (bfloat16 kernels) the states, the gates, the attention scores and all
+    their gradients are float32 and only the matmuls run in bfloat16, as in `attention_gru_step`:
+    states come back in float32, contexts in the encoder outputs' dtype.
     """
-    keys, values = memory["keys"], memory["encoder_outputs"]
-    mask = tf.cast(memory["source_mask"], tf.float32)
     w_hq, w_c = weights["hidden_kernel"], weights["context_kernel"]
-    u_h, v = weights["candidate_kernel"], weights["score_vector"]
+    u_h = weights["candidate_kernel"]
+    dtype = _state_dtype(w_hq.dtype)  # the state and the element-wise arithmetic
+    projected, h0 = tf.cast(projected, dtype), tf.cast(h0, dtype)
+    keys, values = tf.cast(memory["keys"], dtype), memory["encoder_outputs"]
+    v = tf.cast(weights["score_vector"], dtype)
+    mask = tf.cast(memory["source_mask"], tf.float32)
     units = h0.shape[-1]
     attention_units = keys.shape[-1]
-    dtype = projected.dtype
     steps = tf.shape(projected)[0]
 
     @tf.custom_gradient
@@ -304,6 +316,9 @@ def attention_gru_recurrence(projected, h0, memory, weights):
 
         def ta(element_dtype=dtype):
             return tf.TensorArray(element_dtype, size=steps)
+
+        def rows(x, row_dtype=w_hq.dtype):  # [T, B, N] -> [T·B, N], a weight-gradient matmul operand
+            return tf.cast(tf.reshape(x, [-1, x.shape[-1]]), row_dtype)
 
         def body(t, hidden, hs, cs, qs, alphas, zrs, cands):
             hidden, context, alpha, query, zr, cand = attention_gru_step(projected[t], hidden, mem, wts)
@@ -321,16 +336,14 @@ def attention_gru_recurrence(projected, h0, memory, weights):
         loop = tf.while_loop(
             lambda t, *_: t < steps,
             body,
-            (0, h0, ta(), ta(), ta(), ta(tf.float32), ta(), ta()),
+            (0, h0, ta(), ta(values.dtype), ta(), ta(tf.float32), ta(), ta()),
             maximum_iterations=steps,
         )
         states, contexts, queries, alphas, zrs, cands = (x.stack() for x in loop[2:])
 
         def grad(d_states, d_contexts):
-            if d_states is None:
-                d_states = tf.zeros_like(states)
-            if d_contexts is None:
-                d_contexts = tf.zeros_like(contexts)
+            d_states = tf.zeros_like(states) if d_states is None else tf.cast(d_states, dtype)
+            d_contexts = tf.zeros_like(contexts, dtype) if d_contexts is None else tf.cast(d_contexts, dtype)
             h_prev = tf.concat([h0[None], states[:-1]], axis=0)  # [T, B, H]
             u_h_t, w_c_t, w_hq_t = tf.transpose(u_h), tf.transpose(w_c), tf.transpose(w_hq)
 
@@ -339,8 +352,9 @@ def attention_gru_recurrence(projected, h0, memory, weights):
                 h, alpha = h_prev[t], alphas[t]
                 d_zr, d_ah, d_h, d_hd = gru_update_backward(dh, h, h, zrs[t], cands[t], u_h_t)  # nmt/gru.py
                 d_a = tf.concat([d_zr, d_ah], axis=1)  # pre-activations of the gates: [B, 3H]
-                d_c = d_contexts[t] + tf.matmul(d_a, w_c_t)  # [B, C]
-                d_alpha = tf.cast(tf.matmul(values, d_c[:, :, None])[:, :, 0], tf.float32)
+                d_c = d_contexts[t] + matmul_weights(d_a, w_c_t)  # [B, C]
+                d_alpha = tf.matmul(values, tf.cast(d_c, values.dtype)[:, :, None])[:, :, 0]
+                d_alpha = tf.cast(d_alpha, tf.float32)  # [B, S]
                 d_e = alpha * (d_alpha - tf.reduce_sum(alpha * d_alpha, -1, keepdims=True))
                 d_e = tf.cast(d_e, dtype)  # scores: [B, S]
                 th = tf.tanh(keys + queries[t][:, None, :])  # recomputed: [B, S, A]
@@ -354,7 +368,7 @@ def attention_gru_recurrence(projected, h0, memory, weights):
                 )  # Σ_bs d_e·th
                 d_pre = d_e[:, :, None] * v * (1 - th * th)  # [B, S, A]
                 d_hq = tf.concat([tf.reduce_sum(d_pre, axis=1), d_zr], axis=1)  # [B, A + 2H]
-                dh_prev = d_h + d_hd + tf.matmul(d_hq, w_hq_t)
+                dh_prev = d_h + d_hd + matmul_weights(d_hq, w_hq_t)
                 return (
                     t - 1,
                     dh_prev,
@@ -373,15 +387,13 @@ def attention_gru_recurrence(projected, h0, memory, weights):
             )
             d_hq, d_a, d_c = d_hqs.stack(), d_as.stack(), d_cs.stack()
 
-            def rows(x):  # [T, B, N] -> [T·B, N]
-                return tf.reshape(x, [-1, x.shape[-1]])
-
+            # the weight gradients as one [N, T·B] x [T·B, M] product each, in the weights' precision
             d_w_hq = tf.matmul(rows(h_prev), rows(d_hq), transpose_a=True)  # [H, A + 2H]
             d_w_c = tf.matmul(rows(contexts), rows(d_a), transpose_a=True)  # [C, 3H]
             rh = zrs[:, :, units:] * h_prev  # r ⊙ s_{i-1}: [T, B, H]
             d_u_h = tf.matmul(rows(rh), rows(d_a[:, :, 2 * units :]), transpose_a=True)
             d_values = tf.einsum(  # Σ_t α_t,bs · dc_t,bc
-                "tbs,tbc->bsc", tf.cast(alphas, dtype), d_c
+                "tbs,tbc->bsc", tf.cast(alphas, values.dtype), tf.cast(d_c, values.dtype)
             )
             return d_a, dh0, d_keys, d_values, d_w_hq, d_w_c, d_u_h, d_v
 
@@ -430,17 +442,20 @@ class AttentionDecoder(_Decoder):
         """encoder_outputs [B, S, C], final_states (→h_N, ←h_1) each [B, C/2], source_mask bool
         [B, S] -> state {"memory": {...}, "recurrent": {"hidden"}}."""
         values = ops.cast(encoder_outputs, self.compute_dtype)
+        state_dtype = _state_dtype(self.compute_dtype)  # float32 under mixed precision
+        s_0 = initial_decoder_state(self, final_states[-1], tf.shape(values)[0])
         return {
             "memory": {
                 "encoder_outputs": values,  # h_j: [B, S, C]
-                "keys": self.attention.project_keys(values),  # U_a·h_j: [B, S, A]
+                "keys": tf.cast(self.attention.project_keys(values), state_dtype),  # U_a·h_j: [B, S, A]
                 "source_mask": tf.cast(source_mask, tf.float32),  # [B, S]
             },
-            "recurrent": {"hidden": initial_decoder_state(self, final_states[-1], tf.shape(values)[0])},  # s_0
+            "recurrent": {"hidden": tf.cast(s_0, state_dtype)},  # s_0: [B, H]
         }
 
     def _step_weights(self):
-        """The weights one step uses, arranged once per sequence (outside the loop)."""
+        """The weights one step uses, arranged once per sequence (outside the loop): the kernels in
+        the compute dtype, v_a in the state dtype (it scales float32 scores under mixed precision)."""
         cell = self.cell
         dtype = self.compute_dtype
         u = ops.cast(cell.recurrent_kernel, dtype)
@@ -450,7 +465,7 @@ class AttentionDecoder(_Decoder):
             "hidden_kernel": tf.concat([query_kernel, u_zr], axis=1),  # [W_a | U_zr] [H, A + 2H]
             "context_kernel": ops.cast(cell.context_kernel, dtype),  # C: [C, 3H]
             "candidate_kernel": u_h,  # U_h: [H, H]
-            "score_vector": ops.cast(self.attention.score_vector, dtype),  # v_a: [A]
+            "score_vector": ops.cast(self.attention.score_vector, _state_dtype(dtype)),  # v_a: [A]
         }
 
     def _advance(self, projected, hidden, memory, weights):
@@ -465,9 +480,10 @@ class AttentionDecoder(_Decoder):
         `autodiff=True` runs the same steps in a plain tf.while_loop differentiated by TensorFlow
         (slower; the oracle for the hand-written gradient)."""
         memory = state["memory"]
-        hidden = ops.cast(state["recurrent"]["hidden"], self.compute_dtype)
+        hidden = ops.cast(state["recurrent"]["hidden"], _state_dtype(self.compute_dtype))
         embedded = self.embed(target_in, training)  # [B, T, E]
         projected = self.cell.input_projection(tf.transpose(embedded, [1, 0, 2]))  # [T, B, 3H]
+        projected = ops.cast(projected, hidden.dtype)  # the state dtype: float32 under mixed precision
         run = _autodiff_recurrence if autodiff else attention_gru_recurrence
         states, contexts = run(projected, hidden, memory, self._step_weights())
         hidden_seq = tf.transpose(states, [1, 0, 2])  # [B, T, H]
@@ -478,8 +494,9 @@ class AttentionDecoder(_Decoder):
         """tokens int [B], state -> (logits float32 [B, V], new state, attention float32 [B, S])."""
         memory = state["memory"]
         embedded = self.embed(tokens)  # [B, E]
-        projected = self.cell.input_projection(embedded)  # [B, 3H]
-        hidden = ops.cast(state["recurrent"]["hidden"], self.compute_dtype)
+        state_dtype = _state_dtype(self.compute_dtype)  # float32 under mixed precision
+        projected = ops.cast(self.cell.input_projection(embedded), state_dtype)  # [B, 3H]
+        hidden = ops.cast(state["recurrent"]["hidden"], state_dtype)
         hidden, context, attention = self._advance(projected, hidden, memory, self._step_weights())
         logits = self.readout(hidden, embedded, self.readout_context(context))
         return logits, {"memory": memory, "recurrent": {"hidden": hidden}}, attention
