@@ -26,6 +26,9 @@ runs the layer a median 1.55x faster than float32 over six runs of scripts/bench
 less exact. The backward loop then lost its per-step mask arithmetic and, when training, its
 [T, B, H] copies of the kept gates (`_gru_recurrence`'s read_lists): 2-14 % faster in bfloat16 and
 0.5-6 % in float32 in four side-by-side runs, a median 1.63x over float32 in five more bench_gru runs.
+On an Intel Xeon of family 6 model 207 (AMX), three bench_gru runs timing the contenders in
+interleaved rounds gave medians of 1.73x to 1.78x its float32 and 0.77x to 0.81x torch.nn.GRU
+bfloat16's time.
 """
 
 from __future__ import annotations
