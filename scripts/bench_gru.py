@@ -99,6 +99,23 @@ def median_time(fn, warmup, repeats):
     return statistics.median(times)
 
 
+def torch_fwd_bwd(args, cls, dtype):
+    """A torch layer (cls: torch.nn.GRU or torch.nn.LSTM) in dtype with its input and cotangent ->
+    (one forward + backward run as a function, parameter count)."""
+    import torch
+
+    layer = cls(args.input, args.units, batch_first=True).to(dtype)
+    x = torch.randn(args.batch, args.length, args.input, dtype=dtype, requires_grad=True)
+    cot = torch.randn(args.batch, args.length, args.units, dtype=dtype)
+    params = list(layer.parameters())
+
+    def step():
+        y, _ = layer(x)
+        torch.autograd.grad(y, [x] + params, grad_outputs=cot)
+
+    return step, sum(p.numel() for p in params)
+
+
 def torch_worker(args):
     """Runs in a subprocess: times torch.nn.GRU and torch.nn.LSTM, prints JSON
     {"times": {dtype: s}, "lstm_times": {dtype: s}, "params": {name: count}}."""
@@ -109,16 +126,7 @@ def torch_worker(args):
     for dtype_name in args.dtypes:
         dtype = getattr(torch, dtype_name)
         for name, cls, times in (("torch.nn.GRU", torch.nn.GRU, out), ("torch.nn.LSTM", torch.nn.LSTM, lstm_out)):
-            layer = cls(args.input, args.units, batch_first=True).to(dtype)
-            x = torch.randn(args.batch, args.length, args.input, dtype=dtype, requires_grad=True)
-            cot = torch.randn(args.batch, args.length, args.units, dtype=dtype)
-            params = list(layer.parameters())
-            counts[name] = sum(p.numel() for p in params)
-
-            def step(layer=layer, x=x, cot=cot, params=params):
-                y, _ = layer(x)
-                torch.autograd.grad(y, [x] + params, grad_outputs=cot)
-
+            step, counts[name] = torch_fwd_bwd(args, cls, dtype)
             times[dtype_name] = median_time(step, args.warmup, args.repeats)
     print(json.dumps({"threads": torch.get_num_threads(), "times": out, "lstm_times": lstm_out, "params": counts}))
 
@@ -130,15 +138,7 @@ def torch_server(args):
     import torch
 
     torch.manual_seed(0)
-    layer = torch.nn.GRU(args.input, args.units, batch_first=True).to(torch.bfloat16)
-    x = torch.randn(args.batch, args.length, args.input, dtype=torch.bfloat16, requires_grad=True)
-    cot = torch.randn(args.batch, args.length, args.units, dtype=torch.bfloat16)
-    params = list(layer.parameters())
-
-    def step():
-        y, _ = layer(x)
-        torch.autograd.grad(y, [x] + params, grad_outputs=cot)
-
+    step, _ = torch_fwd_bwd(args, torch.nn.GRU, torch.bfloat16)
     median_time(step, args.warmup, 1)
     print("ready", flush=True)
     for _ in sys.stdin:
