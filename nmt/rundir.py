@@ -2,11 +2,11 @@
 
     config.yaml          the resolved config (every default filled in)
     tokenizer/           SentencePiece model(s) and tokenizer.json
-    checkpoints/         ckpt-<step>/ (weights, state.json), last.json, best.json (nmt.checkpoint)
+    checkpoints/         ckpt-<step>/ (weights, state.json), last.json, best.json (nmt.train.checkpoint)
     model.keras          the best model by dev BLEU
     export/              the text-to-text SavedModel
-    decode_tuned.yaml    the length penalty chosen on dev (decode.tune_length_penalty; nmt.tuning)
-    curves.png           loss, dev BLEU (against steps and minutes) and learning rate (nmt.plotting)
+    decode_tuned.yaml    the length penalty chosen on dev (decode.tune_length_penalty; nmt.decode.tuning)
+    curves.png           loss, dev BLEU (against steps and minutes) and learning rate (nmt.train.plotting)
     logs/                train.csv, steps.tsv, tensorboard/
 
 `--overwrite` removes these entries (and the temporary ones training leaves when killed) and

@@ -12,7 +12,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from nmt.quiet import import_tensorflow  # noqa: E402
+from nmt.cli.quiet import import_tensorflow  # noqa: E402
 
 import_tensorflow()  # nmt.config imports the model code; keep TensorFlow's start-up lines off the terminal
 from nmt.config import reference_markdown  # noqa: E402

@@ -27,7 +27,7 @@ def main(argv=None) -> int:
         for run in args.runs:
             if not Path(run).is_dir():
                 raise UserError(f"{run}: no such run directory")
-        from nmt.plotting import plot_runs
+        from nmt.train.plotting import plot_runs
 
         print(plot_runs(args.runs, args.output, args.labels))
     except UserError as error:

@@ -18,7 +18,7 @@ line, e.g. Multi30k's test2016.de / test2016.en):
   RUN_NAME.log there).
 
 Prints one Markdown table; --json keeps every figure and signature; --plot draws dev BLEU against
-minutes and steps for all runs in one PNG (nmt.plotting.plot_runs). Decoding speed needs an
+minutes and steps for all runs in one PNG (nmt.train.plotting.plot_runs). Decoding speed needs an
 otherwise idle machine, like any timing.
 """
 
@@ -78,7 +78,7 @@ def peak_rss_mb(run: Path, rows: list[dict], log_dir: Path | None) -> float | No
 
 def training_figures(run: Path, translator, cfg) -> dict:
     """Steps, epochs, minutes, best dev BLEU and target tokens/s from the run's logs."""
-    from nmt.corpus import Corpus
+    from nmt.text.corpus import Corpus
 
     rows = _epochs(run)
     last = rows[-1]
@@ -99,7 +99,7 @@ def training_figures(run: Path, translator, cfg) -> dict:
 
 def decode_figures(translator, sources: list[str], references: list[str], beam: int) -> dict:
     """Scores and sentences/s of one beam size (the search traced on a first slice, then timed)."""
-    from nmt import evaluation
+    from nmt.text import evaluation
 
     translator.translate(sources[:128], beam_size=beam)  # trace the search for the batch shapes
     start = time.perf_counter()
@@ -118,8 +118,9 @@ def decode_figures(translator, sources: list[str], references: list[str], beam: 
 
 
 def measure(run: Path, args) -> dict:
-    from nmt import config, evaluation, textfile
-    from nmt.translator import load_run
+    from nmt import config
+    from nmt.decode.translator import load_run
+    from nmt.text import evaluation, textfile
 
     cfg = config.load(run / "config.yaml")
     src = args.src or cfg.corpus.src_lang
@@ -168,7 +169,7 @@ def main(argv=None) -> int:
         for run in args.runs:
             if not (run / "config.yaml").is_file() or not (run / "logs" / "train.csv").is_file():
                 raise UserError(f"{run}: not a finished run directory (config.yaml, logs/train.csv)")
-        from nmt.quiet import import_tensorflow
+        from nmt.cli.quiet import import_tensorflow
 
         import_tensorflow(verbose=False)
         results = [measure(run, args) for run in args.runs]
@@ -179,7 +180,7 @@ def main(argv=None) -> int:
         if args.json:
             args.json.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
         if args.plot:
-            from nmt.plotting import plot_runs
+            from nmt.train.plotting import plot_runs
 
             print(plot_runs(args.runs, args.plot), file=sys.stderr)
     except UserError as error:

@@ -53,7 +53,7 @@ def _head(path: Path, n: int) -> list[str]:
 @pytest.fixture(scope="session")
 def multi30k_tokenizer_dir(multi30k_dir, tmp_path_factory) -> Path:
     """A joint unigram model (vocab 2000, byte fallback) trained on 1500 training lines per language."""
-    from nmt.tokenizer import TokenizerConfig, train_tokenizers
+    from nmt.text.tokenizer import TokenizerConfig, train_tokenizers
 
     out = tmp_path_factory.mktemp("multi30k_tok")
     lines = {lang: _head(multi30k_dir / f"train.{lang}", 1500) for lang in MULTI30K_LANGS}
@@ -66,7 +66,7 @@ def multi30k_tokenizer_dir(multi30k_dir, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def multi30k_tokenizers(multi30k_tokenizer_dir):
-    from nmt.tokenizer import Tokenizers
+    from nmt.text.tokenizer import Tokenizers
 
     return Tokenizers.load(multi30k_tokenizer_dir)
 
@@ -74,7 +74,7 @@ def multi30k_tokenizers(multi30k_tokenizer_dir):
 @pytest.fixture(scope="session")
 def numbers_corpus() -> dict:
     """A small built-in numbers corpus in memory: 3000 train, 100 dev, 100 test pairs."""
-    from nmt import toy_corpus
+    from nmt.text import toy_corpus
 
     return toy_corpus.generate(seed=7, sizes={"train": 3000, "dev": 100, "test": 100})
 
@@ -82,7 +82,7 @@ def numbers_corpus() -> dict:
 @pytest.fixture(scope="session")
 def numbers_tokenizer_dir(numbers_corpus, tmp_path_factory) -> Path:
     """A joint unigram model (vocab 400) trained on the small numbers corpus."""
-    from nmt.tokenizer import TokenizerConfig, train_tokenizers
+    from nmt.text.tokenizer import TokenizerConfig, train_tokenizers
 
     out = tmp_path_factory.mktemp("numbers_tok")
     train = numbers_corpus["train"]
@@ -92,6 +92,6 @@ def numbers_tokenizer_dir(numbers_corpus, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def numbers_tokenizers(numbers_tokenizer_dir):
-    from nmt.tokenizer import Tokenizers
+    from nmt.text.tokenizer import Tokenizers
 
     return Tokenizers.load(numbers_tokenizer_dir)

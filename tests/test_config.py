@@ -137,7 +137,7 @@ def test_train_cli_checks_the_config_before_loading_tensorflow(tmp_path):
 
 
 def test_precision_auto_picks_bfloat16_only_where_it_is_fast(tmp_path):
-    from nmt import precision
+    from nmt.train import precision
 
     assert config.load(None, ["train.precision=auto"]).train.precision == "auto"
     cpuinfo = tmp_path / "cpuinfo"
@@ -193,9 +193,9 @@ def test_the_readme_reference_lists_allowed_values_from_the_declarations():
 
 def test_loading_a_run_to_translate_imports_no_corpus_or_input_pipeline():
     code = (
-        "import sys; import nmt.cli.translate, nmt.translator, nmt.config; "
+        "import sys; import nmt.cli.translate, nmt.decode.translator, nmt.config; "
         "nmt.config.load(sys.argv[1]); "
-        "bad = sorted(m for m in ('nmt.corpus', 'nmt.data', 'nmt.toy_corpus') if m in sys.modules); "
+        "bad = sorted(m for m in ('nmt.text.corpus', 'nmt.train.batches', 'nmt.text.toy_corpus') if m in sys.modules); "
         "print(bad); sys.exit(1 if bad else 0)"
     )
     proc = subprocess.run(

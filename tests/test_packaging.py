@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 COMMANDS = ("nmt-train", "nmt-translate", "nmt-evaluate", "nmt-prepare")
 
 _spec = importlib.util.spec_from_file_location(
-    "_translator_packaging_helpers", Path(__file__).with_name("test_translator.py")
+    "_translator_packaging_helpers", Path(__file__).resolve().parent / "decode" / "test_translator.py"
 )
 helpers = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(helpers)
@@ -115,7 +115,7 @@ def test_console_commands_answer_help_from_outside_the_checkout(venv):
 def test_installed_translate_command_translates(venv, tmp_path_factory):
     env_dir, outside, env = venv
     run = helpers.shared_run(tmp_path_factory)
-    from nmt.translator import load_run
+    from nmt.decode.translator import load_run
 
     sentence = run["test"][0][0]
     want = load_run(run["dir"]).translate([sentence])[0]

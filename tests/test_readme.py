@@ -81,7 +81,7 @@ def run_shell_commands(block: str, tmp_path: Path, substitutions: dict) -> list:
 @pytest.fixture(scope="module")
 def main_job(tmp_path_factory):
     """The first screen's main job (train on the built-in corpus, translate its test set, score it)."""
-    from nmt import toy_corpus
+    from nmt.text import toy_corpus
 
     tmp = tmp_path_factory.mktemp("readme")
     toy_corpus.ensure_written(ROOT / "data" / "numbers")  # what train.py does on first use, on a fresh checkout

@@ -26,7 +26,7 @@ SOURCES = (
 )
 
 _spec = importlib.util.spec_from_file_location(
-    "_translator_safety_helpers", Path(__file__).with_name("test_translator.py")
+    "_translator_safety_helpers", Path(__file__).resolve().parent / "decode" / "test_translator.py"
 )
 helpers = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(helpers)
@@ -77,7 +77,7 @@ def copy_run(run, tmp_path, name="crafted") -> Path:
 
 
 def test_config_with_yaml_tags_runs_nothing(run, tmp_path):
-    from nmt.translator import load_run
+    from nmt.decode.translator import load_run
 
     crafted = copy_run(run, tmp_path)
     marker = tmp_path / "pwned"
@@ -91,7 +91,7 @@ def test_config_with_yaml_tags_runs_nothing(run, tmp_path):
 
 @pytest.mark.parametrize("name", ["../../../../etc/hostname", "/etc/hostname", "sub/../../x.model"])
 def test_tokenizer_names_cannot_leave_the_run_directory(run, tmp_path, name):
-    from nmt.translator import load_run
+    from nmt.decode.translator import load_run
 
     crafted = copy_run(run, tmp_path)
     meta_path = crafted / "tokenizer" / "tokenizer.json"
@@ -104,7 +104,7 @@ def test_tokenizer_names_cannot_leave_the_run_directory(run, tmp_path, name):
 
 
 def test_tokenizer_models_cannot_be_links_out_of_the_run_directory(run, tmp_path):
-    from nmt.translator import load_run
+    from nmt.decode.translator import load_run
 
     crafted = copy_run(run, tmp_path)
     outside = tmp_path / "outside.model"
@@ -118,7 +118,7 @@ def test_tokenizer_models_cannot_be_links_out_of_the_run_directory(run, tmp_path
 def test_keras_file_with_a_lambda_layer_is_refused_unexecuted(run, tmp_path):
     import keras
 
-    from nmt.translator import load_run
+    from nmt.decode.translator import load_run
 
     marker = tmp_path / "lambda_ran"
     # A Python lambda is saved as bytecode; what a malicious one would do: touch the file system.

@@ -18,8 +18,8 @@ import json
 import sys
 from dataclasses import asdict
 
-from nmt import evaluation
 from nmt.errors import OneLineArgumentParser, UserError
+from nmt.text import evaluation
 
 
 def parse_args(argv=None) -> argparse.Namespace:

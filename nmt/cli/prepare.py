@@ -22,12 +22,12 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from nmt import toy_corpus
-from nmt.corpus import TsvSource, check_file, split_indices
 from nmt.errors import OneLineArgumentParser, UserError
 from nmt.files import AtomicFile, write_error
-from nmt.progress import Progress
-from nmt.textfile import read_lines
+from nmt.text import toy_corpus
+from nmt.text.corpus import TsvSource, check_file, split_indices
+from nmt.text.progress import Progress
+from nmt.text.textfile import read_lines
 
 MULTI30K_URL = "https://github.com/multi30k/dataset/raw/master/data/task1/raw"
 MULTI30K_LANGS = ("en", "de", "fr", "cs")

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Train a GRU encoder-decoder: nmt-train (python train.py) --config FILE [--run-dir DIR] [--set k=v ...] [--resume]
 
-Command line only; the work is in nmt.training. User mistakes end in one line on stderr
+Command line only; the work is in nmt.train.trainer. User mistakes end in one line on stderr
 ("error: ...", exit status 2), not a traceback.
 """
 
@@ -46,8 +46,9 @@ def main(argv=None) -> int:
     from nmt.errors import UserError
 
     try:
-        from nmt import config, preflight, rundir
-        from nmt.corpus import Corpus
+        from nmt import config, rundir
+        from nmt.text.corpus import Corpus
+        from nmt.train import prepare as preflight
 
         # Mistakes in the config, the run directory, the corpus or the tokenizer are reported
         # before TensorFlow (seconds to load) is imported: the config, then the run directory
@@ -58,10 +59,10 @@ def main(argv=None) -> int:
         rundir.check_for_training(cfg, Path(run_dir), args.resume, args.overwrite)
         corpus = Corpus(cfg.corpus)
         prepared = preflight.prepare(cfg, corpus, Path(run_dir), args.overwrite)
-        from nmt.quiet import import_tensorflow
+        from nmt.cli.quiet import import_tensorflow
 
         import_tensorflow(verbose=args.verbose)
-        from nmt import training
+        from nmt.train import trainer as training
 
         # Keras draws its progress bar on standard output; ours goes to standard error, with the other
         # messages, so that standard output stays free for what a command produces.

@@ -28,12 +28,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
-from nmt import textfile
 from nmt.config import DecodeConfig
-from nmt.decode_settings import Batching, SearchSettings, check_chunk_lines
+from nmt.decode.settings import Batching, SearchSettings, check_chunk_lines
 from nmt.errors import UserError
 from nmt.files import AtomicFile
 from nmt.rundir import CONFIG_FILE, check_run_dir
+from nmt.text import textfile
 
 LINE_BREAKS = str.maketrans({c: " " for c in "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"})
 PROMPT = "> "
@@ -120,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def decode_line(raw: bytes, name: str, number: int) -> str:
-    """One input line as text: an LF or CRLF ending removed, nothing else (`nmt.textfile.CRLF`); strict UTF-8."""
+    """One input line as text: an LF or CRLF ending removed, nothing else (`nmt.text.textfile.CRLF`); strict UTF-8."""
     return textfile.decode_line(raw, name, number, textfile.CRLF)
 
 
@@ -204,7 +204,7 @@ _TRANSLATORS = {}
 
 def get_translator(run_dir, jit_compile: bool):
     """load_run, cached per process (repeated calls of main() reuse the model and its traced functions)."""
-    from nmt.translator import MODEL_FILE, load_run
+    from nmt.decode.translator import MODEL_FILE, load_run
 
     d = Path(run_dir).resolve()
     key = (str(d), (d / MODEL_FILE).stat().st_mtime_ns, bool(jit_compile))
@@ -262,7 +262,7 @@ class Writer:
         self.count += 1
 
     def plot(self, index: int, translation) -> None:
-        from nmt.plotting import plot_translation
+        from nmt.train.plotting import plot_translation
 
         score = translation.hypotheses[0].score
         plot_translation(
@@ -273,7 +273,7 @@ class Writer:
         )
 
 
-#: The options that set a search or batching setting, by the setting's name (`nmt.search.SettingError`).
+#: The options that set a search or batching setting, by the setting's name (`nmt.decode.search.SettingError`).
 OPTION_NAMES = {
     "beam_size": "--beam-size",
     "nbest": "--nbest",
@@ -286,7 +286,7 @@ OPTION_NAMES = {
 
 
 def error_message(error: UserError) -> str:
-    """The message of error; one about a setting (`nmt.search.SettingError`) names the option that sets it."""
+    """The message of error; one about a setting (`nmt.decode.search.SettingError`) names the option that sets it."""
     renamed = getattr(error, "renamed", None)
     return str(renamed(OPTION_NAMES) if renamed is not None else error)
 
@@ -308,7 +308,7 @@ def check_request(args, stdin: TextIO) -> Request:
     """Checks the options, the run directory's config and the files named, without TensorFlow (a mistake is
     reported in a fraction of a second, before the model loads). Creates the --attention-plot directory."""
     from nmt import config as config_module
-    from nmt import tuning
+    from nmt.decode import tuning
 
     run_dir = check_run_dir(args.model, what="--model")
     cfg = config_module.load(run_dir / CONFIG_FILE)
@@ -347,7 +347,7 @@ def check_request(args, stdin: TextIO) -> Request:
         textfile.open_binary(args.input, what="--input")  # raises the one-line error (no such file, a directory)
     references = None
     if args.reference:
-        from nmt.evaluation import read_lines
+        from nmt.text.evaluation import read_lines
 
         references = read_lines(args.reference)
         if known_count is not None and known_count != len(references):
@@ -399,7 +399,7 @@ def run(args, request: Request, stdin: TextIO, stdout: TextIO, stderr: TextIO) -
         output.abort()
         raise
     if references is not None:
-        from nmt.evaluation import score
+        from nmt.text.evaluation import score
 
         if len(writer.hypotheses) != len(references):
             raise UserError(
@@ -412,7 +412,7 @@ def run(args, request: Request, stdin: TextIO, stdout: TextIO, stderr: TextIO) -
 
 
 def stream_all(translator, args, stdin, writer: Writer, options: dict, stderr: TextIO) -> None:
-    from nmt.progress import Progress
+    from nmt.text.progress import Progress
 
     if args.sentences:
         for translation in translator.translate_detailed(args.sentences, **options):
@@ -470,7 +470,7 @@ def main(argv=None, stdin: TextIO | None = None, stdout: TextIO | None = None, s
             stderr.reconfigure(errors="backslashreplace")
     try:
         args = build_parser().parse_args(argv)
-        from nmt.quiet import import_tensorflow
+        from nmt.cli.quiet import import_tensorflow
 
         request = check_request(args, stdin)
         import_tensorflow(verbose=args.verbose)

@@ -1,0 +1,471 @@
+"""Greedy search and batched beam search over the decoder protocol.
+
+The decoder protocol (implemented by the models):
+
+- ``state = model.encode(source_ids)``: ``source_ids`` int32[B, S], 0-padded on the right. ``state`` is
+  ``{"memory": {...}, "recurrent": {...}}``, every leaf batch-major [B, ...]. Memory leaves are per-sentence
+  constants, recurrent leaves change at every step.
+- ``log_probs, new_state, attention = decode_step(tokens, state)``: tokens int32[R] (the previous target
+  token, BOS first), log_probs float32[R, V] normalized log-softmax, new_state of the same structure
+  (memory passed through), attention float32[R, S] or None.
+
+Both searches run their whole loop in one ``tf.while_loop`` over preallocated, fixed-shape buffers, so they
+work eagerly, inside ``tf.function`` and inside ``tf.function(jit_compile=True)`` (XLA). Beam search tiles the
+state once to [B*K, ...] (row ``b*K + k`` is beam k of sentence b) and afterwards reorders only the recurrent
+leaves; memory is never gathered.
+
+The options of a search are one `SearchSettings` (`nmt.decode.settings`: beam size, n-best, length penalty,
+output length, attention), validated where it is made, with errors that name the setting;
+``search(model, ids, **settings.search_options())`` runs it. `nmt.decode.graph` builds the translation of
+text around it.
+
+Definitions shared by both searches:
+
+- ``|y|``, the length of a hypothesis, counts the generated tokens including the final EOS and excluding BOS.
+  A hypothesis that reaches the maximum length without EOS is finished there and has ``|y|`` = that maximum.
+- Length penalty (GNMT, Wu et al. 2016): ``lp(|y|) = ((5 + |y|) / 6) ** alpha``; the score of a hypothesis is
+  ``log P(y | x) / lp(|y|)``. ``alpha = 0`` scores by the raw log-probability. ``alpha`` must be >= 0.
+- Maximum output length of sentence b: ``clip(floor(a * |x_b| + b_ + 1e-3), 1, L)`` where ``|x_b|`` is the
+  number of non-pad source tokens and ``L`` the buffer length: ``max_length`` when given, else the same formula
+  on the padded source width S. (The 1e-3 keeps float rounding from moving an integral value down.)
+- PAD and BOS are never generated (their log-probabilities are masked to -inf).
+
+Beam search (``beam_search``):
+
+- Every step keeps the K best candidates over beam x vocabulary, ranked by length-penalized score. This is
+  done in two top_k calls that give the same result as one top_k over [B, K*V] with no elementwise pass over
+  [B, K, V]: the K+2 best raw log-probs of each beam row ([B*K, V] -> [B*K, K+2]; a beam cannot place more
+  than K candidates, and PAD/BOS are masked on this small result), then the K best of [B, K*(K+3)].
+  A finished beam stays in the beam frozen: its only candidate is itself (no token appended, score
+  unchanged), so it competes for its slot with the extensions of the unfinished beams. At the first step only
+  beam 0 of each sentence is live (the others start at -inf), so the K beams are distinct. With K = 1 this is
+  exactly greedy search.
+- Every hypothesis that finishes also enters a per-sentence archive of the N best finished hypotheses; the
+  result is that archive (so a finished hypothesis later pushed out of the beam is not lost).
+- Early stop per sentence: log-probabilities only decrease as tokens are appended and ``lp`` grows with the
+  length, so an unfinished beam with log-probability ``s <= 0`` can at best finish with
+  ``s / lp(max_len_b)``. A sentence is done once its N-th best finished score is >= that bound for its best
+  unfinished beam (or no unfinished beam is left, or the maximum length is reached); the loop ends when all
+  sentences are done. A done sentence is frozen while the others continue, so a sentence decodes identically
+  alone and inside a batch.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import numpy as np
+import tensorflow as tf
+
+from nmt.decode.settings import SearchSettings, SettingError, check_int, check_number  # noqa: F401  (re-exported)
+from nmt.errors import UserError
+
+# Defaults of the reserved ids (the tokenizer owns the real constants; every function takes them as arguments).
+PAD_ID = 0
+BOS_ID = 2
+EOS_ID = 3
+
+NEG_INF = float("-inf")
+_LENGTH_EPSILON = 1e-3
+
+State = Any  # {"memory": {...}, "recurrent": {...}} of tensors
+DecodeStep = Callable[[tf.Tensor, State], tuple[tf.Tensor, State, tf.Tensor | None]]
+
+
+class SearchResult(NamedTuple):
+    """N-best lists of a batch, best first.
+
+    tokens: int32[B, N, L] generated tokens without BOS, EOS included (when produced), then PAD.
+    lengths: int32[B, N] |y| (EOS included).
+    scores: float32[B, N] length-penalized scores log P / lp(|y|), descending along N.
+    log_probs: float32[B, N] raw log P(y | x) (sum of the step log-probabilities).
+    attention: float32[B, N, L, S] attention of each generated token (zero beyond |y|), or None.
+    An n-best slot that no hypothesis filled (possible only with tiny vocabularies) has score and log_prob
+    -inf, length 0 and PAD tokens.
+    """
+
+    tokens: tf.Tensor
+    lengths: tf.Tensor
+    scores: tf.Tensor
+    log_probs: tf.Tensor
+    attention: tf.Tensor | None = None
+
+
+# ----------------------------------------------------------------------------------------------- small pieces
+
+
+def length_penalty(lengths, alpha: float) -> tf.Tensor:
+    """GNMT length penalty ((5 + |y|) / 6) ** alpha, float32 of the shape of ``lengths``."""
+    lengths = tf.cast(lengths, tf.float32)
+    return tf.pow((5.0 + lengths) / 6.0, tf.constant(alpha, tf.float32))
+
+
+def _length_limit_py(width: int, a: float, b: float) -> int:
+    value = np.float32(a) * np.float32(width) + np.float32(b) + np.float32(_LENGTH_EPSILON)
+    return max(1, int(math.floor(float(value))))
+
+
+def buffer_length(width, max_len_a: float, max_len_b: float) -> tf.Tensor:
+    """The output buffer length of sources width int32[] tokens wide: max(1, floor(a * width + b + 1e-3)),
+    int32[] (the same float32 arithmetic as the per-sentence limits of `output_length_limits`)."""
+    width = tf.cast(width, tf.float32)
+    return tf.maximum(1, tf.cast(tf.floor(max_len_a * width + max_len_b + _LENGTH_EPSILON), tf.int32))
+
+
+def output_length_limits(
+    source_ids: tf.Tensor, max_len_a: float, max_len_b: float, max_length: int | None = None, pad_id: int = PAD_ID
+):
+    """Per-sentence maximum output lengths and the buffer length.
+
+    source_ids: int32[B, S]; max_len_a, max_len_b >= 0 (checked by `SearchSettings`). Returns (limits int32[B],
+    L) where L is a Python int when the source width is static or ``max_length`` is given (XLA then sees
+    static buffer shapes), else an int32 scalar tensor.
+    """
+    if max_length is not None and (
+        isinstance(max_length, bool) or not isinstance(max_length, (int, np.integer)) or max_length < 1
+    ):
+        raise UserError(f"max_length: expected an integer >= 1 (or none), got {max_length!r}")
+    source_lengths = tf.reduce_sum(tf.cast(tf.not_equal(source_ids, pad_id), tf.int32), axis=1)  # [B]
+    if max_length is not None:
+        length = int(max_length)
+    elif source_ids.shape[1] is not None:
+        length = _length_limit_py(source_ids.shape[1], max_len_a, max_len_b)
+    else:
+        length = buffer_length(tf.shape(source_ids)[1], max_len_a, max_len_b)
+    limits = tf.floor(max_len_a * tf.cast(source_lengths, tf.float32) + max_len_b + _LENGTH_EPSILON)
+    limits = tf.clip_by_value(tf.cast(limits, tf.int32), 1, length)  # [B]
+    return limits, length
+
+
+def tile_beams(state: State, beam_size: int) -> State:
+    """Repeats every leaf K times along axis 0: [B, ...] -> [B*K, ...], row b*K + k = beam k of sentence b."""
+    return tf.nest.map_structure(lambda x: tf.repeat(x, beam_size, axis=0), state)
+
+
+def reorder_recurrent(recurrent, flat_indices: tf.Tensor):
+    """Gathers every recurrent leaf [B*K, ...] along axis 0 by flat_indices int32[B*K]."""
+    return tf.nest.map_structure(lambda x: tf.gather(x, flat_indices, axis=0), recurrent)
+
+
+def _best_allowed(log_probs: tf.Tensor, k: int, pad_id: int, bos_id: int):
+    """Candidates for the k best tokens of every row other than PAD and BOS.
+
+    log_probs float32[R, V] -> (values float32[R, C], ids int32[R, C]) with C = min(k + 2, V): the C best
+    tokens (ties: lower id first) with PAD/BOS set to -inf, so at least k allowed ones remain. One top_k over
+    the raw rows, and the masking happens on the small result: no elementwise pass over [R, V].
+    """
+    vocab = log_probs.shape[-1]
+    width = k + 2 if vocab is None else min(k + 2, vocab)
+    values, ids = tf.math.top_k(log_probs, k=width)  # [R, C]
+    ids = tf.cast(ids, tf.int32)
+    forbidden = tf.logical_or(tf.equal(ids, pad_id), tf.equal(ids, bos_id))
+    return tf.where(forbidden, NEG_INF, values), ids
+
+
+def _write_step(buffer: tf.Tensor, t, values: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
+    """Returns buffer with buffer[r, t] = values[r] where mask[r].
+
+    buffer [R1, R2, L, *D], values [R1, R2, *D], mask bool[R1, R2]. Fixed shapes (no scatter), XLA-friendly.
+    """
+    length = tf.shape(buffer)[2]
+    hit = tf.logical_and(tf.equal(tf.range(length), t)[None, None, :], mask[:, :, None])  # [R1, R2, L]
+    extra = len(buffer.shape) - 3
+    hit = tf.reshape(hit, tf.concat([tf.shape(hit), tf.ones([extra], tf.int32)], 0))  # [R1, R2, L, 1...]
+    return tf.where(hit, tf.expand_dims(values, 2), buffer)
+
+
+def _keep_shapes(new, old):
+    """Pins the static shapes of loop variables (the while loop needs them unchanged)."""
+    return tf.nest.map_structure(lambda n, o: tf.ensure_shape(n, o.shape), new, old)
+
+
+def _step(decode_step: DecodeStep, tokens, memory, recurrent, return_attention: bool):
+    """One decoder call; returns (log_probs float32[R, V], new recurrent, attention float32[R, S] or None)."""
+    log_probs, new_state, attention = decode_step(tokens, {"memory": memory, "recurrent": recurrent})
+    if return_attention and attention is None:
+        raise UserError("attention weights were requested but this model's decode_step returns no attention")
+    attention = tf.cast(attention, tf.float32) if return_attention else None
+    return tf.cast(log_probs, tf.float32), new_state["recurrent"], attention
+
+
+# ------------------------------------------------------------------------------------------------ greedy search
+
+
+def greedy_search(
+    decode_step: DecodeStep,
+    state: State,
+    source_ids: tf.Tensor,
+    *,
+    alpha: float = 0.6,
+    max_len_a: float = 2.0,
+    max_len_b: float = 10.0,
+    max_length: int | None = None,
+    return_attention: bool = False,
+    bos_id: int = BOS_ID,
+    eos_id: int = EOS_ID,
+    pad_id: int = PAD_ID,
+) -> SearchResult:
+    """Greedy decoding: the most probable allowed token at every step (ties: lowest id).
+
+    state: ``model.encode(source_ids)``, leaves [B, ...]; source_ids int32[B, S] (for the length limits).
+    ``alpha`` only affects the reported scores. Returns a SearchResult with N = 1.
+    """
+    SearchSettings(1, 1, alpha, max_len_a, max_len_b, return_attention)  # validates
+    limits, buffer_length = output_length_limits(source_ids, max_len_a, max_len_b, max_length, pad_id)
+    batch = tf.shape(source_ids)[0]
+    memory = state["memory"]
+
+    tokens = tf.fill([batch, 1, buffer_length], tf.constant(pad_id, tf.int32))  # [B, 1, L]
+    attention = tf.zeros([batch, 1, buffer_length, tf.shape(source_ids)[1]]) if return_attention else tf.zeros([0])
+    loop_vars = dict(
+        t=tf.constant(0),
+        prev=tf.fill([batch], tf.constant(bos_id, tf.int32)),  # [B]
+        tokens=tokens,
+        log_probs=tf.zeros([batch]),  # [B]
+        lengths=tf.zeros([batch], tf.int32),  # [B]
+        finished=tf.zeros([batch], tf.bool),  # [B]
+        attention=attention,
+        recurrent=state["recurrent"],
+    )
+
+    def cond(v):
+        return tf.logical_and(v["t"] < buffer_length, tf.logical_not(tf.reduce_all(v["finished"])))
+
+    def body(v):
+        t = v["t"]
+        log_probs, recurrent, step_attention = _step(decode_step, v["prev"], memory, v["recurrent"], return_attention)
+        values, ids = _best_allowed(log_probs, 1, pad_id, bos_id)  # [B, C]
+        best, pick = tf.math.top_k(values, k=1)  # [B, 1]
+        best, token = best[:, 0], tf.gather(ids, pick, batch_dims=1)[:, 0]  # [B]
+        active = tf.logical_not(v["finished"])
+        ends = tf.logical_or(tf.equal(token, eos_id), t + 1 >= limits)
+        new = dict(
+            t=t + 1,
+            prev=tf.where(active, token, pad_id),
+            tokens=_write_step(v["tokens"], t, token[:, None], active[:, None]),
+            log_probs=tf.where(active, v["log_probs"] + best, v["log_probs"]),
+            lengths=tf.where(active, t + 1, v["lengths"]),
+            finished=tf.logical_or(v["finished"], tf.logical_and(active, ends)),
+            attention=(
+                _write_step(v["attention"], t, step_attention[:, None], active[:, None])
+                if return_attention
+                else v["attention"]
+            ),
+            recurrent=recurrent,
+        )
+        return (_keep_shapes(new, v),)
+
+    (v,) = tf.while_loop(cond, body, (loop_vars,))
+    log_probs = v["log_probs"][:, None]  # [B, 1]
+    return SearchResult(
+        tokens=v["tokens"],
+        lengths=v["lengths"][:, None],
+        scores=log_probs / length_penalty(v["lengths"][:, None], alpha),
+        log_probs=log_probs,
+        attention=v["attention"] if return_attention else None,
+    )
+
+
+# -------------------------------------------------------------------------------------------------- beam search
+
+
+def _candidate_scores(top_log_probs, beam_log_probs, beam_lengths, finished, done, t, alpha):
+    """Length-penalized score of every candidate of every beam.
+
+    top_log_probs float32[B, K, C]: each beam's C best allowed next-token log-probs (-inf: none);
+    beam_log_probs float32[B, K] raw sums (-inf: dead beam); beam_lengths int32[B, K]; finished bool[B, K];
+    done bool[B]; t the step (0-based).
+    Returns float32[B, K, C + 1]: columns < C are the extensions of an unfinished beam, scored
+    (log P + step) / lp(t + 1), -inf for a finished beam; column C is a finished beam itself, frozen (no token
+    appended, its unchanged score), -inf for an unfinished beam. Every candidate of a done sentence is -inf.
+    """
+    extend = (beam_log_probs[:, :, None] + top_log_probs) / length_penalty(t + 1, alpha)  # [B, K, C]
+    extend = tf.where(finished[:, :, None], NEG_INF, extend)
+    frozen = tf.where(finished, beam_log_probs / length_penalty(beam_lengths, alpha), NEG_INF)  # [B, K]
+    scores = tf.concat([extend, frozen[:, :, None]], axis=2)  # [B, K, C+1]
+    return tf.where(done[:, None, None], NEG_INF, scores)
+
+
+def _merge_finished(archive, candidates, n_best: int):
+    """Keeps the N best of archive ∪ candidates by score (ties: archive first, then lower index).
+
+    archive and candidates: dicts of scores float32[B, M], log_probs float32[B, M], lengths int32[B, M],
+    tokens int32[B, M, L] and optionally attention float32[B, M, L, S] (M = N for the archive, K for the
+    candidates; a candidate that did not finish has score -inf). Returns the new archive (M = N).
+    """
+    joined = {key: tf.concat([archive[key], candidates[key]], axis=1) for key in archive}  # [B, N+K, ...]
+    _, pick = tf.math.top_k(joined["scores"], k=n_best)  # [B, N]
+    return {key: tf.gather(value, pick, axis=1, batch_dims=1) for key, value in joined.items()}
+
+
+def beam_search(
+    decode_step: DecodeStep,
+    state: State,
+    source_ids: tf.Tensor,
+    *,
+    beam_size: int = 5,
+    n_best: int = 1,
+    alpha: float = 0.6,
+    max_len_a: float = 2.0,
+    max_len_b: float = 10.0,
+    max_length: int | None = None,
+    return_attention: bool = False,
+    bos_id: int = BOS_ID,
+    eos_id: int = EOS_ID,
+    pad_id: int = PAD_ID,
+) -> SearchResult:
+    """Batched beam search with K = beam_size beams per sentence; returns the N = n_best best hypotheses.
+
+    state: ``model.encode(source_ids)`` (leaves [B, ...], not tiled); source_ids int32[B, S].
+    See the module docstring for the scoring, freezing and stopping rules.
+    """
+    SearchSettings(beam_size, n_best, alpha, max_len_a, max_len_b, return_attention)  # validates
+    K, N = int(beam_size), int(n_best)
+    limits, buffer_length = output_length_limits(source_ids, max_len_a, max_len_b, max_length, pad_id)
+    batch = tf.shape(source_ids)[0]
+    width = tf.shape(source_ids)[1]
+    state = tile_beams(state, K)  # leaves [B*K, ...]
+    memory = state["memory"]
+    first_beam = tf.concat([[0.0], tf.fill([K - 1], NEG_INF)], axis=0)  # [K]
+
+    def empty(m):
+        hyps = dict(
+            scores=tf.fill([batch, m], NEG_INF),
+            log_probs=tf.fill([batch, m], NEG_INF),
+            lengths=tf.zeros([batch, m], tf.int32),
+            tokens=tf.fill([batch, m, buffer_length], tf.constant(pad_id, tf.int32)),
+        )
+        if return_attention:
+            hyps["attention"] = tf.zeros([batch, m, buffer_length, width])
+        return hyps
+
+    beams = empty(K)
+    beams.pop("scores")
+    beams["log_probs"] = tf.tile(first_beam[None, :], [batch, 1])  # [B, K]
+    beams["finished"] = tf.zeros([batch, K], tf.bool)
+    loop_vars = dict(
+        t=tf.constant(0),
+        prev=tf.fill([batch * K], tf.constant(bos_id, tf.int32)),  # [B*K]
+        done=tf.zeros([batch], tf.bool),
+        beams=beams,
+        archive=empty(N),
+        recurrent=state["recurrent"],
+    )
+    lp_limits = length_penalty(limits, alpha)  # [B]
+
+    def cond(v):
+        return tf.logical_and(v["t"] < buffer_length, tf.logical_not(tf.reduce_all(v["done"])))
+
+    def body(v):
+        t, beams = v["t"], v["beams"]
+        step_log_probs, recurrent, step_attention = _step(
+            decode_step, v["prev"], memory, v["recurrent"], return_attention
+        )
+        top_log_probs, top_tokens = _best_allowed(step_log_probs, K, pad_id, bos_id)  # [B*K, C]
+        C = top_log_probs.shape[1]
+        top_log_probs = tf.reshape(top_log_probs, [batch, K, C])  # [B, K, C]
+        candidates = _candidate_scores(
+            top_log_probs, beams["log_probs"], beams["lengths"], beams["finished"], v["done"], t, alpha
+        )  # [B, K, C+1]
+        top_scores, top = tf.math.top_k(tf.reshape(candidates, [batch, K * (C + 1)]), k=K)  # [B, K]
+        source_beam = top // (C + 1)  # [B, K]
+
+        def from_source(x):
+            return tf.gather(x, source_beam, axis=1, batch_dims=1)
+
+        def from_candidates(x, frozen_value):
+            x = tf.concat([tf.reshape(x, [batch, K, C]), tf.fill([batch, K, 1], frozen_value)], axis=2)  # [B, K, C+1]
+            return tf.gather(tf.reshape(x, [batch, K * (C + 1)]), top, batch_dims=1)  # [B, K]
+
+        was_finished = from_source(beams["finished"])  # [B, K]
+        live = top_scores > NEG_INF
+        extended = tf.logical_and(live, tf.logical_not(was_finished))
+        token = from_candidates(top_tokens, tf.constant(pad_id, tf.int32))  # [B, K]; PAD for frozen beams
+        token_log_probs = from_candidates(top_log_probs, 0.0)  # [B, K]
+        log_probs = tf.where(live, from_source(beams["log_probs"]) + token_log_probs, NEG_INF)
+        ends = tf.logical_or(tf.equal(token, eos_id), (t + 1 >= limits)[:, None])
+        newly_finished = tf.logical_and(extended, ends)
+        new_beams = dict(
+            log_probs=log_probs,
+            lengths=tf.where(extended, t + 1, from_source(beams["lengths"])),
+            tokens=_write_step(from_source(beams["tokens"]), t, token, extended),
+            finished=tf.logical_or(was_finished, newly_finished),
+        )
+        if return_attention:
+            step_attention = tf.reshape(step_attention, [batch, K, width])  # [B, K, S]
+            new_attention = from_source(beams["attention"])
+            new_beams["attention"] = _write_step(new_attention, t, from_source(step_attention), extended)
+
+        finishing = dict(new_beams, scores=tf.where(newly_finished, top_scores, NEG_INF))
+        finishing.pop("finished")
+        archive = _merge_finished(v["archive"], finishing, N)
+
+        unfinished = tf.logical_and(live, tf.logical_not(new_beams["finished"]))
+        best_unfinished = tf.reduce_max(tf.where(unfinished, log_probs, NEG_INF), axis=1)  # [B]
+        cannot_improve = archive["scores"][:, N - 1] >= best_unfinished / lp_limits
+        done = v["done"] | cannot_improve | (t + 1 >= limits)
+
+        rows = tf.reshape(tf.range(batch)[:, None] * K + source_beam, [batch * K])  # [B*K]
+        new = dict(
+            t=t + 1,
+            prev=tf.reshape(token, [batch * K]),  # [B*K]; PAD for frozen beams
+            done=done,
+            beams=new_beams,
+            archive=archive,
+            recurrent=reorder_recurrent(recurrent, rows),
+        )
+        return (_keep_shapes(new, v),)
+
+    (v,) = tf.while_loop(cond, body, (loop_vars,))
+    archive = v["archive"]
+    filled = archive["scores"] > NEG_INF  # [B, N]
+    return SearchResult(
+        tokens=tf.where(filled[:, :, None], archive["tokens"], pad_id),
+        lengths=tf.where(filled, archive["lengths"], 0),
+        scores=archive["scores"],
+        log_probs=archive["log_probs"],
+        attention=archive.get("attention"),
+    )
+
+
+# ------------------------------------------------------------------------------------------------- entry point
+
+
+def search(
+    model,
+    source_ids: tf.Tensor,
+    *,
+    beam_size: int = 5,
+    n_best: int = 1,
+    alpha: float = 0.6,
+    max_len_a: float = 2.0,
+    max_len_b: float = 10.0,
+    max_length: int | None = None,
+    return_attention: bool = False,
+    bos_id: int = BOS_ID,
+    eos_id: int = EOS_ID,
+    pad_id: int = PAD_ID,
+) -> SearchResult:
+    """Encodes source_ids int32[B, S] with ``model.encode`` and decodes with ``model.decode_step``.
+
+    beam_size 1 (with n_best 1) runs greedy_search, otherwise beam_search; the options are checked as a
+    `SearchSettings` (``**settings.search_options()`` gives them). Wrap in ``tf.function`` (optionally
+    ``jit_compile=True``) for speed.
+    """
+    source_ids = tf.convert_to_tensor(source_ids, tf.int32)
+    state = model.encode(source_ids)
+    options = dict(
+        alpha=alpha,
+        max_len_a=max_len_a,
+        max_len_b=max_len_b,
+        max_length=max_length,
+        return_attention=return_attention,
+        bos_id=bos_id,
+        eos_id=eos_id,
+        pad_id=pad_id,
+    )
+    if beam_size == 1 and n_best == 1:
+        return greedy_search(model.decode_step, state, source_ids, **options)
+    return beam_search(model.decode_step, state, source_ids, beam_size=beam_size, n_best=n_best, **options)

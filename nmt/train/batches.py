@@ -1,0 +1,258 @@
+"""The `tf.data` input pipeline: parallel text in, padded teacher-forcing batches out.
+
+`make_dataset(pairs_source, tokenizers, cfg, training)` yields
+``((source_ids, target_in), target_out)``, all int32 and padded with `PAD_ID` (0):
+
+* ``source_ids`` [B, S]: subword ids of the source sentence (no BOS/EOS);
+* ``target_in``  [B, T]: BOS followed by the target ids (decoder input);
+* ``target_out`` [B, T]: the target ids followed by EOS (what the decoder must predict).
+
+Training (``training=True``) takes a split the corpus module has already filtered
+(`nmt.text.corpus.Corpus.filtered_train` or `nmt.text.corpus.filter_split`, which count what they drop); this
+module filters nothing itself. The lines are
+streamed from disk by ``tf.data`` (only dropped/held-out line numbers are held in memory),
+shuffled with ``cfg.seed`` (a new order each epoch, the same orders on every run), tokenized in
+the graph, and grouped by length (``group_by_window``) into batches whose padded length
+is one of ``bucket_lengths``, so XLA sees a small, fixed set of shapes. A pair goes to the shortest
+bucket that holds both its source and its target (with BOS/EOS); source and target are padded to
+that length. With ``batch_tokens`` a bucket of length L takes ``batch_tokens // L`` pairs, so
+``padded length x batch size <= batch_tokens`` for source and target alike; with ``batch_size``
+every batch has at most that many pairs. Every kept pair appears exactly once per epoch (the last
+batch of each bucket may be smaller). Batches are prefetched.
+
+Evaluation (``training=False``): nothing is dropped, shuffled or reordered: pairs come in file
+order, ``eval_batch_size`` at a time, each side padded up to the next bucket length (to a multiple
+of 8 beyond the longest bucket).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import tensorflow as tf
+
+from nmt.config import DEFAULT_BATCH_TOKENS, DEFAULT_BUCKET_LENGTHS, DataConfig  # noqa: F401  (re-exported)
+from nmt.errors import UserError
+from nmt.text.corpus import CorpusSplit, as_split
+from nmt.text.tokenizer import BOS_ID, EOS_ID, PAD_ID, Tokenizers
+
+DEFAULT_MAX_LEN = 100
+_TOKENIZE_BLOCK = 256
+
+
+def _tokenize_block(tokenizers: Tokenizers, max_len: int | None = None, lengths: tuple[int, ...] | None = None):
+    """A function from a block of (source, target) strings to ragged (source, target_in, target_out).
+
+    With max_len, pairs with an empty or over-long side are left out and a fourth value, each
+    pair's bucket (index into lengths), is added. Everything is vectorized over the block: per-pair
+    functions in tf.data cost more than the tokenization itself.
+    """
+    lengths_t = tf.constant(lengths or (0,), tf.int64)
+
+    def fn(src, tgt):
+        s = tokenizers.src.tf_tokenize(src)
+        t = tokenizers.tgt.tf_tokenize(tgt)
+        if max_len is not None:
+            # The filters already dropped (and counted) such pairs; this guard keeps the
+            # bucketing sound whatever happens upstream.
+            ls, lt = s.row_lengths(), t.row_lengths()
+            ok = (ls >= 1) & (ls <= max_len) & (lt >= 1) & (lt <= max_len)
+            s, t = tf.ragged.boolean_mask(s, ok), tf.ragged.boolean_mask(t, ok)
+        n = s.nrows()
+        bos = tf.RaggedTensor.from_tensor(tf.fill(tf.stack([n, 1]), tf.constant(BOS_ID, tf.int32)))
+        eos = tf.RaggedTensor.from_tensor(tf.fill(tf.stack([n, 1]), tf.constant(EOS_ID, tf.int32)))
+        out = (s, tf.concat([bos, t], axis=1), tf.concat([t, eos], axis=1))
+        if max_len is None:
+            return out
+        # A pair goes to the shortest bucket holding its source and its target with BOS/EOS.
+        need = tf.maximum(s.row_lengths(), t.row_lengths() + 1)
+        return out + (tf.searchsorted(lengths_t, need, side="left", out_type=tf.int64),)
+
+    return fn
+
+
+def _pad_to(x: tf.RaggedTensor, length) -> tf.Tensor:
+    """A ragged batch [B, (n)] as a dense [B, length] padded with PAD_ID (length >= every n)."""
+    dense = x.to_tensor(default_value=PAD_ID)
+    return tf.pad(dense, [[0, 0], [0, tf.cast(length, tf.int32) - tf.shape(dense)[1]]], constant_values=PAD_ID)
+
+
+def make_dataset(
+    pairs_source: Any,
+    tokenizers: Tokenizers,
+    cfg: DataConfig | None = None,
+    training: bool = True,
+    log: Any = None,
+) -> tf.data.Dataset:
+    """The batched dataset of a split (see the module docstring).
+
+    ``pairs_source``: with ``training=True``, a filtered `CorpusSplit` (``corpus.filtered_train(tokenizers)``
+    or `nmt.text.corpus.filter_split`); for evaluation, a `CorpusSplit` (e.g. ``corpus.dev``), a `Corpus` (its
+    training split) or a list of (source, target) strings. ``log`` is ignored: the filter summary it received
+    is now the split's (``split.summary.format()``), logged by whoever filtered it.
+
+    With ``training=True`` this is one epoch, reshuffled each time it is iterated: the n-th
+    iterator of the same dataset object gets the n-th order. Training uses
+    `make_training_stream`, whose order does not depend on how often anything was iterated.
+    """
+    cfg = cfg if cfg is not None else DataConfig()
+    if training:
+        split, max_len = _training_split(pairs_source, cfg)
+        return _training_dataset(split, tokenizers, cfg, max_len).prefetch(tf.data.AUTOTUNE)
+    split = as_split(pairs_source, name="eval")
+    split.source.count()  # validate the files before streaming them
+    max_len = cfg.max_len if cfg.max_len is not None else (split.max_len or DEFAULT_MAX_LEN)
+    return _eval_dataset(split, tokenizers, cfg, max_len)
+
+
+def make_training_stream(
+    pairs_source: Any,
+    tokenizers: Tokenizers,
+    cfg: DataConfig | None = None,
+    start: int = 0,
+    batches_per_epoch: int | None = None,
+    log: Any = None,
+) -> tf.data.Dataset:
+    """The endless stream of training batches, epoch after epoch, from batch number ``start`` on.
+
+    Epoch e (0, 1, 2, ...) is the split shuffled with the seed pair (``cfg.seed``, e + 1), then
+    bucketed as in `make_dataset`; its order is a pure function of (seed, e). So batch number n
+    of the stream is the same batch in every process, whatever was iterated before: what exact
+    resume needs (a resumed run starts the stream at its global step).
+
+    Each epoch has the same number of batches (a bucket of n pairs and batch size b always gives
+    ceil(n / b) batches); given it as ``batches_per_epoch``, ``start`` skips whole epochs without
+    reading them, and only ``start mod batches_per_epoch`` batches are read and dropped.
+
+    ``pairs_source`` is a filtered training split, as for `make_dataset`; ``log`` is ignored.
+    """
+    cfg = cfg if cfg is not None else DataConfig()
+    if start < 0:
+        raise ValueError(f"start must be >= 0, got {start}")
+    split, max_len = _training_split(pairs_source, cfg)
+    first_epoch, skip = (start // batches_per_epoch, start % batches_per_epoch) if batches_per_epoch else (0, start)
+
+    @tf.autograph.experimental.do_not_convert  # plain graph building, no Python control flow on tensors
+    def one_epoch(epoch):
+        return _training_dataset(split, tokenizers, cfg, max_len, epoch=epoch)
+
+    ds = tf.data.Dataset.range(first_epoch, _ENDLESS).flat_map(one_epoch)
+    return ds.skip(skip).prefetch(tf.data.AUTOTUNE)
+
+
+_ENDLESS = 2**62  # epochs in the training stream (never reached)
+
+
+def _shuffle_epoch(ds: tf.data.Dataset, buffer_size: int, seed: int, epoch: tf.Tensor) -> tf.data.Dataset:
+    """`ds` shuffled once (tf.data's shuffle op) with the seed pair (seed, epoch + 1).
+
+    The op is called directly because `Dataset.shuffle` mixes in TensorFlow's global seed and
+    cannot take a seed tensor when that global seed is 0; here the order depends on (seed, epoch)
+    alone. seed2 = epoch + 1 is never 0, so the pair is never (0, 0), which the op reads as
+    "nondeterministic".
+    """
+    specs = tf.nest.flatten(ds.element_spec)
+    variant = tf.raw_ops.ShuffleDatasetV3(
+        input_dataset=tf.data.experimental.to_variant(ds),
+        buffer_size=tf.constant(buffer_size, tf.int64),
+        seed=tf.constant(seed, tf.int64),
+        seed2=tf.cast(epoch, tf.int64) + 1,
+        seed_generator=tf.raw_ops.DummySeedGenerator(),
+        output_types=[spec.dtype for spec in specs],
+        output_shapes=[spec.shape for spec in specs],
+        reshuffle_each_iteration=False,
+    )
+    return tf.data.experimental.from_variant(variant, ds.element_spec)
+
+
+def _training_split(pairs_source: Any, cfg: DataConfig) -> tuple[CorpusSplit, int]:
+    """The filtered training split and the max_len its batches are planned for."""
+    split = pairs_source
+    if not isinstance(split, CorpusSplit) or split.summary is None:
+        got = f"the unfiltered split {split.name!r}" if isinstance(split, CorpusSplit) else type(split).__name__
+        raise ValueError(
+            f"training batches need a filtered corpus split (nmt.text.corpus.Corpus.filtered_train or "
+            f"nmt.text.corpus.filter_split), got {got}"
+        )
+    max_len = cfg.max_len if cfg.max_len is not None else split.max_len
+    if max_len < split.max_len:
+        raise UserError(
+            f"data.max_len={max_len} is below the corpus filter's max_len={split.max_len}: pairs in between would "
+            "be dropped without being counted; set data.max_len >= corpus.max_len or leave it unset"
+        )
+    return split, max_len
+
+
+def shuffle_size(split: CorpusSplit, cfg: DataConfig) -> int:
+    """The shuffle buffer of a training split: data.shuffle_buffer, or (None) all of the split's pairs, which
+    makes tf.data's shuffle a uniform random permutation of the whole split."""
+    if cfg.shuffle_buffer is not None:
+        return cfg.shuffle_buffer
+    return max(split.summary.kept if split.summary is not None else len(split), 1)
+
+
+def _training_dataset(
+    split: CorpusSplit, tokenizers: Tokenizers, cfg: DataConfig, max_len: int, epoch: tf.Tensor | None = None
+) -> tf.data.Dataset:
+    """One epoch of bucketed batches (not prefetched). Shuffled with ``cfg.seed`` and reshuffled
+    on each iteration when ``epoch`` is None, else shuffled once with the seed of that epoch."""
+    plan = cfg.batch_plan(max_len)
+    lengths = tuple(L for L, _ in plan)
+    lengths_t = tf.constant(lengths, tf.int64)
+    sizes_t = tf.constant([b for _, b in plan], tf.int64)
+    ds = split.tf_pairs()
+    buffer = shuffle_size(split, cfg)
+    if buffer > 1:
+        if epoch is None:
+            ds = ds.shuffle(buffer, seed=cfg.seed, reshuffle_each_iteration=True)
+        else:
+            ds = _shuffle_epoch(ds, buffer, cfg.seed, epoch)
+    ds = ds.batch(_TOKENIZE_BLOCK)
+    ds = ds.map(_tokenize_block(tokenizers, max_len, lengths), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    ds = ds.unbatch()
+
+    def batch_bucket(key, window):
+        L = tf.gather(lengths_t, key)
+        batches = window.batch(tf.gather(sizes_t, key))
+        return batches.map(lambda s, ti, to, k: ((_pad_to(s, L), _pad_to(ti, L)), _pad_to(to, L)))
+
+    # The grouping of bucket_by_sequence_length, with the bucket computed per block above and
+    # padding done per batch (about 3x faster than per-pair functions).
+    return ds.group_by_window(
+        key_func=lambda s, ti, to, key: key,
+        reduce_func=batch_bucket,
+        window_size_func=lambda key: tf.gather(sizes_t, key),
+    )
+
+
+#: tf.data options of the dev set: no autotuning. Keras' fit keeps one dev iterator for the whole run
+#: and deletes it at the start of each evaluation; with autotuning on, deleting an iterator that had
+#: lived a whole epoch waited for its autotune thread, 20-27 s at about every second epoch end on a
+#: 2-core CPU (the main thread in RootDataset::Iterator's destructor), 13 % of a 60-minute run. The
+#: dev set is small: its pipeline needs no tuning.
+_NO_AUTOTUNE = tf.data.Options()
+_NO_AUTOTUNE.autotune.enabled = False
+
+
+def _eval_dataset(split: CorpusSplit, tokenizers: Tokenizers, cfg: DataConfig, max_len: int) -> tf.data.Dataset:
+    lengths = tf.constant(cfg.lengths_for(max_len), tf.int32)
+    n_lengths = int(lengths.shape[0])
+
+    def pad_up(x: tf.RaggedTensor) -> tf.Tensor:
+        L = tf.cast(tf.reduce_max(tf.concat([x.row_lengths(), tf.zeros([1], tf.int64)], 0)), tf.int32)
+        i = tf.searchsorted(lengths, tf.reshape(L, [1]), side="left")[0]
+        target = tf.where(i < n_lengths, tf.gather(lengths, tf.minimum(i, n_lengths - 1)), (L + 7) // 8 * 8)
+        return _pad_to(x, target)
+
+    ds = split.tf_pairs().batch(_TOKENIZE_BLOCK)
+    ds = ds.map(_tokenize_block(tokenizers), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    ds = ds.unbatch().batch(cfg.eval_batch(max_len))
+    ds = ds.map(lambda s, ti, to: ((pad_up(s), pad_up(ti)), pad_up(to)))
+    return ds.prefetch(tf.data.AUTOTUNE).with_options(_NO_AUTOTUNE)
+
+
+def describe_plan(cfg: DataConfig, max_len: int) -> str:
+    """One line: the buckets and their batch sizes."""
+    plan = cfg.batch_plan(max_len)
+    mode = f"batch_tokens={cfg.token_budget}" if cfg.token_budget is not None else f"batch_size={cfg.batch_size}"
+    return f"buckets ({mode}): " + ", ".join(f"{L}x{b}" for L, b in plan)
