@@ -185,10 +185,29 @@ def test_defaults_satisfy_their_declarations_and_bounds_are_enforced_in_python_t
     assert config.DataConfig(bucket_lengths=[8, 16]).bucket_lengths == (8, 16)
 
 
-def test_the_readme_reference_lists_allowed_values_from_the_declarations():
+def test_the_reference_lists_allowed_values_from_the_declarations():
     table = config.reference_markdown()
     assert "| `train.learning_rate` | `0.001` | a positive number | peak learning rate |" in table
     assert "| `model.attention_score` | `additive` | one of additive, dot, scaled_dot |" in table
+
+
+def test_docs_config_md_holds_the_current_reference():
+    """docs/CONFIG.md's table is the one generated from the declarations (a stale doc fails here; run
+    python scripts/config_reference.py), and it names every field of every section."""
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "config_reference.py"), "--check"],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    doc = (ROOT / "docs" / "CONFIG.md").read_text(encoding="utf-8")
+    assert config.reference_markdown() in doc
+    for section, cls in config.SECTIONS.items():
+        for name in (f.name for f in dataclasses.fields(cls)):
+            assert f"| `{section}.{name}` |" in doc, (section, name)
 
 
 def test_loading_a_run_to_translate_imports_no_corpus_or_input_pipeline():

@@ -1,18 +1,21 @@
-"""Every command in README.md is run here (at a reduced size), so the README cannot drift from the code.
+"""Every command in README.md and docs/USAGE.md is run here (at a reduced size), so they cannot drift from
+the code.
 
-- ```bash blocks: each `&&`-joined command runs: the virtual environment and pip steps are the ones
-  that made the environment these tests run in (checked against .ci/run), training is cut to a few
-  steps and the test files to 40 lines; `python -m pytest` is this very run.
-- ```python blocks run against the export of that reduced run.
+- ```bash blocks (the README's two, its first screen): each `&&`-joined command runs: the virtual
+  environment and pip steps are the ones that made the environment these tests run in (checked against
+  .ci/run), training is cut to a few steps and the test files to 40 lines; `python -m pytest` is this
+  very run.
+- ```python blocks run against that reduced run (its directory and its export).
 - ```text blocks are synopses: every option they name must be in the command's --help.
 - ```sh blocks need what a test machine does not have (Docker, two hosts); each is listed below with the
   test that runs the same thing another way, and a new one fails until it is listed.
-- the configuration reference table equals the one generated from the declarations.
+- the README is a front page: at most 200 lines, no dated figures or CPU names (those live in
+  docs/RESULTS.md and docs/BENCHMARKS.md), and every file it links to exists.
+The configuration reference (docs/CONFIG.md) is checked in tests/test_config.py.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import re
 import shlex
@@ -24,11 +27,14 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
-BLOCKS = re.findall(r"^```(\w*)\n(.*?)^```", README, flags=re.S | re.M)
+USAGE = (ROOT / "docs" / "USAGE.md").read_text(encoding="utf-8")
+FENCE = r"^```(\w*)\n(.*?)^```"
+README_BLOCKS = re.findall(FENCE, README, flags=re.S | re.M)
+BLOCKS = README_BLOCKS + re.findall(FENCE, USAGE, flags=re.S | re.M)
 REDUCED_TRAINING = ["train.max_steps=40", "train.eval_max_sentences=20", "train.tensorboard=false", "train.verbose=0"]
 ELSEWHERE = {
     "docker run": "TensorFlow Serving needs Docker; the ```python block runs the same SavedModel signatures",
-    "TF_CONFIG=": "needs two hosts; test_training.py::test_two_multi_worker_processes_match_a_single_worker runs "
+    "TF_CONFIG=": "needs two hosts; test_two_multi_worker_processes_match_a_single_worker (tests/train/) runs "
     "the same two-worker training on 127.0.0.1",
 }
 
@@ -42,8 +48,23 @@ def env() -> dict:
 
 
 def test_the_readme_has_the_expected_blocks():
-    kinds = [k for k, _ in BLOCKS]
-    assert kinds.count("bash") == 2 and set(kinds) <= {"bash", "python", "text", "sh"}, kinds
+    kinds = [k for k, _ in README_BLOCKS]
+    assert kinds[:2] == ["bash", "bash"] and kinds.count("bash") == 2, kinds  # the two commands come first
+    assert set(kinds) <= {"bash", "python", "text"}, kinds
+    usage = [k for k, _ in BLOCKS[len(README_BLOCKS) :]]
+    assert "bash" not in usage and set(usage) <= {"python", "text", "sh"}, usage
+
+
+def test_the_readme_is_a_front_page():
+    lines = README.splitlines()
+    assert len(lines) <= 200, len(lines)
+    dated = [line for line in lines if re.search(r"\b20\d\d-\d\d-\d\d\b|EPYC|Xeon|\bAMX\b|avx512|AVX2", line)]
+    assert not dated, f"dated figures and CPU names belong in docs/RESULTS.md or docs/BENCHMARKS.md: {dated}"
+    for doc in ("CONFIG", "RESULTS", "BENCHMARKS", "DESIGN", "ARCHITECTURE", "USAGE"):
+        assert f"(docs/{doc}.md)" in README, doc
+    for text, base in ((README, ROOT), (USAGE, ROOT / "docs")):
+        for target in re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", text):
+            assert (base / target).exists(), target
 
 
 def test_the_test_command_is_ci_s():
@@ -111,33 +132,39 @@ def test_lint_and_format_commands(tmp_path):
 
 
 @pytest.mark.slow
-def test_python_blocks_run_against_the_export(main_job):
+def test_python_blocks_run_against_the_run(main_job):
+    """The README's Python API example (load_run(...).translate) and USAGE's SavedModel example."""
     tmp, _ = main_job
-    for block in blocks("python"):
+    python = blocks("python")
+    assert any("load_run(" in b for b in python) and any("saved_model.load(" in b for b in python)
+    for block in python:
         code = block.replace("runs/toy", str(tmp / "runs" / "toy"))
         proc = subprocess.run(
             [sys.executable, "-c", code], cwd=ROOT, env=env(), capture_output=True, text=True, timeout=300
         )
         assert proc.returncode == 0, proc.stderr[-3000:]
-        assert proc.stdout.startswith("[b'"), proc.stdout
+        assert proc.stdout.startswith("[b'" if "saved_model" in block else "["), proc.stdout
 
 
 SYNOPSIS_COMMANDS = {
     "train.py": "train.py",
     "translate.py": "translate.py",
     "scripts/evaluate.py": "scripts/evaluate.py",
+    "scripts/prepare_data.py": "scripts/prepare_data.py",
 }
 
 
 def test_synopses_name_only_existing_options():
-    checked = 0
+    checked, commands = 0, set()
     for block in blocks("text"):
         for line in block.replace("\\\n", " ").splitlines():
             words = line.split()
             if len(words) < 2 or words[0] != "python" or words[1] not in SYNOPSIS_COMMANDS:
                 continue
+            commands.add(words[1])
+            subcommand = words[2:3] if len(words) > 2 and re.fullmatch(r"[a-z0-9]+", words[2]) else []
             usage = subprocess.run(
-                [sys.executable, str(ROOT / words[1]), "--help"],
+                [sys.executable, str(ROOT / words[1]), *subcommand, "--help"],
                 cwd=ROOT,
                 env=env(),
                 capture_output=True,
@@ -146,30 +173,12 @@ def test_synopses_name_only_existing_options():
             )
             assert usage.returncode == 0, usage.stderr
             for option in re.findall(r"(?<![\w-])(--[a-z][a-z-]*)", line.split("#")[0]):
-                assert option in usage.stdout, (words[1], option)
+                assert option in usage.stdout, (words[1], *subcommand, option)
                 checked += 1
-    assert checked >= 15, checked
+    assert checked >= 15 and commands == set(SYNOPSIS_COMMANDS), (checked, commands)
 
 
 def test_blocks_that_need_other_machines_are_run_elsewhere():
     for block in blocks("sh"):
         reasons = [why for marker, why in ELSEWHERE.items() if marker in block]
         assert reasons, f"a new ```sh block needs a test (or an entry in ELSEWHERE with its reason):\n{block}"
-
-
-def test_config_reference_is_current():
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "config_reference.py"), "--check"],
-        cwd=ROOT,
-        env=env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    from nmt import config
-
-    assert config.reference_markdown() in README
-    for section, cls in config.SECTIONS.items():
-        for name in (f.name for f in dataclasses.fields(cls)):
-            assert f"| `{section}.{name}` |" in README, (section, name)
