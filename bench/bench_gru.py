@@ -365,14 +365,18 @@ def time_tf(args):
 def time_backward_passes(args):
     """The hand-written backward passes against TensorFlow's autodiff of the same forward loops, in
     this run (graph mode, float32): nmt.model.gru's recurrence (`_gru_recurrence`) against a tf.while_loop
-    of the same `gru_update` equations, and the Bahdanau decoder's teacher-forced recurrence
-    (`AttentionDecoder.call`) against `call(..., autodiff=True)`, at the comparison size. Returns
+    of the cell's step (`gru_cell_step`), and the Bahdanau decoder's teacher-forced recurrence
+    (`AttentionDecoder.call`) against the same call with a tf.while_loop of `attention_gru_step` in
+    place of `attention_gru_recurrence`, at the comparison size. Returns
     {name: (hand-written seconds, autodiff seconds)}."""
+    from unittest import mock
+
     import keras
     import numpy as np
     import tensorflow as tf
 
-    from nmt.model.gru import _gru_recurrence, _gru_step
+    from nmt.model import bahdanau
+    from nmt.model.gru import _gru_recurrence, gru_cell_step
     from nmt.model.seq2seq import ModelConfig, build_model
 
     rng = np.random.default_rng(1)
@@ -384,7 +388,7 @@ def time_backward_passes(args):
 
     def autodiff_gru(xp, h0, u):
         def body(t, h, hs):
-            h = _gru_step(xp[t], h, u[:, : 2 * H], u[:, 2 * H :])[0]
+            h = gru_cell_step(xp[t], h, u)
             return t + 1, h, hs.write(t, h)
 
         hs = tf.TensorArray(tf.float32, size=T)
@@ -410,11 +414,26 @@ def time_backward_passes(args):
     tgt = tf.constant(rng.integers(4, 8000, (B, T)).astype("int32"))
     weights = model.decoder.trainable_weights
 
+    def autodiff_decoder(projected, h0, memory, weights):  # the decoder's loop, differentiated by TensorFlow
+        steps = tf.shape(projected)[0]
+        inputs = tf.TensorArray(projected.dtype, size=steps, element_shape=projected.shape[1:]).unstack(projected)
+        states = tf.TensorArray(h0.dtype, size=steps, element_shape=h0.shape)
+        contexts = tf.TensorArray(memory["encoder_outputs"].dtype, size=steps)
+
+        def body(t, hidden, states, contexts):
+            hidden, context = bahdanau.attention_gru_step(inputs.read(t), hidden, memory, weights)[:2]
+            return t + 1, hidden, states.write(t, hidden), contexts.write(t, context)
+
+        loop = tf.while_loop(lambda t, *_: t < steps, body, (0, h0, states, contexts), maximum_iterations=steps)
+        return loop[2].stack(), loop[3].stack()
+
     def decoder_grads(autodiff):
+        recurrence = autodiff_decoder if autodiff else bahdanau.attention_gru_recurrence
+
         @tf.function
         def run():
-            with tf.GradientTape() as tape:
-                logits = model.decoder.call(tgt, model.encode(src), autodiff=autodiff)
+            with mock.patch.object(bahdanau, "attention_gru_recurrence", recurrence), tf.GradientTape() as tape:
+                logits = model.decoder.call(tgt, model.encode(src))
                 loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(tgt, logits))
             return tape.gradient(loss, weights)
 

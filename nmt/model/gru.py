@@ -13,22 +13,25 @@ is called with a context, `context_kernel` (context_dim, 3H); gate blocks in the
 That is the layout of `keras.layers.GRU(reset_after=False)`, which mixes z·h_{t-1} + (1 − z)·h̃:
 negating the update-gate block of its three weights gives our function exactly.
 
+The equations are written once, forward (`gru_step`) and backward (`gru_step_backward`), from the
+gates' pre-activations: each caller computes the matmuls of h_{t-1} its own way and then runs the
+same gate arithmetic. `GRUCell.step` (decoding) does one [H, 2H] matmul for z and r; the layer's
+loop (`_gru_recurrence`) one [H, H] matmul per gate, so z's does not wait for the reset path
+h·U_r -> r ⊙ h -> ·U_h; the Bahdanau decoder (`nmt.model.bahdanau`) fuses h·U_zr with its
+attention query's matmul.
+
 Speed: everything that does not depend on the state is outside the time loop (the input and
-context projections for all steps are one matmul per gate block); the loop does one matmul per
-gate, with z's independent of the reset path so the two run side by side.
-Backpropagation through time is written out (`_gru_recurrence`'s custom gradient): it stores the
-gates in the forward loop, runs a lean backward loop, and computes the recurrent-weight gradient as
-one large matmul per gate after it instead of T small ones. Under mixed precision (bfloat16 or
-float16 compute dtype, float32 weights) the state and every element-wise gate operation stay in
-float32 and only the matmul operands are cast (`matmul_weights`): on an Intel Xeon with AMX that
-runs the layer a median 1.55x faster than float32 over six runs of bench/bench_gru.py (1.3x to
-2.0x on a noisy VM), where rounding h_t and the gates to bfloat16 at every step ran 1.2x, and was
-less exact. The backward loop then lost its per-step mask arithmetic and, when training, its
-[T, B, H] copies of the kept gates (`_gru_recurrence`'s read_lists): 2-14 % faster in bfloat16 and
-0.5-6 % in float32 in four side-by-side runs, a median 1.63x over float32 in five more bench_gru runs.
-On an Intel Xeon of family 6 model 207 (AMX), three bench_gru runs timing the contenders in
-interleaved rounds gave medians of 1.73x to 1.78x its float32 and 0.77x to 0.81x torch.nn.GRU
-bfloat16's time.
+context projections for all steps are one matmul per gate block), and the loop body is kept to as
+few operations as possible, since on a CPU the per-step op count decides the layer's time as much
+as the matmuls do (bench/bench_gru.py measures it; figures in docs/RESULTS.md).
+Backpropagation through time is written out (`_gru_recurrence`'s custom gradient): it keeps the
+gates of the forward loop, runs a lean backward loop, and computes the recurrent-weight gradient as
+one large matmul per gate after it instead of T small ones.
+
+Mixed precision (bfloat16 or float16 compute dtype, float32 weights): the state and every
+element-wise gate operation stay in float32 and only the matmul operands are cast to the weights'
+precision (`matmul_weights`). Rounding h_t and the gates to bfloat16 at every step was both slower
+and less exact on the CPUs measured (bench/bench_gru.py).
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ import tensorflow as tf
 from keras import ops
 
 
-def _state_dtype(compute_dtype):
+def state_dtype(compute_dtype):
     """The dtype of the state and the gate arithmetic: float32 where the compute dtype is bfloat16
     or float16 (mixed precision), else the compute dtype itself."""
     compute_dtype = tf.as_dtype(compute_dtype)
@@ -55,51 +58,74 @@ def matmul_weights(a, w):
     return tf.cast(tf.matmul(tf.cast(a, w.dtype), w), a.dtype)
 
 
-def gru_update(xp, recurrent_zr, h, hd, u_h):
-    """The GRU equations from what the step's matmuls gave: the cell's step (decoding) and the
-    Bahdanau decoder (`nmt.model.decoder`, which fuses h·U_zr with its attention query's matmul) run them,
-    and the layer's loop (`_gru_recurrence`, gate by gate) is tested against a loop of them.
+def gru_step(a_z, a_r, x_h, h, hd, u_h, step_mask=None):
+    """The GRU equations of one step, from what the caller's matmuls gave.
 
-    xp: [B, 3H] input (+ context) projection with bias, gate blocks [z, r, h]. recurrent_zr: [B, 2H]
-    hd·U_zr. h: [B, H] previous state; hd: [B, H] the state the recurrent weights read (h, or h with
-    recurrent dropout). u_h: [H, H].
-        z, r = σ(xp_zr + hd·U_zr);  h̃ = tanh(xp_h + (r ⊙ hd)·U_h);  h_new = (1 − z) ⊙ h + z ⊙ h̃
-    Returns (h_new [B, H], zr = [z, r] [B, 2H], candidate h̃ [B, H]).
+    a_z, a_r: [B, H] the update and reset gates' pre-activations (x·W + b (+ c·C) + hd·U for z
+    and r); x_h: [B, H] the candidate's input term x·W_h + b_h (+ c·C_h); h: [B, H] the previous
+    state; hd: [B, H] the state the recurrent weights read (h, or h ⊙ a recurrent-dropout mask);
+    all in the state dtype (`state_dtype`). u_h: [H, H] U_h in the weights' dtype. step_mask:
+    [B, 1] or None; 0 on a masked step, where z = 0 carries h unchanged (binary: the backward pass
+    relies on it).
+
+        z = σ(a_z);  r = σ(a_r);  h̃ = tanh(x_h + (r ⊙ hd)·U_h);  h_new = (1 − z) ⊙ h + z ⊙ h̃
+
+    (1 − z) ⊙ h is computed beside the reset path, so two operations follow h̃ on the chain from
+    step to step.
+    Returns (h_new [B, H], z [B, H] (masked), r [B, H], h̃ [B, H], all in the state dtype, and
+    r ⊙ hd [B, H] in u_h's dtype, the operand of the U_h matmul and of its weight gradient).
     """
-    units = u_h.shape[-1]
-    zr = tf.sigmoid(xp[:, : 2 * units] + recurrent_zr)  # [B, 2H]
-    z, r = zr[:, :units], zr[:, units:]
-    cand = tf.tanh(xp[:, 2 * units :] + matmul_weights(r * hd, u_h))  # [B, H]
-    h_new = h + z * (cand - h)  # = (1 - z)·h + z·h̃
-    return h_new, zr, cand
+    dtype = x_h.dtype
+    r = tf.sigmoid(a_r)
+    rh_w = tf.cast(r * hd, u_h.dtype)
+    cand = tf.tanh(x_h + tf.cast(tf.matmul(rh_w, u_h), dtype))  # reset before the matmul
+    z = tf.sigmoid(a_z)
+    if step_mask is not None:
+        z = step_mask * z  # z = 0 on a masked step: h is carried unchanged
+    h_new = (1 - z) * h + z * cand
+    return h_new, z, r, cand, rh_w
 
 
-def gru_update_backward(d_new, h, hd, zr, cand, u_h_t):
-    """The backward pass of `gru_update` for one step, given d_new = dL/dh_new [B, H] and what the
-    forward kept (h, hd, zr, cand; u_h_t = U_hᵀ [H, H]).
+def gru_step_backward(g, h, hd, z, r, cand, u_h_t):
+    """The backward pass of `gru_step` for one step.
 
-    Returns (d_a_zr [B, 2H] and d_a_h [B, H], the gradients of the gates' pre-activations, i.e. of
-    xp and of recurrent_zr for z and r; d_h [B, H] the gradient reaching h through (1 − z) ⊙ h;
-    d_hd [B, H] the gradient reaching hd through r ⊙ hd). The caller adds d_a_zr·U_zrᵀ (or its fused
-    matmul's transpose) to d_hd.
+    g: [B, H] dL/dh_new; h, hd: [B, H] the step's inputs; z, r, cand: [B, H] what `gru_step`
+    returned (z masked); all in the state dtype. u_h_t: [H, H] U_hᵀ in the weights' dtype.
+
+    With a binary step mask m and the kept z_m = m·z: m·g·z = g·z_m, m·z·(1 − z) = z_m·(1 − z_m),
+    and the direct path m·g·(1 − z) + (1 − m)·g = g·(1 − z_m), so the mask costs no operation here.
+    Factors that do not depend on g are grouped, so that each product with a gradient is one
+    operation on the chain from step to step.
+
+    Returns, [B, H] each:
+        d_a_z, d_a_r, d_a_h   the gradients of z's, r's and h̃'s pre-activations (state dtype);
+        d_a_h_w               d_a_h in u_h_t's dtype (the operand the U_h matmul read);
+        d_h                   g ⊙ (1 − z), the gradient reaching h through (1 − z) ⊙ h;
+        d_hd                  (d_a_h·U_hᵀ) ⊙ r, the gradient reaching hd through r ⊙ hd.
+    The caller adds d_a_z·U_zᵀ + d_a_r·U_rᵀ (its own matmuls' transposes) to d_hd.
     """
-    units = u_h_t.shape[0]
-    z, r = zr[:, :units], zr[:, units:]
-    d_a_h = d_new * z * (1 - cand * cand)  # pre-activation of h̃: [B, H]
-    d_rh = matmul_weights(d_a_h, u_h_t)  # d(r ⊙ hd): [B, H]
-    d_a_zr = tf.concat([d_new * (cand - h), d_rh * hd], axis=-1) * (zr * (1 - zr))  # z and r: [B, 2H]
-    return d_a_zr, d_a_h, d_new * (1 - z), d_rh * r
+    dtype = g.dtype
+    d_z = g * z
+    d_a_h = d_z * (1 - cand * cand)  # h̃'s
+    d_a_h_w = tf.cast(d_a_h, u_h_t.dtype)
+    d_a_z = g * ((cand - h) * (z * (1 - z)))  # z's
+    d_rh = tf.cast(tf.matmul(d_a_h_w, u_h_t), dtype)  # d(r ⊙ hd)
+    d_a_r = d_rh * (hd * (r * (1 - r)))  # r's
+    return d_a_z, d_a_r, d_a_h, d_a_h_w, g * (1 - z), d_rh * r
 
 
-def _gru_step(xp, h, u_zr, u_h, rec_mask=None):
-    """One recurrence step from a projected input.
+def gru_cell_step(projected, h, u):
+    """One step from a projection, as `GRUCell.step` runs it (decoding, one step at a time).
 
-    xp: [B, 3H] input (+ context) projection with bias, gate blocks [z, r, h].
-    h: [B, H] previous state. u_zr: [H, 2H], u_h: [H, H]. rec_mask: [B, H] recurrent dropout or None.
-    Returns (h_new [B, H], zr = [z, r] [B, 2H], candidate h̃ [B, H]).
+    projected: [B, 3H] x·W + b (+ c·C), gate blocks [z, r, h]; h: [B, H] the previous state; both
+    in the state dtype. u: [H, 3H] the recurrent kernel in the weights' dtype.
+    h·U_z and h·U_r are one [H, 2H] matmul, then `gru_step`. Returns h_new [B, H] in h's dtype.
     """
-    hd = h if rec_mask is None else h * rec_mask
-    return gru_update(xp, matmul_weights(hd, u_zr), h, hd, u_h)
+    units = u.shape[0]
+    x_z, x_r, x_h = tf.split(projected, 3, axis=-1)  # [B, H] each
+    u_zr, u_h = tf.split(u, [2 * units, units], axis=-1)  # [H, 2H], [H, H]
+    rec_z, rec_r = tf.split(matmul_weights(h, u_zr), 2, axis=-1)  # h·U_z, h·U_r: [B, H] each
+    return gru_step(x_z + rec_z, x_r + rec_r, x_h, h, h, u_h)[0]
 
 
 def _gru_recurrence(x_z, x_r, x_h, h0, step_mask, u, rec_mask, read_lists=False):
@@ -111,24 +137,21 @@ def _gru_recurrence(x_z, x_r, x_h, h0, step_mask, u, rec_mask, read_lists=False)
     None. u: [H, 3H]. rec_mask: [B, H] or None.
     Returns states [T, B, H] (h_t after each step) and the last state [B, H], in x_z's dtype.
 
-    The loop computes `gru_update`'s equations gate by gate, with the blocks of the inputs and of u
-    kept apart (no step copies a column slice, no gradient is concatenated), and h·U_z with z's
-    sigmoid independent of the reset path h·U_r -> r ⊙ h -> ·U_h, so the two run side by side. In
-    bfloat16 or float16 (mixed precision) it carries h, the gates and their gradients in float32
-    and runs only the matmuls in u's precision (operands cast, as in `matmul_weights`): the same
-    equations, no per-step rounding of the state, and no element-wise work in a precision a CPU
-    emulates.
+    Each step runs `gru_step` after one matmul per gate block (the blocks of the inputs and of u
+    kept apart: no step copies a column slice, no gradient is concatenated); the backward loop runs
+    `gru_step_backward`. In bfloat16 or float16 (mixed precision) h, the gates and their gradients
+    are float32 and only the matmuls run in u's precision: the same equations, no per-step rounding
+    of the state, and no element-wise work in a precision a CPU emulates.
 
     read_lists: the backward loop reads what the forward kept (h_{t-1}, z, r, h̃) straight from the
-    forward loop's TensorLists instead of from [T, B, H] copies stacked after it, which ran the
-    layer's forward + backward 3 to 6 % faster in bfloat16 (batch 64 x 512 units, T = 30, two runs
-    alternating the two forms 40 to 60 times). A SavedModel cannot store a custom gradient that
+    forward loop's TensorLists instead of from [T, B, H] copies stacked after it, which saves those
+    copies (measured faster by bench/bench_gru.py). A SavedModel cannot store a custom gradient that
     captures TensorLists (variant tensors), so the layer asks for it only when training; exports and
     inference trace the stacked form, whose gradient is the same function.
     """
     units = u.shape[0]
     out_dtype = x_z.dtype
-    dtype = _state_dtype(out_dtype)
+    dtype = state_dtype(out_dtype)
     n_steps = tf.shape(x_z)[0]
     if rec_mask is not None:
         rec_mask = tf.cast(rec_mask, dtype)
@@ -147,13 +170,10 @@ def _gru_recurrence(x_z, x_r, x_h, h0, step_mask, u, rec_mask, read_lists=False)
             hd, hd_w = (h, h_w) if rec_mask is None else (h * rec_mask, None)
             if hd_w is None:
                 hd_w = tf.cast(hd, u.dtype)  # the matmul operand, cast once for U_z and U_r
-            r = tf.sigmoid(x_r[t] + tf.cast(tf.matmul(hd_w, u_r), dtype))
-            rh_w = tf.cast(r * hd, u.dtype)
-            cand = tf.tanh(x_h[t] + tf.cast(tf.matmul(rh_w, u_h), dtype))  # reset before the matmul
-            z = tf.sigmoid(x_z[t] + tf.cast(tf.matmul(hd_w, u_z), dtype))
-            if step_mask is not None:
-                z = step_mask[t] * z  # z = 0 on a masked step: h is carried unchanged
-            h_new = (1 - z) * h + z * cand  # (1 - z)·h beside the reset path: two ops after h̃
+            a_r = x_r[t] + tf.cast(tf.matmul(hd_w, u_r), dtype)  # [B, H]
+            a_z = x_z[t] + tf.cast(tf.matmul(hd_w, u_z), dtype)  # [B, H], beside the reset path
+            mask_t = None if step_mask is None else step_mask[t]  # [B, 1]
+            h_new, z, r, cand, rh_w = gru_step(a_z, a_r, x_h[t], h, hd, u_h, mask_t)
             h_new_w = tf.cast(h_new, u.dtype)  # the next step's matmul operand and this step's output
             kept = tuple(a.write(t, v) for a, v in zip(kept, (h, z, r, cand)))
             return t + 1, h_new, h_new_w, outs.write(t, h_new_w), kept, rh_ws.write(t, rh_w)
@@ -173,25 +193,17 @@ def _gru_recurrence(x_z, x_r, x_h, h0, step_mask, u, rec_mask, read_lists=False)
             d_states_prev = tf.concat([tf.zeros_like(d_states[:1]), d_states[:-1]], axis=0)
             u_z_t, u_r_t, u_h_t = tf.transpose(u_z), tf.transpose(u_r), tf.transpose(u_h)  # [H, H]
 
-            # g = dL/dh_t (through h_{t+1} and through the output at t). z is the kept z_m = m·z:
-            # with a binary step mask m, m·g·z = g·z_m, m·z·(1 − z) = z_m·(1 − z_m) and the direct
-            # path m·g·(1 − z) + (1 − m)·g = g·(1 − z_m), so the mask costs no op here. Factors that
-            # do not depend on g are grouped, so each product with a gradient is one op on the
-            # chain from step to step.
-            def back(t, g, d_zs, d_rs, d_cands):
+            def back(t, g, d_zs, d_rs, d_cands):  # g = dL/dh_t (through h_{t+1} and the output at t)
                 h_prev, z, r, cand = kept_at(t)  # z is masked
                 hd = h_prev if rec_mask is None else h_prev * rec_mask
-                d_z = g * z
-                # the gates' pre-activation gradients, in the weights' precision for the matmuls
-                d_a_h = tf.cast(d_z * (1 - cand * cand), u.dtype)  # h̃'s
-                d_a_z = tf.cast(g * ((cand - h_prev) * (z * (1 - z))), u.dtype)  # z's
-                d_rh = tf.cast(tf.matmul(d_a_h, u_h_t), dtype)  # d(r ⊙ hd)
-                d_a_r = tf.cast(d_rh * (hd * (r * (1 - r))), u.dtype)  # r's
-                d_hd = [d_rh * r, tf.cast(tf.matmul(d_a_z, u_z_t), dtype), tf.cast(tf.matmul(d_a_r, u_r_t), dtype)]
+                d_a_z, d_a_r, _, d_a_h_w, d_h, d_rh_r = gru_step_backward(g, h_prev, hd, z, r, cand, u_h_t)
+                # the pre-activation gradients in the weights' precision, for the matmuls
+                d_a_z_w, d_a_r_w = tf.cast(d_a_z, u.dtype), tf.cast(d_a_r, u.dtype)
+                d_hd = [d_rh_r, tf.cast(tf.matmul(d_a_z_w, u_z_t), dtype), tf.cast(tf.matmul(d_a_r_w, u_r_t), dtype)]
                 if rec_mask is not None:
                     d_hd = [tf.add_n(d_hd) * rec_mask]
-                g_prev = tf.add_n([g * (1 - z), d_states_prev[t]] + d_hd)  # h_t = (1 − z)·h_{t-1} + …
-                return t - 1, g_prev, d_zs.write(t, d_a_z), d_rs.write(t, d_a_r), d_cands.write(t, d_a_h)
+                g_prev = tf.add_n([d_h, d_states_prev[t]] + d_hd)  # h_t = (1 − z)·h_{t-1} + …
+                return t - 1, g_prev, d_zs.write(t, d_a_z_w), d_rs.write(t, d_a_r_w), d_cands.write(t, d_a_h_w)
 
             g_last = d_last + d_states[n_steps - 1]
             carry = (n_steps - 1, g_last, array(u.dtype), array(u.dtype), array(u.dtype))
@@ -323,11 +335,10 @@ class GRUCell(keras.layers.Layer):
         """One step from a projection [B, 3H] (input_projection (+ context_projection)) -> [B, H].
 
         Under mixed precision the gates are computed in float32, as in the layer's loop, and only
-        the matmuls run in the compute dtype (`matmul_weights`)."""
-        u = self._weight(self.recurrent_kernel)
-        dtype = _state_dtype(self.compute_dtype)
+        the matmuls run in the compute dtype (`gru_cell_step`)."""
+        dtype = state_dtype(self.compute_dtype)
         projected, h = ops.cast(projected, dtype), ops.cast(h, dtype)
-        h_new = _gru_step(projected, h, u[:, : 2 * self.units], u[:, 2 * self.units :])[0]
+        h_new = gru_cell_step(projected, h, self._weight(self.recurrent_kernel))
         return ops.cast(h_new, self.compute_dtype)
 
     def call(self, inputs, states, context=None, training=None):

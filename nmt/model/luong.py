@@ -24,14 +24,14 @@ import tensorflow as tf
 from keras import ops
 
 from nmt.model.attention import AdditiveAttention
-from nmt.model.decoder import _Decoder, initial_decoder_state
+from nmt.model.decoder import Decoder, initial_decoder_state
 from nmt.model.gru import GRU
 
 LAYER_NORM_EPSILON = 1e-5
 
 
 @keras.saving.register_keras_serializable(package="nmt")
-class LuongDecoder(_Decoder):
+class LuongDecoder(Decoder):
     """Decoder GRU first, attention over its outputs after; see the module docstring.
 
     Extra sizes: attention_units A (query/key projection size), encoder_state_dim (one encoder

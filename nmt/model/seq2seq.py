@@ -2,10 +2,11 @@
 
 Two architectures on `nmt.model.gru.GRU`, chosen by `ModelConfig.architecture`:
 
-- "cho2014" (Cho et al. 2014): unidirectional encoder, summary c = tanh(V·h_N), decoder GRU with c
-  in every gate, deep output from (h'_t, e(y_{t-1}), c).
-- "attention" (Bahdanau et al. 2015): bidirectional encoder, additive attention, the context c_i
-  in every gate of the decoder GRU and in the deep output; s_0 = tanh(W_s·←h_1).
+- "cho2014" (Cho et al. 2014, `nmt.model.cho2014`): unidirectional encoder, summary
+  c = tanh(V·h_N), decoder GRU with c in every gate, deep output from (h'_t, e(y_{t-1}), c).
+- "attention" (Bahdanau et al. 2015, `nmt.model.bahdanau`): bidirectional encoder, additive
+  attention, the context c_i in every gate of the decoder GRU and in the deep output;
+  s_0 = tanh(W_s·←h_1).
   With `attention_position: luong` the decoder GRU runs first and attention reads its outputs
   (`nmt.model.luong`, the fast recipe of configs/multi30k.yaml); `attention_score`, `residual_norm`,
   `encoder_merge` and `decoder_init` choose the rest. The defaults are the paper's model.
@@ -33,7 +34,8 @@ import tensorflow as tf
 
 from nmt.config import ModelConfig
 from nmt.errors import UserError
-from nmt.model.decoder import AttentionDecoder, Cho2014Decoder
+from nmt.model.bahdanau import AttentionDecoder
+from nmt.model.cho2014 import Cho2014Decoder
 from nmt.model.encoder import Encoder
 from nmt.model.luong import LuongDecoder
 

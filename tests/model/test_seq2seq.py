@@ -4,7 +4,8 @@ Oracles: teacher forcing = the sum of step-by-step decode_step log-probabilities
 the same sentence in a padded batch; attention is a distribution over the real source positions;
 an untrained model's loss ≈ log(V); a small model memorises 32 pairs; parameter counts = a formula
 written here from the papers' equations; `.keras` round trip; the fused attention step = the
-GRU cell's own step on the attention layer's own context.
+GRU cell's own step on the attention layer's own context; the attention decoder's hand-written
+gradient = TensorFlow's autodiff of the same loop (`_autodiff_recurrence`, written here).
 """
 
 import dataclasses
@@ -16,6 +17,8 @@ import pytest
 import tensorflow as tf
 
 from nmt.errors import UserError
+from nmt.model import bahdanau
+from nmt.model.bahdanau import attention_gru_recurrence, attention_gru_step
 from nmt.model.seq2seq import AttentionModel, Cho2014Model, ModelConfig, build_model
 
 SRC_V, TGT_V = 19, 23
@@ -216,7 +219,27 @@ def test_fused_attention_step_equals_cell_step():
     np.testing.assert_allclose(new_hidden.numpy(), ref_hidden.numpy(), atol=1e-6)
 
 
-def test_hand_written_attention_gradient_equals_autodiff():
+def _autodiff_recurrence(projected, h0, memory, weights):
+    """The oracle for `nmt.model.bahdanau.attention_gru_recurrence`: the same teacher-forced loop of
+    `attention_gru_step`, differentiated by TensorFlow. projected [T, B, 3H], h0 [B, H] ->
+    (states [T, B, H], contexts [T, B, C])."""
+    steps = tf.shape(projected)[0]
+    inputs = tf.TensorArray(projected.dtype, size=steps, element_shape=projected.shape[1:])
+    inputs = inputs.unstack(projected)  # read per step: its gradient is a TensorArray too
+    states = tf.TensorArray(h0.dtype, size=steps, element_shape=h0.shape)
+    contexts = tf.TensorArray(memory["encoder_outputs"].dtype, size=steps)
+
+    def body(t, hidden, states, contexts):
+        hidden, context = attention_gru_step(inputs.read(t), hidden, memory, weights)[:2]
+        return t + 1, hidden, states.write(t, hidden), contexts.write(t, context)
+
+    _, _, states, contexts = tf.while_loop(
+        lambda t, *_: t < steps, body, (0, h0, states, contexts), maximum_iterations=steps
+    )
+    return states.stack(), contexts.stack()
+
+
+def test_hand_written_attention_gradient_equals_autodiff(monkeypatch):
     """The attention decoder's backward pass against TensorFlow's autodiff of the same loop,
     with padded sources, an all-padding source row and an unused (zero-gradient) last step."""
     model = _model(architecture="attention", encoder_layers=2)
@@ -226,15 +249,18 @@ def test_hand_written_attention_gradient_equals_autodiff():
     weights = (tgt_out != 0).astype("float32")
     weights[:, -1] = 0.0
 
-    def loss_and_grads(autodiff):
+    def loss_and_grads(recurrence):
+        # the decoder's own call, with its recurrence replaced by `recurrence`
+        monkeypatch.setattr(bahdanau, "attention_gru_recurrence", recurrence)
         with tf.GradientTape() as tape:
-            logits = model.decoder.call(tgt_in, model.encode(src), autodiff=autodiff)
+            logits = model.decoder.call(tgt_in, model.encode(src))
             loss = tf.reduce_sum(tf.nn.sparse_softmax_cross_entropy_with_logits(tgt_out, logits) * weights)
         grads = tape.gradient(loss, model.trainable_variables)
         return loss.numpy(), [tf.convert_to_tensor(g).numpy() for g in grads]
 
-    loss, grads = loss_and_grads(autodiff=False)
-    ref_loss, ref_grads = loss_and_grads(autodiff=True)
+    loss, grads = loss_and_grads(attention_gru_recurrence)
+    ref_loss, ref_grads = loss_and_grads(_autodiff_recurrence)
+    monkeypatch.undo()
     np.testing.assert_allclose(loss, ref_loss, rtol=1e-6)
     for variable, grad, ref in zip(model.trainable_variables, grads, ref_grads):
         np.testing.assert_allclose(grad, ref, atol=1e-5, err_msg=variable.path)
@@ -436,8 +462,6 @@ def test_mixed_bfloat16_attention_decoder_keeps_its_state_in_float32():
     with the same weights than the same loop run all in bfloat16 (state, gates and attention rounded
     at every step); decoding step by step gives teacher forcing's logits; and the hand-written
     gradient equals autodiff of the same mixed loop."""
-    from nmt.model.decoder import _autodiff_recurrence, attention_gru_recurrence
-
     cfg = ModelConfig(**ARCHS["attention"], **{**SMALL, "decoder_units": 32, "attention_units": 16})
     rng = np.random.default_rng(5)
     src = rng.integers(1, SRC_V, (4, 12)).astype("int32")
