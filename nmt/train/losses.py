@@ -40,8 +40,7 @@ def smoothed_cross_entropy(logits, targets, label_smoothing):
     with p = softmax(z) and lse the log-sum-exp. The gradient is written out, d loss/dz =
     p − (1 − ε)·onehot(y) − ε/V and d nll/dz = p − onehot(y), from the softmax kept by the forward
     pass: one exp over the logits instead of log_softmax's forward and backward passes and the
-    dense scatter of a gather's gradient (on 2 CPU cores with 8,000 pieces and 1,188 positions,
-    45 ms against 93 ms for forward and backward; TensorFlow's fused sparse softmax op took 123).
+    dense scatter of a gather's gradient (timings: docs/BENCHMARKS.md, "The loss").
     """
     eps = float(label_smoothing)
     vocab = tf.cast(tf.shape(logits)[-1], tf.float32)
@@ -76,10 +75,10 @@ def smoothed_cross_entropy(logits, targets, label_smoothing):
 
 
 # The loss and the metrics of one training step are given the same (targets, logits) tensors; the
-# per-token terms are computed once for them (TensorFlow's graph optimizer did not merge the
-# copies: the metrics cost 90 ms of a 660 ms step). One slot per thread (a distribution strategy
-# runs each replica in its own thread), matched by object identity, so a miss (another batch,
-# another trace) only recomputes; tensors are immutable.
+# per-token terms are computed once for them (TensorFlow's graph optimizer does not merge the
+# copies, and over a large vocabulary they are a sizeable part of a step; docs/BENCHMARKS.md). One
+# slot per thread (a distribution strategy runs each replica in its own thread), matched by object
+# identity, so a miss (another batch, another trace) only recomputes; tensors are immutable.
 _cache = threading.local()
 
 
