@@ -4,7 +4,7 @@ the workarounds Keras 3's fit needs under a strategy.
 Every place where training leans on a TensorFlow/Keras limitation or a private Keras API to run
 under tf.distribute is in this module, each with its reason, the upstream issue where one was
 found, and what to recheck on an upgrade. Written against the pins of requirements.txt
-(tensorflow 2.21.0, keras 3.15.1). After an upgrade, run tests/train/test_trainer.py's replica tests
+(tensorflow 2.21.0, keras 3.15.1). After an upgrade, run tests/train/test_distribute.py's replica tests
 (test_mirrored_strategy_with_two_replicas_matches_one and
 test_two_multi_worker_processes_match_a_single_worker): they compare every step's loss with a
 single-replica run, and show whether a workaround below can go.
