@@ -93,7 +93,7 @@ def run(args: argparse.Namespace) -> None:
 
     from nmt.text.corpus import Corpus, CorpusConfig
     from nmt.text.tokenizer import PAD_ID, TokenizerConfig, Tokenizers, train_tokenizers
-    from nmt.train.batches import DataConfig, describe_plan, make_dataset, make_training_stream
+    from nmt.train.batches import DataConfig, describe_plan, make_training_stream
 
     corpus_dir = args.corpus or default_corpus_dir()
     if not corpus_dir.is_dir():
@@ -126,7 +126,7 @@ def run(args: argparse.Namespace) -> None:
 
         data_cfg = DataConfig(batch_tokens=args.batch_tokens, batch_size=args.batch_size)
         print(describe_plan(data_cfg, args.max_len))
-        ds = make_dataset(train, tokenizers, data_cfg, training=True, log=None)
+        ds = make_training_stream(train, tokenizers, data_cfg, epochs=1)  # one pass, the first one's order
 
         # Count in the graph so the figure is the pipeline's, not Python's loop over batches.
         def counts(inputs, target_out):
@@ -150,7 +150,7 @@ def run(args: argparse.Namespace) -> None:
                 )
 
         # What training iterates: the endless stream, each pass shuffled with its own seed.
-        stream = make_training_stream(train, tokenizers, data_cfg, log=None).take(args.epochs * batches)
+        stream = make_training_stream(train, tokenizers, data_cfg).take(args.epochs * batches)
         t = time.perf_counter()
         total = stream.map(counts).reduce(tf.zeros([4], tf.int64), lambda a, x: a + x).numpy()
         stream_dt = time.perf_counter() - t

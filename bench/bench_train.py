@@ -151,7 +151,7 @@ def worker(args) -> None:
     train = corpus.filtered_train(tokenizers)
     # The stream training uses: the same batches on every iteration, so the token counts below are
     # those of the batches fit trains on.
-    ds = make_training_stream(train, tokenizers, cfg.data, log=None)
+    ds = make_training_stream(train, tokenizers, cfg.data)
     model = build_and_compile(cfg, tokenizers)
 
     total = args.warmup + args.steps

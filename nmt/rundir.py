@@ -16,21 +16,19 @@ cannot delete a checkout or a home folder.
 
 Before training into a directory, `check_for_training` says (changing nothing) whether the config
 may go there: a new or empty directory, a run of the same config with --resume, or --overwrite of a
-run directory; `prepare_for_training` then clears and writes it. TensorFlow-free, so train.py reports
-a wrong --run-dir at once.
+run directory. TensorFlow-free, so train.py reports a wrong --run-dir at once; the run is then
+prepared (the directory cleared and written) by `nmt.train.prepare.prepare`, which calls it.
 """
 
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import yaml
 
 from nmt.errors import UserError
-from nmt.files import atomic_write_text
 
 if TYPE_CHECKING:
     from nmt.config import Config
@@ -177,7 +175,7 @@ def _not_ours(config_path: Path) -> UserError:
 
 def check_for_training(cfg: Config, run_dir: Path, resume: bool, overwrite: bool) -> bool:
     """Checks, changing nothing, that train.py may train `cfg` into `run_dir` (a one-line UserError
-    otherwise). Fast: train.py calls it before it reads the corpus or loads TensorFlow.
+    otherwise). Fast: `nmt.train.prepare.prepare` calls it before it reads the corpus.
 
     -> whether there is a checkpoint to resume from (False for a fresh start, and for --resume of a
     run that was stopped before its first checkpoint, which starts again from step 0 with its config).
@@ -212,27 +210,3 @@ def check_for_training(cfg: Config, run_dir: Path, resume: bool, overwrite: bool
             f"--resume: {run_dir} holds no training run to resume (no {CONFIG_FILE}); start it without --resume"
         )
     return resume and has_checkpoint
-
-
-def prepare_for_training(cfg: Config, run_dir: Path, resume: bool, overwrite: bool, log: Callable[[str], None]) -> bool:
-    """`check_for_training`, then: with --overwrite, what an earlier run wrote is removed; the
-    directory and its logs/ are created and the config is written to config.yaml. Says what it did
-    through `log`. -> whether there is a checkpoint to resume from."""
-    run_dir = Path(run_dir)
-    from_checkpoint = check_for_training(cfg, run_dir, resume, overwrite)
-    if overwrite and not resume:
-        removed = clear(run_dir)
-        if removed:
-            log(f"--overwrite: removed {', '.join(removed)} from {run_dir}")
-    if resume and not from_checkpoint:
-        log(
-            f"--resume: {run_dir} has no checkpoint yet (the run stopped before its first one); "
-            "starting from step 0 with its config"
-        )
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / LOGS_DIR).mkdir(exist_ok=True)
-    except OSError as error:
-        raise UserError(f"--run-dir {run_dir}: cannot create it ({error.strerror or error})") from None
-    atomic_write_text(run_dir / CONFIG_FILE, cfg.to_yaml())
-    return from_checkpoint

@@ -1,8 +1,9 @@
 #!/usr/bin/env python
 """Train a GRU encoder-decoder: nmt-train (python train.py) --config FILE [--run-dir DIR] [--set k=v ...] [--resume]
 
-Command line only; the work is in nmt.train.trainer. User mistakes end in one line on stderr
-("error: ...", exit status 2), not a traceback.
+Command line only; the work is in nmt.train.prepare (before TensorFlow is imported) and
+nmt.train.trainer. User mistakes end in one line on stderr ("error: ...", exit status 2), not a
+traceback.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from pathlib import Path
 
 
 def parse_args(argv=None):
@@ -46,30 +46,23 @@ def main(argv=None) -> int:
     from nmt.errors import UserError
 
     try:
-        from nmt import config, rundir
-        from nmt.text.corpus import Corpus
-        from nmt.train import prepare as preflight
+        from nmt import config
+        from nmt.train.prepare import prepare
 
-        # Mistakes in the config, the run directory, the corpus or the tokenizer are reported
-        # before TensorFlow (seconds to load) is imported: the config, then the run directory
-        # (fast), then every corpus file read through once, then the tokenizer trained (or read)
-        # and the training pairs filtered with it. Nothing is changed on disk before all pass.
+        # Mistakes in the config, the run directory, the corpus or the tokenizer are reported before
+        # TensorFlow (seconds to load) is imported, and before anything is changed on disk.
         cfg = config.load(args.config, args.overrides)
         run_dir = args.run_dir or os.path.join("runs", os.path.splitext(os.path.basename(args.config))[0])
-        rundir.check_for_training(cfg, Path(run_dir), args.resume, args.overwrite)
-        corpus = Corpus(cfg.corpus)
-        prepared = preflight.prepare(cfg, corpus, Path(run_dir), args.overwrite)
+        prepared = prepare(cfg, run_dir, resume=args.resume, overwrite=args.overwrite)
         from nmt.cli.quiet import import_tensorflow
 
         import_tensorflow(verbose=args.verbose)
-        from nmt.train import trainer as training
+        from nmt.train import trainer
 
         # Keras draws its progress bar on standard output; ours goes to standard error, with the other
         # messages, so that standard output stays free for what a command produces.
         with contextlib.redirect_stdout(sys.stderr):
-            result = training.train(
-                cfg, run_dir, resume=args.resume, overwrite=args.overwrite, corpus=corpus, prepared=prepared
-            )
+            result = trainer.train(prepared)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

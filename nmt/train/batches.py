@@ -1,28 +1,31 @@
 """The `tf.data` input pipeline: parallel text in, padded teacher-forcing batches out.
 
-`make_dataset(pairs_source, tokenizers, cfg, training)` yields
-``((source_ids, target_in), target_out)``, all int32 and padded with `PAD_ID` (0):
+Two builders, one for each use:
+
+* `make_training_stream(split, tokenizers, cfg)`: the training batches, the one builder training,
+  the epoch count (``epochs=1``: one pass) and the benchmarks use;
+* `make_eval_dataset(pairs, tokenizers, cfg)`: the dev (or any evaluation) batches, a different job:
+  nothing dropped, shuffled or reordered.
+
+Both yield ``((source_ids, target_in), target_out)``, all int32 and padded with `PAD_ID` (0):
 
 * ``source_ids`` [B, S]: subword ids of the source sentence (no BOS/EOS);
 * ``target_in``  [B, T]: BOS followed by the target ids (decoder input);
 * ``target_out`` [B, T]: the target ids followed by EOS (what the decoder must predict).
 
-Training (``training=True``) takes a split the corpus module has already filtered
-(`nmt.text.corpus.Corpus.filtered_train` or `nmt.text.corpus.filter_split`, which count what they drop); this
-module filters nothing itself. The lines are
-streamed from disk by ``tf.data`` (only dropped/held-out line numbers are held in memory),
-shuffled with ``cfg.seed`` (a new order each epoch, the same orders on every run), tokenized in
-the graph, and grouped by length (``group_by_window``) into batches whose padded length
-is one of ``bucket_lengths``, so XLA sees a small, fixed set of shapes. A pair goes to the shortest
-bucket that holds both its source and its target (with BOS/EOS); source and target are padded to
-that length. With ``batch_tokens`` a bucket of length L takes ``batch_tokens // L`` pairs, so
-``padded length x batch size <= batch_tokens`` for source and target alike; with ``batch_size``
-every batch has at most that many pairs. Every kept pair appears exactly once per epoch (the last
-batch of each bucket may be smaller). Batches are prefetched.
+Training takes a split the corpus module has already filtered (`nmt.text.corpus.Corpus.filtered_train`
+or `nmt.text.corpus.filter_split`, which count what they drop); this module filters nothing itself.
+The lines are streamed from disk by ``tf.data`` (only dropped/held-out line numbers are held in memory),
+each pass over them shuffled with its own seed, tokenized in the graph, and grouped by length
+(``group_by_window``) into batches whose padded length is one of ``bucket_lengths``, so XLA sees a
+small, fixed set of shapes. A pair goes to the shortest bucket that holds both its source and its
+target (with BOS/EOS); source and target are padded to that length. With ``batch_tokens`` a bucket of
+length L takes ``batch_tokens // L`` pairs, so ``padded length x batch size <= batch_tokens`` for
+source and target alike; with ``batch_size`` every batch has at most that many pairs. Every kept pair
+appears exactly once per pass (the last batch of each bucket may be smaller). Batches are prefetched.
 
-Evaluation (``training=False``): nothing is dropped, shuffled or reordered: pairs come in file
-order, ``eval_batch_size`` at a time, each side padded up to the next bucket length (to a multiple
-of 8 beyond the longest bucket).
+Evaluation: pairs come in file order, ``eval_batch_size`` at a time, each side padded up to the next
+bucket length (to a multiple of 8 beyond the longest bucket).
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from typing import Any
 
 import tensorflow as tf
 
-from nmt.config import DEFAULT_BATCH_TOKENS, DEFAULT_BUCKET_LENGTHS, DataConfig  # noqa: F401  (re-exported)
+from nmt.config import DataConfig
 from nmt.errors import UserError
 from nmt.text.corpus import CorpusSplit, as_split
 from nmt.text.tokenizer import BOS_ID, EOS_ID, PAD_ID, Tokenizers
@@ -77,67 +80,55 @@ def _pad_to(x: tf.RaggedTensor, length) -> tf.Tensor:
     return tf.pad(dense, [[0, 0], [0, tf.cast(length, tf.int32) - tf.shape(dense)[1]]], constant_values=PAD_ID)
 
 
-def make_dataset(
-    pairs_source: Any,
-    tokenizers: Tokenizers,
-    cfg: DataConfig | None = None,
-    training: bool = True,
-    log: Any = None,
-) -> tf.data.Dataset:
-    """The batched dataset of a split (see the module docstring).
-
-    ``pairs_source``: with ``training=True``, a filtered `CorpusSplit` (``corpus.filtered_train(tokenizers)``
-    or `nmt.text.corpus.filter_split`); for evaluation, a `CorpusSplit` (e.g. ``corpus.dev``), a `Corpus` (its
-    training split) or a list of (source, target) strings. ``log`` is ignored: the filter summary it received
-    is now the split's (``split.summary.format()``), logged by whoever filtered it.
-
-    With ``training=True`` this is one epoch, reshuffled each time it is iterated: the n-th
-    iterator of the same dataset object gets the n-th order. Training uses
-    `make_training_stream`, whose order does not depend on how often anything was iterated.
-    """
-    cfg = cfg if cfg is not None else DataConfig()
-    if training:
-        split, max_len = _training_split(pairs_source, cfg)
-        return _training_dataset(split, tokenizers, cfg, max_len).prefetch(tf.data.AUTOTUNE)
-    split = as_split(pairs_source, name="eval")
-    split.source.count()  # validate the files before streaming them
-    max_len = cfg.max_len if cfg.max_len is not None else (split.max_len or DEFAULT_MAX_LEN)
-    return _eval_dataset(split, tokenizers, cfg, max_len)
-
-
 def make_training_stream(
-    pairs_source: Any,
+    split: CorpusSplit,
     tokenizers: Tokenizers,
     cfg: DataConfig | None = None,
     start: int = 0,
     batches_per_epoch: int | None = None,
-    log: Any = None,
+    epochs: int | None = None,
 ) -> tf.data.Dataset:
-    """The endless stream of training batches, epoch after epoch, from batch number ``start`` on.
+    """The training batches: pass after pass over the split, from batch number ``start`` on.
 
-    Epoch e (0, 1, 2, ...) is the split shuffled with the seed pair (``cfg.seed``, e + 1), then
-    bucketed as in `make_dataset`; its order is a pure function of (seed, e). So batch number n
-    of the stream is the same batch in every process, whatever was iterated before: what exact
-    resume needs (a resumed run starts the stream at its global step).
+    Pass (epoch) e = 0, 1, 2, ... is the split shuffled with the seed pair (``cfg.seed``, e + 1), then
+    bucketed (see the module docstring); its order is a pure function of (seed, e), whatever
+    TensorFlow's global seed. So batch number n of the stream is the same batch in every process,
+    whatever was iterated before: what exact resume needs (a resumed run starts the stream at its
+    global step).
 
-    Each epoch has the same number of batches (a bucket of n pairs and batch size b always gives
-    ceil(n / b) batches); given it as ``batches_per_epoch``, ``start`` skips whole epochs without
+    ``epochs``: the stream ends after passes 0 .. epochs - 1 (``epochs=1``: one pass, e.g. to count
+    its batches); None: it never ends (what fit reads).
+
+    Each pass has the same number of batches (a bucket of n pairs and batch size b always gives
+    ceil(n / b) batches); given it as ``batches_per_epoch``, ``start`` skips whole passes without
     reading them, and only ``start mod batches_per_epoch`` batches are read and dropped.
 
-    ``pairs_source`` is a filtered training split, as for `make_dataset`; ``log`` is ignored.
+    ``split``: a filtered training split (``corpus.filtered_train(tokenizers)`` or
+    `nmt.text.corpus.filter_split`); an unfiltered one is refused (its pairs were never counted).
     """
     cfg = cfg if cfg is not None else DataConfig()
     if start < 0:
         raise ValueError(f"start must be >= 0, got {start}")
-    split, max_len = _training_split(pairs_source, cfg)
+    max_len = _planned_max_len(split, cfg)
     first_epoch, skip = (start // batches_per_epoch, start % batches_per_epoch) if batches_per_epoch else (0, start)
 
     @tf.autograph.experimental.do_not_convert  # plain graph building, no Python control flow on tensors
     def one_epoch(epoch):
-        return _training_dataset(split, tokenizers, cfg, max_len, epoch=epoch)
+        return _training_dataset(split, tokenizers, cfg, max_len, epoch)
 
-    ds = tf.data.Dataset.range(first_epoch, _ENDLESS).flat_map(one_epoch)
+    ds = tf.data.Dataset.range(first_epoch, _ENDLESS if epochs is None else epochs).flat_map(one_epoch)
     return ds.skip(skip).prefetch(tf.data.AUTOTUNE)
+
+
+def make_eval_dataset(pairs_source: Any, tokenizers: Tokenizers, cfg: DataConfig | None = None) -> tf.data.Dataset:
+    """The evaluation batches of ``pairs_source`` (a `CorpusSplit` such as ``corpus.dev``, a `Corpus` (its
+    training split) or a list of (source, target) strings): every pair, in file order, ``eval_batch_size``
+    at a time, each side padded up to the next bucket length. Not autotuned (`_NO_AUTOTUNE`)."""
+    cfg = cfg if cfg is not None else DataConfig()
+    split = as_split(pairs_source, name="eval")
+    split.source.count()  # validate the files before streaming them
+    max_len = cfg.max_len if cfg.max_len is not None else (split.max_len or DEFAULT_MAX_LEN)
+    return _eval_dataset(split, tokenizers, cfg, max_len)
 
 
 _ENDLESS = 2**62  # epochs in the training stream (never reached)
@@ -165,9 +156,9 @@ def _shuffle_epoch(ds: tf.data.Dataset, buffer_size: int, seed: int, epoch: tf.T
     return tf.data.experimental.from_variant(variant, ds.element_spec)
 
 
-def _training_split(pairs_source: Any, cfg: DataConfig) -> tuple[CorpusSplit, int]:
-    """The filtered training split and the max_len its batches are planned for."""
-    split = pairs_source
+def _planned_max_len(split: Any, cfg: DataConfig) -> int:
+    """The max_len the batches of a filtered training split are planned for (a ValueError for a split
+    nobody filtered, a UserError for a data.max_len below the filter's)."""
     if not isinstance(split, CorpusSplit) or split.summary is None:
         got = f"the unfiltered split {split.name!r}" if isinstance(split, CorpusSplit) else type(split).__name__
         raise ValueError(
@@ -180,7 +171,7 @@ def _training_split(pairs_source: Any, cfg: DataConfig) -> tuple[CorpusSplit, in
             f"data.max_len={max_len} is below the corpus filter's max_len={split.max_len}: pairs in between would "
             "be dropped without being counted; set data.max_len >= corpus.max_len or leave it unset"
         )
-    return split, max_len
+    return max_len
 
 
 def shuffle_size(split: CorpusSplit, cfg: DataConfig) -> int:
@@ -188,14 +179,14 @@ def shuffle_size(split: CorpusSplit, cfg: DataConfig) -> int:
     makes tf.data's shuffle a uniform random permutation of the whole split."""
     if cfg.shuffle_buffer is not None:
         return cfg.shuffle_buffer
-    return max(split.summary.kept if split.summary is not None else len(split), 1)
+    return max(split.summary.kept, 1)
 
 
 def _training_dataset(
-    split: CorpusSplit, tokenizers: Tokenizers, cfg: DataConfig, max_len: int, epoch: tf.Tensor | None = None
+    split: CorpusSplit, tokenizers: Tokenizers, cfg: DataConfig, max_len: int, epoch: tf.Tensor
 ) -> tf.data.Dataset:
-    """One epoch of bucketed batches (not prefetched). Shuffled with ``cfg.seed`` and reshuffled
-    on each iteration when ``epoch`` is None, else shuffled once with the seed of that epoch."""
+    """Pass ``epoch`` over the split: shuffled with the seed pair (cfg.seed, epoch + 1), bucketed and
+    batched (not prefetched)."""
     plan = cfg.batch_plan(max_len)
     lengths = tuple(L for L, _ in plan)
     lengths_t = tf.constant(lengths, tf.int64)
@@ -203,10 +194,7 @@ def _training_dataset(
     ds = split.tf_pairs()
     buffer = shuffle_size(split, cfg)
     if buffer > 1:
-        if epoch is None:
-            ds = ds.shuffle(buffer, seed=cfg.seed, reshuffle_each_iteration=True)
-        else:
-            ds = _shuffle_epoch(ds, buffer, cfg.seed, epoch)
+        ds = _shuffle_epoch(ds, buffer, cfg.seed, epoch)
     ds = ds.batch(_TOKENIZE_BLOCK)
     ds = ds.map(_tokenize_block(tokenizers, max_len, lengths), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     ds = ds.unbatch()
@@ -217,7 +205,7 @@ def _training_dataset(
         return batches.map(lambda s, ti, to, k: ((_pad_to(s, L), _pad_to(ti, L)), _pad_to(to, L)))
 
     # The grouping of bucket_by_sequence_length, with the bucket computed per block above and
-    # padding done per batch (about 3x faster than per-pair functions).
+    # padding done per batch (per-pair functions cost more than the work they do).
     return ds.group_by_window(
         key_func=lambda s, ti, to, key: key,
         reduce_func=batch_bucket,
@@ -227,9 +215,9 @@ def _training_dataset(
 
 #: tf.data options of the dev set: no autotuning. Keras' fit keeps one dev iterator for the whole run
 #: and deletes it at the start of each evaluation; with autotuning on, deleting an iterator that had
-#: lived a whole epoch waited for its autotune thread, 20-27 s at about every second epoch end on a
-#: 2-core CPU (the main thread in RootDataset::Iterator's destructor), 13 % of a 60-minute run. The
-#: dev set is small: its pipeline needs no tuning.
+#: lived a whole epoch waits for its autotune thread (the main thread in RootDataset::Iterator's
+#: destructor), tens of seconds at some epoch ends (docs/RESULTS.md). The dev set is small: its
+#: pipeline needs no tuning.
 _NO_AUTOTUNE = tf.data.Options()
 _NO_AUTOTUNE.autotune.enabled = False
 

@@ -1,50 +1,128 @@
-"""The run's text before TensorFlow: its tokenizer and its filtered training pairs.
+"""Preparing a training run, before TensorFlow: the run directory, the tokenizer, the training pairs.
 
-train.py reads the corpus, trains the SentencePiece tokenizer (or reads the run directory's) and
-filters the training pairs with it before it imports TensorFlow, so that "vocabulary too large"
-or "every training pair filtered" is reported within seconds, and before --overwrite removes an
-earlier run. `nmt.train.trainer.train(..., prepared=...)` then writes the tokenizer trained here into
-the run directory instead of training it again, and uses the filtered pairs.
+`prepare(cfg, run_dir, resume, overwrite)` is the one way a run is prepared; its result, a
+`PreparedRun`, is what `nmt.train.trainer.train` takes (train.py: prepare, import TensorFlow,
+train). In this order:
+
+1. the run directory is checked (`nmt.rundir.check_for_training`: a new or empty directory, a run of
+   the same config with --resume, or --overwrite of a run directory);
+2. every corpus file is read through once (`nmt.text.corpus.Corpus`);
+3. the SentencePiece tokenizer is trained on the training split, in memory, or the run directory's
+   is read (a resumed or restarted run keeps its own; --overwrite trains a new one);
+4. the training pairs are filtered with it (lengths in its pieces, length ratio, duplicates);
+5. only then is the run directory written: what an earlier run wrote is removed (--overwrite), the
+   directory, logs/ and config.yaml are written, and the tokenizer trained in 3 is moved in place.
+
+So a mistake ("vocabulary too large", a bad corpus line, every training pair filtered) is reported
+within seconds, without TensorFlow (seconds to load), and before --overwrite removes an earlier run:
+nothing is written, and nothing is printed, until every check has passed.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from nmt import rundir
 from nmt.config import Config
+from nmt.errors import UserError
+from nmt.files import atomic_write_text, write_error
 from nmt.text.corpus import Corpus, CorpusSplit
 from nmt.text.subword import META_FILE, SubwordPair, TrainedTokenizers, train_models
 
 
-@dataclass(frozen=True)
-class PreparedText:
-    """`trained`: the tokenizer trained in memory, or None where the run directory's is reused;
-    `seconds`: how long training it took; `train_split`: the training pairs after the corpus
-    filters, counted with that tokenizer."""
+def log(message: str) -> None:
+    """Prints a progress message on standard error (standard output stays free for results)."""
+    print(message, file=sys.stderr, flush=True)
 
-    trained: TrainedTokenizers | None
-    seconds: float
+
+@dataclass(frozen=True)
+class PreparedRun:
+    """A run directory ready for training: checked, config.yaml and the tokenizer written.
+
+    `resume`: whether there is a checkpoint to continue from (False for a fresh start, and for
+    --resume of a run stopped before its first checkpoint, which starts again from step 0);
+    `corpus`: the corpus, every file read and checked; `train_split`: the training pairs after the
+    corpus filters, counted with the run's tokenizer (RUN_DIR/tokenizer)."""
+
+    cfg: Config
+    run_dir: Path
+    resume: bool
+    corpus: Corpus
     train_split: CorpusSplit
 
 
-def reuses_tokenizer(run_dir: Path, overwrite: bool) -> bool:
-    """Whether the run keeps the tokenizer already in its directory (a resumed or restarted run;
-    --overwrite removes it)."""
-    return not overwrite and (run_dir / rundir.TOKENIZER_DIR / META_FILE).is_file()
-
-
-def prepare(cfg: Config, corpus: Corpus, run_dir: Path, overwrite: bool) -> PreparedText:
-    """The run's tokenizer (trained on the training split unless the run directory has one it keeps)
-    and its filtered training pairs. Writes nothing."""
-    if reuses_tokenizer(run_dir, overwrite):
-        pair = SubwordPair.load(run_dir / rundir.TOKENIZER_DIR)
-        trained, seconds = None, 0.0
+def prepare(cfg: Config, run_dir: str | Path, resume: bool = False, overwrite: bool = False) -> PreparedRun:
+    """Checks and prepares the run of `cfg` in `run_dir` (the module docstring says how). `resume`:
+    continue the run there (--resume); `overwrite`: remove what an earlier run wrote there first
+    (--overwrite; `resume` takes precedence). -> the prepared run; a one-line UserError, with nothing
+    changed on disk, where a check fails."""
+    run_dir = Path(run_dir)
+    from_checkpoint = rundir.check_for_training(cfg, run_dir, resume, overwrite)
+    start_over = overwrite and not resume
+    corpus = Corpus(cfg.corpus)
+    tokenizer_dir = run_dir / rundir.TOKENIZER_DIR
+    trained = None
+    if not start_over and (tokenizer_dir / META_FILE).is_file():
+        pair = SubwordPair.load(tokenizer_dir)
     else:
         started = time.monotonic()
         trained = train_models(cfg.tokenizer, corpus.train.sources(), corpus.train.targets())
-        seconds = time.monotonic() - started
         pair = trained.pair()
-    return PreparedText(trained, seconds, corpus.filtered_train(pair))
+    train_split = corpus.filtered_train(pair)
+
+    # Every check has passed: say what was read, then write the run directory.
+    log(corpus.describe())
+    write_run_dir(cfg, run_dir, start_over)
+    if resume and not from_checkpoint:
+        log(
+            f"--resume: {run_dir} has no checkpoint yet (the run stopped before its first one); "
+            "starting from step 0 with its config"
+        )
+    joint = pair.src is pair.tgt
+    if trained is None:
+        log(
+            f"tokenizer: reusing {tokenizer_dir} (vocabulary {pair.src.vocab_size:,}"
+            f"{'' if joint else f' / {pair.tgt.vocab_size:,}'})"
+        )
+    else:
+        write_tokenizer(trained, tokenizer_dir, run_dir / rundir.TOKENIZER_TMP)
+        log(
+            f"tokenizer: trained {cfg.tokenizer.model_type} {'joint' if joint else 'source/target'} vocabulary of "
+            f"{pair.tgt.vocab_size:,} pieces in {time.monotonic() - started:.1f}s -> {tokenizer_dir}"
+        )
+    log(train_split.summary.format())
+    return PreparedRun(cfg, run_dir, from_checkpoint, corpus, train_split)
+
+
+def write_run_dir(cfg: Config, run_dir: Path, start_over: bool) -> None:
+    """With `start_over` (--overwrite), removes what an earlier run wrote into run_dir (`rundir.clear`);
+    creates the directory and its logs/ and writes the config to config.yaml."""
+    if start_over:
+        removed = rundir.clear(run_dir)
+        if removed:
+            log(f"--overwrite: removed {', '.join(removed)} from {run_dir}")
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / rundir.LOGS_DIR).mkdir(exist_ok=True)
+    except OSError as error:
+        raise UserError(f"--run-dir {run_dir}: cannot create it ({error.strerror or error})") from None
+    atomic_write_text(run_dir / rundir.CONFIG_FILE, cfg.to_yaml())
+
+
+def write_tokenizer(trained: TrainedTokenizers, directory: Path, tmp: Path) -> None:
+    """Writes the tokenizer into `directory` whole: into `tmp` first, then renamed (a killed run leaves
+    no half-written tokenizer to reuse)."""
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        trained.write(tmp)
+        os.replace(tmp, directory)
+    except BaseException as error:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(error, OSError):
+            raise write_error(directory, error) from None
+        raise

@@ -1,12 +1,13 @@
-"""Training on Keras fit: corpus -> tokenizer -> tf.data -> model -> fit -> export.
+"""Training on Keras fit: a prepared run -> tf.data -> model -> fit -> export.
 
-The run directory (RUN_DIR) ends up with:
+`train(prepared)` takes a run that `nmt.train.prepare.prepare` has checked and written (config.yaml,
+the tokenizer, the filtered training pairs) and adds to its run directory (RUN_DIR):
 
-    config.yaml              the resolved config (all defaults filled in)
-    tokenizer/               SentencePiece model(s) + tokenizer.json (nmt.text.tokenizer)
     checkpoints/             atomic last/best checkpoints (nmt.train.checkpoint)
     model.keras              the best model by dev BLEU (the last one without a dev set)
     export/                  the text-to-text SavedModel (nmt.decode.translator)
+    decode_tuned.yaml        the length penalty chosen on dev (decode.tune_length_penalty)
+    curves.png               loss, dev BLEU and learning rate (nmt.train.plotting)
     logs/train.csv           one row per epoch (Keras CSVLogger): loss, val_loss, val_bleu, ...
     logs/steps.tsv           the loss and learning rate of every step
     logs/tensorboard/        TensorBoard: train/validation curves, dev BLEU, sample translations
@@ -21,12 +22,12 @@ uninterrupted run would have seen. With model, optimizer (incl. its step and lea
 dropout seed state and callback counters restored, the losses after a resume equal those of an
 uninterrupted run.
 
-train() runs these pieces in turn: start_run (run directory, config copy, seed, precision),
-start_strategy, load_data (corpus, tokenizer, filtered training pairs, dev batches),
-resume_point (checkpoint state, steps per epoch), build_run_model and restore, make_callbacks,
-fit (the fit calls), stop_reason and finish (best checkpoint, model.keras, export, scores).
-What running under tf.distribute needs (the strategy, each replica's rows of a batch, and the
-Keras workarounds) is in nmt.train.distribute.
+train() runs these pieces in turn: start_run (seed, precision, checkpoint store), start_strategy,
+load_data (the tokenizer in TensorFlow, the dev batches), resume_point (checkpoint state, steps per
+epoch), build_run_model and restore, make_callbacks, fit (the fit calls), stop_reason and finish
+(best checkpoint, model.keras, length penalty, export, scores). What running under tf.distribute
+needs (the strategy, each replica's rows of a batch, and the Keras workarounds) is in
+nmt.train.distribute.
 """
 
 from __future__ import annotations
@@ -36,9 +37,7 @@ import dataclasses
 import io
 import math
 import os
-import shutil
 import sys
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,20 +53,15 @@ from nmt.files import atomic_write_text, write_error
 from nmt.model.seq2seq import build_model
 from nmt.text import evaluation
 from nmt.text.corpus import Corpus, CorpusSplit
-from nmt.text.tokenizer import META_FILE, Tokenizers, TrainedTokenizers, train_models
+from nmt.text.tokenizer import Tokenizers
 from nmt.train import callbacks as cb
 from nmt.train import precision
-from nmt.train import prepare as preflight
-from nmt.train.batches import make_dataset, make_training_stream
+from nmt.train.batches import make_eval_dataset, make_training_stream
 from nmt.train.checkpoint import CheckpointStore
 from nmt.train.distribute import STRATEGY_CLASSES, make_strategy, patch_fit, same_on_every_worker, training_input
 from nmt.train.losses import BatchLoss, MaskedAccuracy, MaskedCrossEntropy, Perplexity
 from nmt.train.optim import make_optimizer
-
-
-def log(message: str) -> None:
-    """Prints a progress message on standard error (standard output stays free for results)."""
-    print(message, file=sys.stderr, flush=True)
+from nmt.train.prepare import PreparedRun, log
 
 
 @dataclass
@@ -80,49 +74,6 @@ class TrainResult:
     test_scores: object | None
 
 
-# ----------------------------------------------------------------------------------------- tokenizer
-
-
-def load_or_train_tokenizers(
-    cfg: config_lib.Config,
-    corpus: Corpus,
-    run_dir: Path,
-    trained: TrainedTokenizers | None = None,
-    seconds: float = 0.0,
-) -> Tokenizers:
-    """-> the run's tokenizers: those in RUN_DIR/tokenizer when there, else `trained` (trained
-    before TensorFlow was loaded, in `seconds`; nmt.train.prepare) or trained here on the training
-    split, and moved in place whole (a temporary directory renamed)."""
-    directory = run_dir / rundir.TOKENIZER_DIR
-    if (directory / META_FILE).is_file():
-        tokenizers = Tokenizers.load(directory)
-        log(
-            f"tokenizer: reusing {directory} (vocabulary {tokenizers.src.vocab_size:,}"
-            f"{'' if tokenizers.joint else f' / {tokenizers.tgt.vocab_size:,}'})"
-        )
-        return tokenizers
-    tmp = run_dir / rundir.TOKENIZER_TMP
-    shutil.rmtree(tmp, ignore_errors=True)
-    started = time.monotonic() - seconds
-    try:
-        if trained is None:
-            trained = train_models(cfg.tokenizer, corpus.train.sources(), corpus.train.targets())
-        trained.write(tmp)
-        os.replace(tmp, directory)
-    except BaseException as error:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if isinstance(error, OSError):
-            raise write_error(directory, error) from None
-        raise
-    tokenizers = Tokenizers.load(directory)
-    log(
-        f"tokenizer: trained {cfg.tokenizer.model_type} "
-        f"{'joint' if tokenizers.joint else 'source/target'} vocabulary of "
-        f"{tokenizers.tgt.vocab_size:,} pieces in {time.monotonic() - started:.1f}s -> {directory}"
-    )
-    return tokenizers
-
-
 # ------------------------------------------------------------------------------------- the run
 
 
@@ -133,7 +84,7 @@ class RunContext:
 
     cfg: config_lib.Config
     run_dir: Path
-    resume: bool  # whether there is a checkpoint to continue from (rundir.prepare_for_training)
+    resume: bool  # whether there is a checkpoint to continue from (PreparedRun.resume)
     store: CheckpointStore
     state: dict | None = None  # the last checkpoint's state when resuming, else None
     steps_per_epoch: int = 0
@@ -151,34 +102,26 @@ class TrainingData:
     dev_steps: int | None  # how many: a known length, so Keras need not run the dev set dry
     dev_pairs: list[tuple[str, str]]  # the dev pairs dev BLEU translates (train.eval_max_sentences)
 
-    def one_pass(self) -> tf.data.Dataset:
-        """-> the batches of one pass over the training data (to count them, or to build from)."""
-        return make_dataset(self.train_split, self.tokenizers, self.data_cfg, training=True, log=None)
-
-    def stream(self, start: int, batches_per_epoch: int | None) -> tf.data.Dataset:
-        """-> the endless seeded training stream from global step `start` (nmt.train.batches.make_training_stream)."""
+    def stream(
+        self, start: int = 0, batches_per_epoch: int | None = None, epochs: int | None = None
+    ) -> tf.data.Dataset:
+        """-> the seeded training batches from global step `start` (nmt.train.batches.make_training_stream):
+        endless, or `epochs` passes (epochs=1: one pass, to count its batches)."""
         return make_training_stream(
-            self.train_split,
-            self.tokenizers,
-            self.data_cfg,
-            start=start,
-            log=None,
-            batches_per_epoch=batches_per_epoch,
+            self.train_split, self.tokenizers, self.data_cfg, start, batches_per_epoch=batches_per_epoch, epochs=epochs
         )
 
 
-def start_run(cfg: config_lib.Config, run_dir: Path, resume: bool, overwrite: bool) -> RunContext:
-    """Checks and prepares the run directory (config.yaml copied in), seeds Keras' random
-    generators and sets the precision policy. -> the run, `resume` True only where a checkpoint
-    is there to continue from."""
-    resume = rundir.prepare_for_training(cfg, run_dir, resume, overwrite, log)
-    tc = cfg.train
+def start_run(prepared: PreparedRun) -> RunContext:
+    """Seeds Keras' random generators and sets the precision policy. -> the run, `resume` True only
+    where a checkpoint is there to continue from."""
+    tc = prepared.cfg.train
     keras.utils.set_random_seed(tc.seed)
     policy, why = precision.resolve(tc.precision)
     if tc.precision == "auto":
         log(f"train.precision=auto: {policy} ({why})")
     keras.mixed_precision.set_global_policy(policy)
-    return RunContext(cfg, run_dir, resume, CheckpointStore(run_dir))
+    return RunContext(prepared.cfg, prepared.run_dir, prepared.resume, CheckpointStore(prepared.run_dir))
 
 
 def start_strategy(name: str) -> tf.distribute.Strategy:
@@ -193,27 +136,15 @@ def start_strategy(name: str) -> tf.distribute.Strategy:
     return strategy
 
 
-def load_data(
-    cfg: config_lib.Config, run_dir: Path, corpus: Corpus, prepared: preflight.PreparedText | None = None
-) -> TrainingData:
-    """Loads (or trains) the tokenizer on the corpus (read and checked), filters the training pairs
-    and batches the dev set. -> the training data. `prepared`: the tokenizer and filtered pairs
-    train.py made before loading TensorFlow (`nmt.train.prepare.prepare`, given the run directory as it
-    was then), used where they are still the run's."""
-    log(corpus.describe())
-    # What preflight decided holds unless the run directory changed since (then it is all redone).
-    usable = prepared is not None and (prepared.trained is None) == preflight.reuses_tokenizer(run_dir, False)
-    if usable:
-        tokenizers = load_or_train_tokenizers(cfg, corpus, run_dir, prepared.trained, prepared.seconds)
-        train_split = prepared.train_split
-    else:
-        tokenizers = load_or_train_tokenizers(cfg, corpus, run_dir)
-        train_split = corpus.filtered_train(tokenizers)
-    log(train_split.summary.format())
+def load_data(prepared: PreparedRun) -> TrainingData:
+    """Loads the run's tokenizer (written by `nmt.train.prepare.prepare`) into TensorFlow and batches
+    the dev set. -> the training data."""
+    cfg, corpus, train_split = prepared.cfg, prepared.corpus, prepared.train_split
+    tokenizers = Tokenizers.load(prepared.run_dir / rundir.TOKENIZER_DIR)
     dev = corpus.dev
     # Dev batches use the training buckets (dev pairs are never filtered; longer ones get a shape of their own).
     dev_data = dataclasses.replace(cfg.data, max_len=cfg.data.max_len or train_split.max_len)
-    dev_ds = same_on_every_worker(make_dataset(dev, tokenizers, dev_data, training=False, log=None)) if dev else None
+    dev_ds = same_on_every_worker(make_eval_dataset(dev, tokenizers, dev_data)) if dev else None
     dev_steps = count_batches(dev_ds) if dev else None
     dev_pairs = list(dev.pairs()) if dev else []
     if cfg.train.eval_max_sentences is not None:
@@ -229,7 +160,7 @@ def resume_point(run: RunContext, data: TrainingData) -> tuple[dict | None, int]
     if state is not None:
         steps_per_epoch = state["steps_per_epoch"]
     if steps_per_epoch is None:
-        steps_per_epoch = count_batches(data.one_pass())
+        steps_per_epoch = count_batches(data.stream(epochs=1))
         log(f"one pass over the training data: {steps_per_epoch:,} batches = 1 epoch")
     return state, steps_per_epoch
 
@@ -265,7 +196,7 @@ def build_run_model(run: RunContext, data: TrainingData, strategy: tf.distribute
     with strategy.scope():
         model = build_and_compile(run.cfg, data.tokenizers)
         if name != "default":
-            patch_fit(model, name, lambda: next(iter(data.one_pass().take(1))))
+            patch_fit(model, name, lambda: next(iter(data.stream(epochs=1).take(1))))
     return model
 
 
@@ -295,7 +226,7 @@ def make_translate(
     translator = Translator(model, tokenizers, cfg.decode)
 
     def translate(lines):
-        return translator.translate(list(lines), beam_size=beam_size)
+        return [t.text for t in translator.translate(list(lines), translator.settings(beam_size=beam_size))]
 
     return translate
 
@@ -432,27 +363,12 @@ def cut_log(path: Path, delimiter: str, keep) -> None:
 # ------------------------------------------------------------------------------------------- train
 
 
-def train(
-    cfg: config_lib.Config,
-    run_dir: str | Path,
-    resume: bool = False,
-    overwrite: bool = False,
-    corpus: Corpus | None = None,
-    prepared: preflight.PreparedText | None = None,
-) -> TrainResult:
-    """Trains (or, with `resume`, continues) the run in `run_dir`, then exports it and scores dev
-    and test. -> what the run reached and why it stopped.
-
-    `corpus`: `Corpus(cfg.corpus)` when already read, and `prepared`: the run's tokenizer and
-    filtered training pairs (`nmt.train.prepare.prepare`), as train.py makes both before loading TensorFlow.
-    Every check comes before anything is changed: the run directory's, then the corpus' (all its
-    files read), and only then is the run directory prepared (--overwrite's removal included)."""
-    rundir.check_for_training(cfg, Path(run_dir), resume, overwrite)
-    if corpus is None:
-        corpus = Corpus(cfg.corpus)
-    run = start_run(cfg, Path(run_dir), resume, overwrite)
-    strategy = start_strategy(cfg.train.distribute)
-    data = load_data(cfg, run.run_dir, corpus, prepared)
+def train(prepared: PreparedRun) -> TrainResult:
+    """Trains (or, when `prepared.resume`, continues) the prepared run (`nmt.train.prepare.prepare`),
+    then exports it and scores dev and test. -> what the run reached and why it stopped."""
+    run = start_run(prepared)
+    strategy = start_strategy(run.cfg.train.distribute)
+    data = load_data(prepared)
     run.state, run.steps_per_epoch = resume_point(run, data)
     model = build_run_model(run, data, strategy)
     run.state = restore(run, model)
@@ -603,8 +519,8 @@ def finish(run: RunContext, data: TrainingData, model: keras.Model, step: int, s
         if not pairs:
             scores[name] = None
             continue
-        if name not in scores:
-            hyps = translator.translate([s for s, _ in pairs])
+        if name not in scores:  # dev after a length-penalty sweep: the sweep's score, not decoded again
+            hyps = [t.text for t in translator.translate([s for s, _ in pairs])]
             scores[name] = evaluation.score(hyps, [t for _, t in pairs])
         decode = translator.decode
         log(
