@@ -13,7 +13,7 @@ default, bounds and comment (`nmt.config.fields.setting`), and checked once when
 A mistake is one line naming the key: `train.learning_rate: received 'fast', expected a positive
 number`. Overrides are parsed as YAML scalars (`--set train.epochs=3`), never executed. This
 module imports no TensorFlow, corpus or input-pipeline code: loading a run's config to translate
-with it costs nothing. The README's configuration reference is generated from the declarations
+with it costs nothing. The configuration reference (docs/CONFIG.md) is generated from the declarations
 (scripts/config_reference.py), and configs/toy.yaml's comments are tested against them.
 """
 
@@ -557,7 +557,7 @@ def field_comments(commented_yaml: str | Path) -> dict[str, str]:
 
 def reference_markdown() -> str:
     """The configuration reference as a Markdown table generated from the declarations: every key of
-    every section, its default, its allowed values and its meaning. README.md holds it, and a test
+    every section, its default, its allowed values and its meaning. docs/CONFIG.md holds it, and a test
     checks that it is this text (regenerate: python scripts/config_reference.py)."""
     rows = ["| key | default | allowed | meaning |", "|---|---|---|---|"]
     for section, cls in SECTIONS.items():

@@ -6,7 +6,7 @@ A config section is a frozen dataclass deriving from `Section`; each field is de
     learning_rate: float = setting(1e-3, "peak learning rate", above=0)
 
 The annotation is the type, `default` the default, `doc` the comment (the configuration reference in
-README.md and the comments of configs/toy.yaml are generated from or tested against it), and the
+docs/CONFIG.md and the comments of configs/toy.yaml are generated from or tested against it), and the
 keywords the bounds: `choices`, `min`/`max` (inclusive), `above`/`below` (exclusive), `nonempty`
 (text that is not blank). `Section.__post_init__` checks every field against its declaration (the
 type first, then the bounds), then the section's `check()` (rules between fields), so a section is
