@@ -66,6 +66,9 @@ from nmt.train.prepare import PreparedRun, log
 
 @dataclass
 class TrainResult:
+    """What a run reached: its directory, the global step and epoch it stopped at, why, and the final dev
+    and test Scores (None without that split)."""
+
     run_dir: Path
     steps: int
     epochs: int
