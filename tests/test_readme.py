@@ -123,6 +123,14 @@ def test_main_job_trains_translates_and_scores(main_job):
     assert (run / "model.keras").is_file() and (run / "curves.png").read_bytes()[:4] == b"\x89PNG"
     assert len((run / "test.hyp.de").read_text(encoding="utf-8").splitlines()) == 40
     assert "BLEU = " in done[-1][1].stderr and "chrF2 = " in done[-1][1].stderr
+    # the README's excerpt of what the main job prints has the lines the commands print (a reduced run:
+    # Keras' own epoch lines are off, and the figures differ)
+    excerpt = re.search(r"## What the main job prints\n.*?```text\n(.*?)```", README, flags=re.S).group(1)
+    printed = {line.split()[0] for _, proc in done for line in (proc.stdout + proc.stderr).splitlines() if line.strip()}
+    for line in excerpt.splitlines():
+        first = line.split()[0]
+        if first not in ("...", "Epoch") and not first[0].isdigit():
+            assert first in printed, f"README: the main job prints no line like {line!r}"
 
 
 def test_lint_and_format_commands(tmp_path):
