@@ -29,7 +29,8 @@ under docs/results/, and docs/results/runs.yaml, which says on which CPU and on 
 ran. A row is a run of a shipped config (configs/*.yaml) as the file is now: its config.yaml may
 differ from the shipped one only in the time budget (train.max_time), the epoch bound
 (train.epochs, shown), the progress display (train.verbose), the translation direction
-(corpus.src_lang/tgt_lang) and keys that did not exist yet and are null in the shipped file. Of the
+(corpus.src_lang/tgt_lang) and keys that did not exist yet and that the shipped file leaves null or at
+their declared default. Of the
 runs of one config, direction, budget and CPU the latest is shown. --check changes nothing and exits
 with status 1 when the table in docs/RESULTS.md is not the one these files give.
 """
@@ -215,14 +216,27 @@ def _yaml(path: Path) -> dict:
         return yaml.safe_load(f)
 
 
-def shipped_config(run_config: dict, shipped: dict[str, dict]) -> tuple[str, dict] | None:
+def declared_defaults() -> dict:
+    """{"section.key": default} of every config field (nmt.config, which needs no TensorFlow)."""
+    from nmt import config
+
+    return {
+        f"{section}.{name}": list(default) if isinstance(default, tuple) else default
+        for section, cls in config.SECTIONS.items()
+        for name, default, _, _ in cls.declarations()
+    }
+
+
+def shipped_config(run_config: dict, shipped: dict[str, dict], defaults: dict) -> tuple[str, dict] | None:
     """(name of the shipped config the run used, its differing RUN_SETTINGS {key: run value}), or None
-    when the run's flat config differs from every shipped one in anything else."""
+    when the run's flat config differs from every shipped one in anything else. A key the run does not
+    have (it was added later) counts as the same when the shipped file leaves it null or at its declared
+    default, which keeps the earlier behaviour."""
     for name, config in shipped.items():
         differing = {}
         for key in sorted(set(run_config) | set(config)):
-            if key not in run_config and config.get(key) is None:
-                continue  # a key added after the run, null (no effect) in the shipped file
+            if key not in run_config and (config.get(key) is None or config.get(key) == defaults.get(key, KeyError)):
+                continue  # a key added after the run, set in the shipped file to what the run did
             if run_config.get(key, KeyError) != config.get(key, KeyError):
                 differing[key] = run_config.get(key)
         if set(differing) <= set(RUN_SETTINGS):
@@ -234,6 +248,7 @@ def summary_rows(results_dir: Path = RESULTS_DIR, configs_dir: Path = CONFIGS_DI
     """The rows of the summary: the latest run of each shipped config, direction, budget and CPU."""
     manifest = _yaml(results_dir / "runs.yaml")
     shipped = {p.name: _flat(_yaml(p)) for p in sorted(configs_dir.glob("*.yaml"))}
+    defaults = declared_defaults()
     order = list(manifest["runs"])
     latest: dict[tuple, dict] = {}
     for path in sorted(results_dir.glob("*.json")):
@@ -244,7 +259,7 @@ def summary_rows(results_dir: Path = RESULTS_DIR, configs_dir: Path = CONFIGS_DI
             if not (results_dir / name / "config.yaml").is_file():
                 raise UserError(f"{path}: run {name!r} has no {results_dir / name / 'config.yaml'}")
             run_config = _flat(_yaml(results_dir / name / "config.yaml"))
-            match = shipped_config(run_config, shipped)
+            match = shipped_config(run_config, shipped, defaults)
             if match is None:
                 continue
             config_name, differing = match
