@@ -29,10 +29,10 @@ under docs/results/, and docs/results/runs.yaml, which says on which CPU and on 
 ran. A row is a run of a shipped config (configs/*.yaml) as the file is now: its config.yaml may
 differ from the shipped one only in the time budget (train.max_time), the epoch bound
 (train.epochs, shown), the progress display (train.verbose), the translation direction
-(corpus.src_lang/tgt_lang) and keys that did not exist yet and that the shipped file leaves null or at
-their declared default. Of the
-runs of one config, direction, budget and CPU the latest is shown. --check changes nothing and exits
-with status 1 when the table in docs/RESULTS.md is not the one these files give.
+(corpus.src_lang/tgt_lang) and keys that did not exist yet and that the shipped file leaves null or
+at their declared default. Of the runs of one config, direction, budget and CPU the latest is shown.
+--check changes nothing and exits with status 1 when the table in docs/RESULTS.md is not the one
+these files give.
 """
 
 from __future__ import annotations
