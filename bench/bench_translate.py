@@ -149,15 +149,16 @@ def profile_beam(translator, sources, beam_size, batch_size, repeats):
     import numpy as np
     import tensorflow as tf
 
+    from nmt.decode.graph import plan_batches
     from nmt.decode.search import output_length_limits, tile_beams
-    from nmt.decode.translator import make_batches
     from nmt.text.tokenizer import BOS_ID
 
     d = translator.decode
     ragged = translator.tokenizers.src.tf_tokenize(tf.constant(sources))
-    lengths = ragged.row_lengths().numpy()
+    order, bounds = (x.numpy() for x in plan_batches(ragged.row_lengths(), batch_size))
     batches = [
-        tf.constant(tf.gather(ragged, b).to_tensor().numpy(), tf.int32) for b in make_batches(lengths, batch_size)
+        tf.constant(tf.gather(ragged, order[bounds[p] : bounds[p + 1]]).to_tensor().numpy(), tf.int32)
+        for p in range(len(bounds) - 1)
     ]
     model = translator.model
     spec = [tf.TensorSpec([None, None], tf.int32)]
@@ -180,7 +181,7 @@ def profile_beam(translator, sources, beam_size, batch_size, repeats):
         _, tokens, _ = tf.while_loop(lambda t, *_: t < steps, body, (0, tokens, state["recurrent"]))
         return tokens
 
-    search = translator.search_function(translator.settings(beam_size, 1, d.length_penalty))
+    search = translator.graph.search_function(translator.settings(beam_size, 1, d.length_penalty))
     out = {}
     for name, fn in (("encoder", encode_only), ("encoder + decoder steps", steps_only), ("whole beam search", search)):
         for ids in batches:  # trace / warm up
@@ -225,11 +226,10 @@ def main(argv=None):
     xla = None if args.no_xla else Translator(base.model, base.tokenizers, base.decode, jit_compile=True)
     for beam in args.beams:
         print(f"beam {beam}" + (" (greedy search)" if beam == 1 else ""))
-        measure(f"in-process, beam {beam}", lambda: base.translate(sources, beam_size=beam), n, args.repeats, results)
+        settings = base.settings(beam_size=beam, nbest=1)
+        measure(f"in-process, beam {beam}", lambda: base.translate(sources, settings), n, args.repeats, results)
         if xla is not None:
-            measure(
-                f"in-process XLA, beam {beam}", lambda: xla.translate(sources, beam_size=beam), n, args.repeats, results
-            )
+            measure(f"in-process XLA, beam {beam}", lambda: xla.translate(sources, settings), n, args.repeats, results)
         if not args.no_savedmodel:
             decode = dataclasses.replace(base.decode, beam_size=beam, nbest=1)
             with tempfile.TemporaryDirectory(prefix="bench_translate_export_") as tmp:

@@ -273,7 +273,7 @@ class Writer:
         )
 
 
-#: The options that set a search or batching setting, by the setting's name (`nmt.decode.search.SettingError`).
+#: The options that set a search or batching setting, by the setting's name (`nmt.config.fields.FieldError`).
 OPTION_NAMES = {
     "beam_size": "--beam-size",
     "nbest": "--nbest",
@@ -286,7 +286,7 @@ OPTION_NAMES = {
 
 
 def error_message(error: UserError) -> str:
-    """The message of error; one about a setting (`nmt.decode.search.SettingError`) names the option that sets it."""
+    """The message of error; one about a setting (`nmt.config.fields.FieldError`) names the option that sets it."""
     renamed = getattr(error, "renamed", None)
     return str(renamed(OPTION_NAMES) if renamed is not None else error)
 
@@ -415,7 +415,7 @@ def stream_all(translator, args, stdin, writer: Writer, options: dict, stderr: T
     from nmt.text.progress import Progress
 
     if args.sentences:
-        for translation in translator.translate_detailed(args.sentences, **options):
+        for translation in translator.translate(args.sentences, **options):
             writer(translation)
         return
     source = textfile.open_binary(args.input, what="--input") if args.input else binary_stream(stdin)
@@ -452,7 +452,7 @@ def interact(translator, reader: textfile.LineReader, writer: Writer, options: d
             stderr.write("\n")
             stderr.flush()
             return
-        for translation in translator.translate_detailed([line], **options):
+        for translation in translator.translate([line], **options):
             writer(translation)
         writer.output.flush()
 

@@ -410,6 +410,15 @@ class TrainConfig(Section):
 # --------------------------------------------------------------------------------------------- decode
 
 
+def check_search_rules(section) -> None:
+    """The rules between the search fields, for the decode section and `nmt.decode.settings.SearchSettings`
+    alike: at most beam_size hypotheses in the n-best list, and room for at least one output token."""
+    if section.nbest > section.beam_size:
+        section.fail("nbest", f"at most the beam size ({section.beam_size})")
+    if section.max_len_a == 0 and section.max_len_b == 0:
+        section.fail("max_len_a", "max_len_a·|x| + max_len_b > 0")
+
+
 @dataclass(frozen=True)
 class DecodeConfig(Section):
     """Search defaults for dev BLEU, the exported model and translate.py."""
@@ -437,10 +446,7 @@ class DecodeConfig(Section):
             not alphas or min(alphas) < 0 or len(set(alphas)) < len(alphas) or not all(map(math.isfinite, alphas))
         ):
             self.fail("tune_length_penalty", "a non-empty list of distinct finite numbers >= 0, or null", list(alphas))
-        if self.nbest > self.beam_size:
-            self.fail("nbest", f"at most decode.beam_size ({self.beam_size})")
-        if self.max_len_a == 0 and self.max_len_b == 0:
-            self.fail("max_len_a", "max_len_a·|x| + max_len_b > 0")
+        check_search_rules(self)
 
 
 # ----------------------------------------------------------------------------------------------- config

@@ -28,8 +28,26 @@ from nmt.errors import UserError
 _UNSET = object()
 
 
+class FieldError(UserError):
+    """A value that breaks its field's declaration: ``decode.beam_size: received 0, expected a positive integer``.
+
+    key is the dotted name (section.field); `renamed` gives the same error under the name the user typed
+    it as (a command line's option)."""
+
+    def __init__(self, key: str, received: Any, expected: str):
+        self.key, self.received, self.expected = key, received, expected
+        super().__init__(f"{key}: received {received!r}, expected {expected}")
+
+    def renamed(self, names: dict[str, str]) -> UserError:
+        """The same error with the field named as names[field] (the field's own name when not in names)."""
+        name = self.key.rpartition(".")[2]
+        if name not in names:
+            return self
+        return UserError(f"{names[name]}: received {self.received!r}, expected {self.expected}")
+
+
 def fail(key: str, received: Any, expected: str):
-    raise UserError(f"{key}: received {received!r}, expected {expected}")
+    raise FieldError(key, received, expected)
 
 
 def setting(

@@ -37,9 +37,11 @@ Outputs (a dict; K = settings.nbest, L = the output buffer length of the longest
 
 from __future__ import annotations
 
+import dataclasses
+
 import tensorflow as tf
 
-from nmt.decode.search import buffer_length, search
+from nmt.decode.search import Reserved, buffer_length, search
 from nmt.decode.settings import Batching, SearchSettings
 from nmt.text.tokenizer import BOS_ID, EOS_ID, PAD_ID, Tokenizers
 
@@ -47,6 +49,7 @@ SERVING_SIGNATURE = "serving_default"
 NBEST_SIGNATURE = "nbest"
 INPUT_NAME = "sentences"
 XLA_WIDTH_MULTIPLE = 8
+RESERVED = Reserved(pad=PAD_ID, bos=BOS_ID, eos=EOS_ID)
 #: The most memory the search's attention weights may take per batch (translate.py --attention-plot).
 ATTENTION_BUFFER_BYTES = 256 << 20
 
@@ -189,9 +192,7 @@ class TranslationGraph(tf.Module):
             model = self.model
 
             def run(source_ids):
-                result = search(
-                    model, source_ids, **settings.search_options(), bos_id=BOS_ID, eos_id=EOS_ID, pad_id=PAD_ID
-                )
+                result = search(model, source_ids, settings, reserved=RESERVED)
                 attention = result.attention if settings.attention else tf.zeros([0])
                 return result.tokens, result.lengths, result.scores, attention
 
@@ -302,17 +303,15 @@ class TranslationGraph(tf.Module):
 # ------------------------------------------------------------------------------------------------- export
 
 
-def serving_signatures(graph: TranslationGraph, decode) -> dict:
-    """The SavedModel signatures of graph with the search settings and batching of a ``decode:`` section
-    (`nmt.config.DecodeConfig`), K = decode.beam_size:
+def serving_signatures(graph: TranslationGraph, settings: SearchSettings, batching: Batching) -> dict:
+    """The SavedModel signatures of graph for a run's search settings and batching, K = settings.beam_size:
 
         serving_default   sentences string[N] -> translations string[N]
         nbest             sentences string[N] -> translations string[N, K], scores float32[N, K]
 
     They are also set as graph.translate and graph.nbest (functions of the saved module)."""
-    best = graph.function(SearchSettings.from_decode(decode, nbest=1))
-    nbest = graph.function(SearchSettings.from_decode(decode, nbest=decode.beam_size))
-    batching = Batching.from_decode(decode)
+    best = graph.function(dataclasses.replace(settings, nbest=1, attention=False))
+    nbest = graph.function(dataclasses.replace(settings, nbest=settings.beam_size, attention=False))
     spec = tf.TensorSpec([None], tf.string, name=INPUT_NAME)
 
     @tf.function(input_signature=[spec], autograph=False)

@@ -16,15 +16,14 @@ leaves; memory is never gathered.
 
 The options of a search are one `SearchSettings` (`nmt.decode.settings`: beam size, n-best, length penalty,
 output length, attention), validated where it is made, with errors that name the setting;
-``search(model, ids, **settings.search_options())`` runs it. `nmt.decode.graph` builds the translation of
-text around it.
+``search(model, ids, settings)`` runs it. `nmt.decode.graph` builds the translation of text around it.
 
 Definitions shared by both searches:
 
 - ``|y|``, the length of a hypothesis, counts the generated tokens including the final EOS and excluding BOS.
   A hypothesis that reaches the maximum length without EOS is finished there and has ``|y|`` = that maximum.
-- Length penalty (GNMT, Wu et al. 2016): ``lp(|y|) = ((5 + |y|) / 6) ** alpha``; the score of a hypothesis is
-  ``log P(y | x) / lp(|y|)``. ``alpha = 0`` scores by the raw log-probability. ``alpha`` must be >= 0.
+- Length penalty (GNMT, Wu et al. 2016): ``lp(|y|) = ((5 + |y|) / 6) ** length_penalty``; the score of a
+  hypothesis is ``log P(y | x) / lp(|y|)``. ``length_penalty = 0`` scores by the raw log-probability.
 - Maximum output length of sentence b: ``clip(floor(a * |x_b| + b_ + 1e-3), 1, L)`` where ``|x_b|`` is the
   number of non-pad source tokens and ``L`` the buffer length: ``max_length`` when given, else the same formula
   on the padded source width S. (The 1e-3 keeps float rounding from moving an integral value down.)
@@ -59,13 +58,19 @@ from typing import Any, NamedTuple
 import numpy as np
 import tensorflow as tf
 
-from nmt.decode.settings import SearchSettings, SettingError, check_int, check_number  # noqa: F401  (re-exported)
+from nmt.decode.settings import SearchSettings
 from nmt.errors import UserError
 
-# Defaults of the reserved ids (the tokenizer owns the real constants; every function takes them as arguments).
-PAD_ID = 0
-BOS_ID = 2
-EOS_ID = 3
+
+class Reserved(NamedTuple):
+    """The reserved target ids a search needs (`nmt.text.tokenizer` owns the constants)."""
+
+    pad: int = 0
+    bos: int = 2
+    eos: int = 3
+
+
+RESERVED = Reserved()
 
 NEG_INF = float("-inf")
 _LENGTH_EPSILON = 1e-3
@@ -96,10 +101,10 @@ class SearchResult(NamedTuple):
 # ----------------------------------------------------------------------------------------------- small pieces
 
 
-def length_penalty(lengths, alpha: float) -> tf.Tensor:
-    """GNMT length penalty ((5 + |y|) / 6) ** alpha, float32 of the shape of ``lengths``."""
+def lp(lengths, length_penalty: float) -> tf.Tensor:
+    """The GNMT length normalizer lp(|y|) = ((5 + |y|) / 6) ** length_penalty, float32 of the shape of lengths."""
     lengths = tf.cast(lengths, tf.float32)
-    return tf.pow((5.0 + lengths) / 6.0, tf.constant(alpha, tf.float32))
+    return tf.pow((5.0 + lengths) / 6.0, tf.constant(length_penalty, tf.float32))
 
 
 def _length_limit_py(width: int, a: float, b: float) -> int:
@@ -115,7 +120,7 @@ def buffer_length(width, max_len_a: float, max_len_b: float) -> tf.Tensor:
 
 
 def output_length_limits(
-    source_ids: tf.Tensor, max_len_a: float, max_len_b: float, max_length: int | None = None, pad_id: int = PAD_ID
+    source_ids: tf.Tensor, max_len_a: float, max_len_b: float, max_length: int | None = None, pad_id: int = 0
 ):
     """Per-sentence maximum output lengths and the buffer length.
 
@@ -197,23 +202,20 @@ def greedy_search(
     decode_step: DecodeStep,
     state: State,
     source_ids: tf.Tensor,
+    settings: SearchSettings,
     *,
-    alpha: float = 0.6,
-    max_len_a: float = 2.0,
-    max_len_b: float = 10.0,
     max_length: int | None = None,
-    return_attention: bool = False,
-    bos_id: int = BOS_ID,
-    eos_id: int = EOS_ID,
-    pad_id: int = PAD_ID,
+    reserved: Reserved = RESERVED,
 ) -> SearchResult:
-    """Greedy decoding: the most probable allowed token at every step (ties: lowest id).
+    """Greedy decoding: the most probable allowed token at every step (ties: lowest id); what `beam_search`
+    computes with one beam (a test holds them equal), in a loop without the beam's per-step work: no top_k
+    over K·(C + 1) candidates, no gather of the recurrent state, no archive merge.
 
-    state: ``model.encode(source_ids)``, leaves [B, ...]; source_ids int32[B, S] (for the length limits).
-    ``alpha`` only affects the reported scores. Returns a SearchResult with N = 1.
+    state: ``model.encode(source_ids)``, leaves [B, ...]; source_ids int32[B, S] (for the length limits);
+    settings: beam_size and nbest are ignored (N = 1), length_penalty only affects the reported scores.
     """
-    SearchSettings(1, 1, alpha, max_len_a, max_len_b, return_attention)  # validates
-    limits, buffer_length = output_length_limits(source_ids, max_len_a, max_len_b, max_length, pad_id)
+    return_attention, pad_id, bos_id, eos_id = settings.attention, reserved.pad, reserved.bos, reserved.eos
+    limits, buffer_length = output_length_limits(source_ids, settings.max_len_a, settings.max_len_b, max_length, pad_id)
     batch = tf.shape(source_ids)[0]
     memory = state["memory"]
 
@@ -262,7 +264,7 @@ def greedy_search(
     return SearchResult(
         tokens=v["tokens"],
         lengths=v["lengths"][:, None],
-        scores=log_probs / length_penalty(v["lengths"][:, None], alpha),
+        scores=log_probs / lp(v["lengths"][:, None], settings.length_penalty),
         log_probs=log_probs,
         attention=v["attention"] if return_attention else None,
     )
@@ -271,7 +273,7 @@ def greedy_search(
 # -------------------------------------------------------------------------------------------------- beam search
 
 
-def _candidate_scores(top_log_probs, beam_log_probs, beam_lengths, finished, done, t, alpha):
+def _candidate_scores(top_log_probs, beam_log_probs, beam_lengths, finished, done, t, length_penalty):
     """Length-penalized score of every candidate of every beam.
 
     top_log_probs float32[B, K, C]: each beam's C best allowed next-token log-probs (-inf: none);
@@ -281,9 +283,9 @@ def _candidate_scores(top_log_probs, beam_log_probs, beam_lengths, finished, don
     (log P + step) / lp(t + 1), -inf for a finished beam; column C is a finished beam itself, frozen (no token
     appended, its unchanged score), -inf for an unfinished beam. Every candidate of a done sentence is -inf.
     """
-    extend = (beam_log_probs[:, :, None] + top_log_probs) / length_penalty(t + 1, alpha)  # [B, K, C]
+    extend = (beam_log_probs[:, :, None] + top_log_probs) / lp(t + 1, length_penalty)  # [B, K, C]
     extend = tf.where(finished[:, :, None], NEG_INF, extend)
-    frozen = tf.where(finished, beam_log_probs / length_penalty(beam_lengths, alpha), NEG_INF)  # [B, K]
+    frozen = tf.where(finished, beam_log_probs / lp(beam_lengths, length_penalty), NEG_INF)  # [B, K]
     scores = tf.concat([extend, frozen[:, :, None]], axis=2)  # [B, K, C+1]
     return tf.where(done[:, None, None], NEG_INF, scores)
 
@@ -304,26 +306,21 @@ def beam_search(
     decode_step: DecodeStep,
     state: State,
     source_ids: tf.Tensor,
+    settings: SearchSettings,
     *,
-    beam_size: int = 5,
-    n_best: int = 1,
-    alpha: float = 0.6,
-    max_len_a: float = 2.0,
-    max_len_b: float = 10.0,
     max_length: int | None = None,
-    return_attention: bool = False,
-    bos_id: int = BOS_ID,
-    eos_id: int = EOS_ID,
-    pad_id: int = PAD_ID,
+    reserved: Reserved = RESERVED,
 ) -> SearchResult:
-    """Batched beam search with K = beam_size beams per sentence; returns the N = n_best best hypotheses.
+    """Batched beam search with K = settings.beam_size beams per sentence; returns the N = settings.nbest
+    best hypotheses.
 
-    state: ``model.encode(source_ids)`` (leaves [B, ...], not tiled); source_ids int32[B, S].
+    state: ``model.encode(source_ids)`` (leaves [B, ...], not tiled); source_ids int32[B, S]; max_length: the
+    output buffer length (default: from the source width, `output_length_limits`).
     See the module docstring for the scoring, freezing and stopping rules.
     """
-    SearchSettings(beam_size, n_best, alpha, max_len_a, max_len_b, return_attention)  # validates
-    K, N = int(beam_size), int(n_best)
-    limits, buffer_length = output_length_limits(source_ids, max_len_a, max_len_b, max_length, pad_id)
+    K, N, penalty = settings.beam_size, settings.nbest, settings.length_penalty
+    return_attention, pad_id, bos_id, eos_id = settings.attention, reserved.pad, reserved.bos, reserved.eos
+    limits, buffer_length = output_length_limits(source_ids, settings.max_len_a, settings.max_len_b, max_length, pad_id)
     batch = tf.shape(source_ids)[0]
     width = tf.shape(source_ids)[1]
     state = tile_beams(state, K)  # leaves [B*K, ...]
@@ -353,7 +350,7 @@ def beam_search(
         archive=empty(N),
         recurrent=state["recurrent"],
     )
-    lp_limits = length_penalty(limits, alpha)  # [B]
+    lp_limits = lp(limits, penalty)  # [B]
 
     def cond(v):
         return tf.logical_and(v["t"] < buffer_length, tf.logical_not(tf.reduce_all(v["done"])))
@@ -367,7 +364,7 @@ def beam_search(
         C = top_log_probs.shape[1]
         top_log_probs = tf.reshape(top_log_probs, [batch, K, C])  # [B, K, C]
         candidates = _candidate_scores(
-            top_log_probs, beams["log_probs"], beams["lengths"], beams["finished"], v["done"], t, alpha
+            top_log_probs, beams["log_probs"], beams["lengths"], beams["finished"], v["done"], t, penalty
         )  # [B, K, C+1]
         top_scores, top = tf.math.top_k(tf.reshape(candidates, [batch, K * (C + 1)]), k=K)  # [B, K]
         source_beam = top // (C + 1)  # [B, K]
@@ -436,36 +433,17 @@ def beam_search(
 def search(
     model,
     source_ids: tf.Tensor,
+    settings: SearchSettings,
     *,
-    beam_size: int = 5,
-    n_best: int = 1,
-    alpha: float = 0.6,
-    max_len_a: float = 2.0,
-    max_len_b: float = 10.0,
     max_length: int | None = None,
-    return_attention: bool = False,
-    bos_id: int = BOS_ID,
-    eos_id: int = EOS_ID,
-    pad_id: int = PAD_ID,
+    reserved: Reserved = RESERVED,
 ) -> SearchResult:
-    """Encodes source_ids int32[B, S] with ``model.encode`` and decodes with ``model.decode_step``.
-
-    beam_size 1 (with n_best 1) runs greedy_search, otherwise beam_search; the options are checked as a
-    `SearchSettings` (``**settings.search_options()`` gives them). Wrap in ``tf.function`` (optionally
-    ``jit_compile=True``) for speed.
-    """
+    """Encodes source_ids int32[B, S] with ``model.encode`` and decodes with ``model.decode_step``: greedy
+    search when settings ask for one beam and one hypothesis, otherwise beam search. Wrap in ``tf.function``
+    (optionally ``jit_compile=True``) for speed."""
+    if not isinstance(settings, SearchSettings):
+        raise TypeError(f"settings: expected a SearchSettings, got {type(settings).__name__}")
     source_ids = tf.convert_to_tensor(source_ids, tf.int32)
     state = model.encode(source_ids)
-    options = dict(
-        alpha=alpha,
-        max_len_a=max_len_a,
-        max_len_b=max_len_b,
-        max_length=max_length,
-        return_attention=return_attention,
-        bos_id=bos_id,
-        eos_id=eos_id,
-        pad_id=pad_id,
-    )
-    if beam_size == 1 and n_best == 1:
-        return greedy_search(model.decode_step, state, source_ids, **options)
-    return beam_search(model.decode_step, state, source_ids, beam_size=beam_size, n_best=n_best, **options)
+    run = greedy_search if settings.beam_size == 1 and settings.nbest == 1 else beam_search
+    return run(model.decode_step, state, source_ids, settings, max_length=max_length, reserved=reserved)

@@ -1,97 +1,67 @@
-"""The options of a translation, checked without TensorFlow: how one search runs (`SearchSettings`), how
-sentences are batched for it (`Batching`), and the stream's chunk size.
+"""The options of a translation, checked without TensorFlow: how one search runs (`SearchSettings`) and how
+sentences are batched for it (`Batching`).
 
-Every value is validated where it is made, with a `SettingError` that names the setting (and that a
-command line renames to its own option), so translate.py reports a bad option in a fraction of a second,
-before it loads TensorFlow and the model. `nmt.decode.search` and `nmt.decode.graph` use these classes.
+Every option has one home. Its default, bounds and comment are declared once, in the ``decode:`` config
+section (`nmt.config.DecodeConfig`); the two classes here take those declarations as they are and are
+validated by the same code (`nmt.config.fields.Section`), so a value is checked once, where the object is
+made, whichever way it came (the command line, the config, the tuned length penalty, the Python API or the
+SavedModel's signatures). An error names the setting (``decode.beam_size: received 0, expected a positive
+integer``) and a command line renames it to its own option (`FieldError.renamed`), so translate.py reports
+a bad option in a fraction of a second, before it loads TensorFlow and the model.
+
+Adding a search option: declare it in `DecodeConfig` (and in the config reference), add
+``name: type = _declared("name")`` to `SearchSettings`, and read ``settings.name`` in `nmt.decode.search`.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping
+import dataclasses
 from dataclasses import dataclass
 
-import numpy as np
+from nmt.config import DecodeConfig, check_search_rules
+from nmt.config.fields import FieldError, Section, setting
 
-from nmt.errors import UserError
-
-
-class SettingError(UserError):
-    """A bad setting, named as the library names it: ``beam_size: expected an integer >= 1, got 0``.
-
-    ``settings`` holds the names (two for a conflict between settings) and ``detail`` the rest, so that a
-    command line can name its own options instead (`renamed`).
-    """
-
-    def __init__(self, settings: str | tuple[str, ...], detail: str):
-        self.settings = (settings,) if isinstance(settings, str) else tuple(settings)
-        self.detail = detail
-        super().__init__(f"{' and '.join(self.settings)}: {detail}")
-
-    def renamed(self, names: Mapping[str, str]) -> UserError:
-        """The same error with every setting renamed by names (those not in names keep theirs)."""
-        return UserError(f"{' and '.join(names.get(s, s) for s in self.settings)}: {self.detail}")
+_UNSET = object()
 
 
-def _is_int(x) -> bool:
-    return isinstance(x, (int, np.integer)) and not isinstance(x, bool)
-
-
-def check_int(name: str, value, minimum: int = 1) -> int:
-    """value as an int; a SettingError naming ``name`` unless it is an integer >= minimum."""
-    if not _is_int(value) or value < minimum:
-        raise SettingError(name, f"expected an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def check_number(name: str, value) -> float:
-    """value as a float; a SettingError naming ``name`` unless it is a finite number >= 0."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise SettingError(name, f"expected a finite number >= 0, got {value!r}")
-    if not (math.isfinite(value) and value >= 0):
-        raise SettingError(name, f"expected a finite number >= 0, got {float(value)!r}")
-    return float(value)
+def _declared(name: str, default=_UNSET, **meta):
+    """The ``decode:`` section's declaration of the field name (default, bounds and comment), for a carrier
+    (default / meta: where the carrier differs, e.g. None for "not given")."""
+    declared = DecodeConfig.__dataclass_fields__[name]
+    default = declared.default if default is _UNSET else default
+    return dataclasses.field(default=default, metadata={**declared.metadata, **meta})
 
 
 @dataclass(frozen=True)
-class SearchSettings:
+class SearchSettings(Section):
     """What one search does; validated when made, so any instance is valid (and, frozen and hashable, it is
     the key of one traced function).
 
     beam_size: K >= 1 beams per sentence (1: greedy search). nbest: N, 1 <= N <= K hypotheses returned.
-    length_penalty: the GNMT alpha >= 0 (defined in `nmt.decode.search`). max_len_a, max_len_b >= 0: the maximum
-    output length a * |x| + b. attention: return the attention weights of every hypothesis.
-    The defaults are those of the ``decode:`` config section (`nmt.config.DecodeConfig`).
+    length_penalty: the GNMT α >= 0 of lp(|y|) = ((5 + |y|) / 6)^α (`nmt.decode.search`). max_len_a,
+    max_len_b >= 0: the maximum output length a·|x| + b. attention: return the attention weights of every
+    hypothesis. Defaults and bounds: those of `nmt.config.DecodeConfig`.
     """
 
-    beam_size: int = 5
-    nbest: int = 1
-    length_penalty: float = 0.6
-    max_len_a: float = 1.5
-    max_len_b: float = 10.0
-    attention: bool = False
+    NAME = "decode"
+    beam_size: int = _declared("beam_size")
+    nbest: int = _declared("nbest")
+    length_penalty: float = _declared("length_penalty")
+    max_len_a: float = _declared("max_len_a")
+    max_len_b: int = _declared("max_len_b")
+    attention: bool = setting(False, "return the attention weights of every hypothesis")
 
-    def __post_init__(self):
-        set_ = object.__setattr__
-        set_(self, "beam_size", check_int("beam_size", self.beam_size))
-        set_(self, "nbest", check_int("nbest", self.nbest))
-        if self.nbest > self.beam_size:
-            raise SettingError("nbest", f"expected at most the beam size ({self.beam_size}), got {self.nbest}")
-        for name in ("length_penalty", "max_len_a", "max_len_b"):
-            set_(self, name, check_number(name, getattr(self, name)))
-        if not isinstance(self.attention, (bool, np.bool_)):
-            raise SettingError("attention", f"expected true or false, got {self.attention!r}")
-        set_(self, "attention", bool(self.attention))
+    def check(self) -> None:
+        check_search_rules(self)
 
     @classmethod
-    def from_decode(cls, decode, *, beam_size=None, nbest=None, length_penalty=None, attention=False):
-        """The settings of a ``decode:`` section (`nmt.config.DecodeConfig`: the run's defaults) with the
-        arguments that are not None instead. nbest defaults to decode.nbest, at most the beam size."""
+    def from_decode(cls, decode: DecodeConfig, *, beam_size=None, nbest=None, length_penalty=None, attention=False):
+        """The settings of a run: its ``decode:`` section (with the tuned length penalty, `nmt.decode.tuning`)
+        and the options given instead, where not None. nbest defaults to decode.nbest, at most the beam size."""
         if beam_size is None:
             beam_size = decode.beam_size
         if nbest is None:
-            nbest = min(decode.nbest, beam_size) if _is_int(beam_size) else decode.nbest
+            nbest = min(decode.nbest, beam_size) if isinstance(beam_size, int) else decode.nbest
         return cls(
             beam_size=beam_size,
             nbest=nbest,
@@ -101,45 +71,37 @@ class SearchSettings:
             attention=attention,
         )
 
-    def search_options(self) -> dict:
-        """These settings as the keywords of `search` (and of `beam_search` / `greedy_search`)."""
-        return dict(
-            beam_size=self.beam_size,
-            n_best=self.nbest,
-            alpha=self.length_penalty,
-            max_len_a=self.max_len_a,
-            max_len_b=self.max_len_b,
-            return_attention=self.attention,
-        )
-
 
 @dataclass(frozen=True)
-class Batching:
+class Batching(Section):
     """How sentences are grouped for the search; validated when made.
 
     batch_size: sentences per batch; or batch_tokens: padded source tokens (rows x longest) per batch, at
-    least one sentence (one of the two; batch_size 64 when neither is given). max_input_len: source tokens
-    searched per sentence; a longer source is cut to its first max_input_len tokens.
+    least one sentence (one of the two; decode.batch_size's default when neither is given). max_input_len:
+    source tokens searched per sentence; a longer source is cut to its first max_input_len tokens.
     """
 
-    batch_size: int | None = None
-    batch_tokens: int | None = None
-    max_input_len: int = 256
+    NAME = "decode"
+    # None (and no batch_tokens): decode's default. Only a number can be given, so errors say so.
+    batch_size: int | None = _declared("batch_size", default=None, expected="a positive integer")
+    batch_tokens: int | None = setting(
+        None, "padded source tokens per decoding batch, instead of batch_size", min=1, expected="a positive integer"
+    )
+    max_input_len: int = _declared("max_input_len")
 
     def __post_init__(self):
-        if self.batch_size is not None and self.batch_tokens is not None:
-            raise SettingError(("batch_size", "batch_tokens"), "give only one of them")
         if self.batch_size is None and self.batch_tokens is None:
-            object.__setattr__(self, "batch_size", 64)
-        for name in ("batch_size", "batch_tokens"):
-            if getattr(self, name) is not None:
-                object.__setattr__(self, name, check_int(name, getattr(self, name)))
-        object.__setattr__(self, "max_input_len", check_int("max_input_len", self.max_input_len))
+            object.__setattr__(self, "batch_size", DecodeConfig.batch_size)
+        super().__post_init__()
+
+    def check(self) -> None:
+        if self.batch_size is not None and self.batch_tokens is not None:
+            self.fail("batch_tokens", "no batch_size beside it (give one of the two)")
 
     @classmethod
-    def from_decode(cls, decode, *, batch_size=None, batch_tokens=None, max_input_len=None) -> Batching:
-        """The batching of a ``decode:`` section (`nmt.config.DecodeConfig`) with the arguments that are not
-        None instead (batch_size: decode.batch_size unless batch_tokens is given)."""
+    def from_decode(cls, decode: DecodeConfig, *, batch_size=None, batch_tokens=None, max_input_len=None):
+        """The batching of a ``decode:`` section with the options given instead, where not None (batch_size:
+        decode.batch_size unless batch_tokens is given)."""
         if batch_size is None and batch_tokens is None:
             batch_size = decode.batch_size
         max_input_len = decode.max_input_len if max_input_len is None else max_input_len
@@ -157,5 +119,10 @@ class Batching:
 
 
 def check_chunk_lines(chunk_lines) -> int:
-    """The sentences translate_stream reads, sorts and translates at a time: an integer >= 1."""
-    return check_int("chunk_lines", chunk_lines)
+    """The sentences a stream reads, sorts and translates at a time: an integer >= 1."""
+    if isinstance(chunk_lines, bool) or not isinstance(chunk_lines, int) or chunk_lines < 1:
+        raise FieldError("chunk_lines", chunk_lines, "a positive integer")
+    return chunk_lines
+
+
+__all__ = ["Batching", "FieldError", "SearchSettings", "check_chunk_lines"]

@@ -11,9 +11,11 @@ A run directory (written by training) holds::
 In process::
 
     translator = load_run("runs/multi30k")
-    translator.translate(["A man is sleeping."])                    # ["Ein Mann schläft."]
-    translator.translate_nbest(["A man is sleeping."], nbest=3)     # [[Hypothesis(text, score), ...]]
-    translator.translate_detailed(lines, attention=True)            # tokens, pieces, attention weights
+    [t.text for t in translator.translate(["A man is sleeping."])]             # ["Ein Mann schläft."]
+    settings = translator.settings(beam_size=5, nbest=3, length_penalty=1.0)  # the run's defaults, overridden
+    translator.translate(lines, settings)[0].hypotheses                       # [Hypothesis(text, score, ...)]
+    translator.translate(lines, translator.settings(attention=True))          # with attention weights
+    translator.translate_stream(open("big.txt"), settings)                    # any length, in input order
 
 All the work is done by `nmt.decode.graph.TranslationGraph`, one TensorFlow graph (tokenization, cut
 to max_input_len, sort by length, batches, search, detokenization, input order). `Translator` is the Python
@@ -96,16 +98,6 @@ class Translation:
         return self.hypotheses[0].score
 
 
-def make_batches(
-    lengths: np.ndarray, batch_size: int | None = None, batch_tokens: int | None = None
-) -> list[np.ndarray]:
-    """The batches `TranslationGraph` makes of sources of these lengths, as lists of indices (sorted by
-    length, stable, shortest first; sources of length 0 are in none). See `plan_batches`."""
-    batching = Batching(batch_size=batch_size, batch_tokens=batch_tokens)
-    order, bounds = (x.numpy() for x in plan_batches(lengths, batching.batch_size or 0, batching.batch_tokens or 0))
-    return [order[bounds[p] : bounds[p + 1]] for p in range(len(bounds) - 1)]
-
-
 def _decode_text(value: bytes) -> str:
     return value.decode("utf-8", errors="replace")
 
@@ -146,17 +138,12 @@ class Translator:
         return self.architecture == "attention"
 
     def settings(self, beam_size=None, nbest=None, length_penalty=None, attention=False) -> SearchSettings:
-        """The decode section's search defaults overridden by the arguments that are not None."""
+        """The run's search settings (its ``decode:`` section with the tuned length penalty) with the options
+        given instead, where not None: the one place where a call's options meet the run's defaults."""
         return self._check_attention(
             SearchSettings.from_decode(
                 self.decode, beam_size=beam_size, nbest=nbest, length_penalty=length_penalty, attention=attention
             )
-        )
-
-    def batching(self, batch_size=None, batch_tokens=None, max_input_len=None) -> Batching:
-        """The decode section's batching overridden by the arguments that are not None."""
-        return Batching.from_decode(
-            self.decode, batch_size=batch_size, batch_tokens=batch_tokens, max_input_len=max_input_len
         )
 
     def _check_attention(self, settings: SearchSettings) -> SearchSettings:
@@ -167,108 +154,48 @@ class Translator:
             )
         return settings
 
-    def search_function(self, settings: SearchSettings):
-        """The traced search of one batch: source_ids int32[B, S] -> (tokens [B,N,L], lengths [B,N], scores
-        [B,N], attention [B,N,L,S] or [0]) (`TranslationGraph.search_function`)."""
-        return self.graph.search_function(settings)
+    def batching(self, batch_size=None, batch_tokens=None, max_input_len=None) -> Batching:
+        """The run's batching (its ``decode:`` section) with the options given instead, where not None."""
+        return Batching.from_decode(
+            self.decode, batch_size=batch_size, batch_tokens=batch_tokens, max_input_len=max_input_len
+        )
 
     # ---------------------------------------------------------------------------------------- translate
 
     def translate(
-        self, sentences: Sequence[str], *, beam_size=None, length_penalty=None, batch_size=None, batch_tokens=None
-    ) -> list[str]:
-        """The best translation of every sentence, in input order."""
-        return [
-            t.text
-            for t in self.translate_detailed(
-                sentences,
-                beam_size=beam_size,
-                length_penalty=length_penalty,
-                batch_size=batch_size,
-                batch_tokens=batch_tokens,
-            )
-        ]
-
-    def translate_nbest(
-        self,
-        sentences: Sequence[str],
-        *,
-        nbest=None,
-        beam_size=None,
-        length_penalty=None,
-        batch_size=None,
-        batch_tokens=None,
-    ) -> list[list[Hypothesis]]:
-        """The n-best list (nbest entries, best first; default: the beam size) of every sentence."""
-        if nbest is None:
-            nbest = self.decode.beam_size if beam_size is None else beam_size
-        translations = self.translate_detailed(
-            sentences,
-            beam_size=beam_size,
-            nbest=nbest,
-            length_penalty=length_penalty,
-            batch_size=batch_size,
-            batch_tokens=batch_tokens,
-        )
-        return [t.hypotheses for t in translations]
-
-    def translate_detailed(
-        self,
-        sentences: Sequence[str],
-        *,
-        beam_size=None,
-        nbest=None,
-        length_penalty=None,
-        batch_size=None,
-        batch_tokens=None,
-        attention: bool = False,
-        max_input_len=None,
-        settings: SearchSettings | None = None,
-        batching: Batching | None = None,
+        self, sentences: Sequence[str], settings: SearchSettings | None = None, batching: Batching | None = None
     ) -> list[Translation]:
-        """Translations with source ids, n-best hypotheses, target tokens and (optionally) attention.
+        """The translations of sentences, in input order: each a `Translation` (``.text`` the best, ``.hypotheses``
+        the settings.nbest best, with target tokens and, with settings.attention, attention weights).
 
-        A source longer than max_input_len tokens (default: decode.max_input_len) is translated from its
-        first max_input_len tokens, and its Translation says so (``truncated_from``): an input of any
-        length is translated, in bounded memory. settings / batching: the options as made objects (then
-        the single options above stay None).
+        settings / batching: default ``self.settings()`` / ``self.batching()`` (the run's). A source longer than
+        batching.max_input_len tokens is translated from its first max_input_len tokens, and its Translation
+        says so (``truncated_from``): an input of any length is translated, in bounded memory.
         """
-        settings, batching = self._options(
-            beam_size=beam_size,
-            nbest=nbest,
-            length_penalty=length_penalty,
-            batch_size=batch_size,
-            batch_tokens=batch_tokens,
-            attention=attention,
-            max_input_len=max_input_len,
-            settings=settings,
-            batching=batching,
-        )
+        settings, batching = self._options(settings, batching)
         return self._translate(list(sentences), settings, batching)
 
-    def _options(
+    def translate_stream(
         self,
-        *,
-        beam_size=None,
-        nbest=None,
-        length_penalty=None,
-        batch_size=None,
-        batch_tokens=None,
-        attention=False,
-        max_input_len=None,
+        sentences: Iterable[str],
         settings: SearchSettings | None = None,
         batching: Batching | None = None,
-    ) -> tuple[SearchSettings, Batching]:
-        """The options of a call as (SearchSettings, Batching): made from the decode section and the single
-        options, or given as made."""
-        if settings is None:
-            settings = self.settings(beam_size, nbest, length_penalty, attention)
-        elif any(x is not None for x in (beam_size, nbest, length_penalty)) or attention:
-            raise TypeError("give settings or the single search options, not both")
-        if batching is None:
-            batching = self.batching(batch_size, batch_tokens, max_input_len)
-        elif any(x is not None for x in (batch_size, batch_tokens, max_input_len)):
-            raise TypeError("give batching or the single batching options, not both")
+        chunk_lines: int = 4000,
+    ) -> Iterator[Translation]:
+        """`translate` over an iterable of any length, chunk_lines sentences at a time (memory stays constant;
+        each chunk is sorted by length for batching); yields the translations in input order. The options are
+        checked before the first sentence is read."""
+        chunk_lines = check_chunk_lines(chunk_lines)
+        settings, batching = self._options(settings, batching)
+        return self._stream(iter(sentences), chunk_lines, settings, batching)
+
+    def _options(self, settings, batching) -> tuple[SearchSettings, Batching]:
+        settings = self.settings() if settings is None else settings
+        batching = self.batching() if batching is None else batching
+        if not isinstance(settings, SearchSettings):
+            raise TypeError(f"settings: expected a SearchSettings, got {type(settings).__name__}")
+        if not isinstance(batching, Batching):
+            raise TypeError(f"batching: expected a Batching, got {type(batching).__name__}")
         return self._check_attention(settings), batching
 
     def _translate(self, sentences: list, settings: SearchSettings, batching: Batching) -> list[Translation]:
@@ -312,16 +239,6 @@ class Translator:
             full = int(full_lengths[i])
             translations.append(Translation(sentence, source_ids, hyps, full if full > len(source_ids) else None))
         return translations
-
-    def translate_stream(
-        self, sentences: Iterable[str], *, chunk_lines: int = 4000, **options
-    ) -> Iterator[Translation]:
-        """translate_detailed over an iterable of any length, chunk_lines sentences at a time (memory stays
-        constant; each chunk is sorted by length for batching); yields the translations in input order.
-        The options are checked before the first sentence is read."""
-        chunk_lines = check_chunk_lines(chunk_lines)
-        settings, batching = self._options(**options)
-        return self._stream(iter(sentences), chunk_lines, settings, batching)
 
     def _stream(self, sentences: Iterator[str], chunk_lines: int, settings, batching) -> Iterator[Translation]:
         chunk: list[str] = []
@@ -377,19 +294,14 @@ def export_translator(translator: Translator, path) -> Path:
     """Saves the text -> text SavedModel of `translator` at path (atomically: written next to it, then
     renamed over any previous export): a `TranslationGraph` of its model and tokenizers with the
     signatures of `serving_signatures` ("serving_default": sentences string[N] -> translations string[N];
-    "nbest": -> translations string[N, K], scores float32[N, K]) for the settings of translator.decode.
+    "nbest": -> translations string[N, K], scores float32[N, K]) for the run's settings (translator.settings()).
     The search runs without XLA (a SavedModel that loads anywhere). Returns the path."""
     path = Path(path)
     graph = TranslationGraph(translator.model, translator.tokenizers)
-    signatures = serving_signatures(graph, translator.decode)
+    signatures = serving_signatures(graph, translator.settings(), translator.batching())
     with atomic_directory(path) as tmp:
         try:
             tf.saved_model.save(graph, str(tmp), signatures=signatures)
         except tf.errors.OpError as error:  # e.g. a full disk, reported by TensorFlow's file system layer
             raise UserError(f"{path}: cannot write the SavedModel ({error.message.splitlines()[0][:200]})") from None
     return path
-
-
-def export_run(run_dir) -> Path:
-    """Exports the run directory's model to run_dir/export."""
-    return export_translator(load_run(run_dir), Path(run_dir) / EXPORT_DIR)

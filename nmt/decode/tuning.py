@@ -1,24 +1,22 @@
 """The length penalty chosen on dev after training (``decode.tune_length_penalty``).
 
-A model stopped early in its learning writes short output and needs a larger GNMT length penalty α
-than the same model trained longer (docs/RESULTS.md, the fast recipe on Multi30k: after 15 minutes dev
-BLEU peaked at α 1.6 or 2.0, after 60 minutes at 1.2). With ``decode.tune_length_penalty: [α1, α2, ...]``
-the run decodes its dev set (the sentences dev BLEU uses: ``train.eval_max_sentences``) with each α
-(beam ``decode.beam_size``) once training ends, keeps the α of the best dev BLEU (the first listed on
-a tie) and writes it, with the sweep, to RUN_DIR/decode_tuned.yaml (the 15-minute float32 run):
+A model stopped early in its learning writes short output and needs a larger GNMT length penalty than the
+same model trained longer (docs/RESULTS.md has the sweeps that showed it). With
+``decode.tune_length_penalty: [α1, α2, ...]`` the run decodes its dev set (the sentences dev BLEU uses:
+``train.eval_max_sentences``) with each value (beam ``decode.beam_size``) once training ends, keeps the one
+of the best dev BLEU (the first listed on a tie) and writes it, with the sweep, to RUN_DIR/decode_tuned.yaml:
 
     length_penalty: 1.6
     dev_bleu: {0.8: 35.99, 1.2: 36.39, 1.6: 36.96, 2.0: 36.75}
 
-That α is the search default of the test score, the export, `load_run` and translate.py; config.yaml
-stays the config the run was started with (so that --resume still matches it). TensorFlow-free: the
-sweep takes the translator.
+That value is the search default of the test score, the export, `load_run` and translate.py (`apply`,
+the one place where it meets the run's ``decode:`` section); config.yaml stays the config the run was started
+with (so that --resume still matches it). TensorFlow-free: the sweep takes the translator.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -34,26 +32,30 @@ if TYPE_CHECKING:
 
 
 def sweep(
-    translator, pairs: Sequence[tuple[str, str]], alphas: Sequence[float], log: Callable[[str], None] = print
+    translator, pairs: Sequence[tuple[str, str]], penalties: Sequence[float], log: Callable[[str], None] = print
 ) -> tuple[float, dict[float, evaluation.Scores]]:
-    """Decodes the sources of pairs with each α (the translator's other defaults) and scores them
-    against the targets. -> (the α with the highest BLEU, the first listed on a tie; {α: Scores})."""
+    """Decodes the sources of pairs with each length penalty (the translator's other settings) and scores
+    them against the targets. -> (the value with the highest BLEU, the first listed on a tie; {value: Scores})."""
     from nmt.text import evaluation
 
     sources, references = [s for s, _ in pairs], [t for _, t in pairs]
     scores = {}
-    for alpha in alphas:
-        scores[alpha] = evaluation.score(translator.translate(sources, length_penalty=alpha), references)
-        log(f"length penalty {alpha:g}: dev {scores[alpha].format()}")
-    alphas = list(alphas)
-    best = max(alphas, key=lambda a: (scores[a].bleu, -alphas.index(a)))
+    for value in penalties:
+        hypotheses = [t.text for t in translator.translate(sources, translator.settings(length_penalty=value))]
+        scores[value] = evaluation.score(hypotheses, references)
+        log(f"length penalty {value:g}: dev {scores[value].format()}")
+    penalties = list(penalties)
+    best = max(penalties, key=lambda a: (scores[a].bleu, -penalties.index(a)))
     return best, scores
 
 
-def write(run_dir, alpha: float, scores: dict[float, evaluation.Scores]) -> Path:
+def write(run_dir, length_penalty: float, scores: dict[float, evaluation.Scores]) -> Path:
     """Writes RUN_DIR/decode_tuned.yaml (atomically) -> its path."""
     path = Path(run_dir) / TUNED_DECODE_FILE
-    values = {"length_penalty": float(alpha), "dev_bleu": {float(a): round(s.bleu, 2) for a, s in scores.items()}}
+    values = {
+        "length_penalty": float(length_penalty),
+        "dev_bleu": {float(a): round(s.bleu, 2) for a, s in scores.items()},
+    }
     atomic_write_text(path, yaml.safe_dump(values, sort_keys=False), what="the tuned decode settings")
     return path
 
@@ -67,7 +69,8 @@ def apply(run_dir, decode):
         values = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
         raise UserError(f"{path}: cannot read the tuned decode settings ({type(error).__name__})") from None
-    alpha = values.get("length_penalty") if isinstance(values, dict) else None
-    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not math.isfinite(alpha) or alpha < 0:
-        raise UserError(f"{path}: length_penalty: expected a finite number >= 0, received {alpha!r}")
-    return dataclasses.replace(decode, length_penalty=float(alpha))
+    value = values.get("length_penalty") if isinstance(values, dict) else None
+    try:
+        return dataclasses.replace(decode, length_penalty=value)  # validated by the section's declaration
+    except UserError as error:
+        raise UserError(f"{path}: {error}") from None

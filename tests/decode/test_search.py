@@ -116,12 +116,24 @@ def hypotheses(result, b: int):
     return out
 
 
+def settings_and_rest(beam_size=1, nbest=1, length_penalty=0.6, max_len_a=2.0, max_len_b=10, attention=False, **rest):
+    """The SearchSettings of a test's options (these tests' own defaults) and the other keywords."""
+    return search.SearchSettings(beam_size, nbest, length_penalty, max_len_a, max_len_b, attention), rest
+
+
+def run_search(model, ids, **kw):
+    settings, rest = settings_and_rest(**kw)
+    return search.search(model, ids, settings, **rest)
+
+
 def greedy(model, ids, **kw):
-    return search.greedy_search(model.decode_step, model.encode(ids), ids, **kw)
+    settings, rest = settings_and_rest(**kw)
+    return search.greedy_search(model.decode_step, model.encode(ids), ids, settings, **rest)
 
 
 def beam(model, ids, **kw):
-    return search.beam_search(model.decode_step, model.encode(ids), ids, **kw)
+    settings, rest = settings_and_rest(**kw)
+    return search.beam_search(model.decode_step, model.encode(ids), ids, settings, **rest)
 
 
 # ------------------------------------------------------------------------------------------------------ oracles
@@ -134,7 +146,7 @@ def test_wide_beam_equals_exhaustive_search_and_n_best(seed, alpha):
     sources = [[4, 5], [1, 4, 4], [5, 1, 4, 4]]  # limits |x| (a=1, b=0): 2, 3, 4
     ids = np.array([s + [0] * (4 - len(s)) for s in sources], np.int32)
     space = sum(3 ** (n - 1) for n in range(1, 5)) + 3**4  # 121 hypotheses of length <= 4
-    result = beam(model, ids, beam_size=space, n_best=5, alpha=alpha, max_len_a=1.0, max_len_b=0.0)
+    result = beam(model, ids, beam_size=space, nbest=5, length_penalty=alpha, max_len_a=1.0, max_len_b=0)
     for b, source in enumerate(sources):
         expected = exhaustive(model, source, len(source), alpha)[:5]
         got = hypotheses(result, b)
@@ -182,7 +194,7 @@ def test_narrow_beam_equals_a_plain_reference_beam_search(K, alpha):
     here: with K = 1 to 3 the reference misses the exhaustive optimum in 19 of these 36 cases.)"""
     model = FakeModel(11, eos_bias=-2.0, eos_slope=0.7)
     sources, ids = make_batch(12, 12, min_len=2, max_len=6)
-    result = beam(model, ids, beam_size=K, n_best=K, alpha=alpha, max_len_a=1.0, max_len_b=1.0)
+    result = beam(model, ids, beam_size=K, nbest=K, length_penalty=alpha, max_len_a=1.0, max_len_b=1)
     for b, source in enumerate(sources):
         expected = reference_beam(model, source, K, K, alpha, limit=len(source) + 1)
         got = [h for h in hypotheses(result, b) if h[1] > -np.inf]
@@ -190,7 +202,7 @@ def test_narrow_beam_equals_a_plain_reference_beam_search(K, alpha):
         np.testing.assert_allclose([h[1] for h in got], [e[1] for e in expected], rtol=1e-5, atol=1e-5)
         np.testing.assert_allclose([h[2] for h in got], [e[2] for e in expected], rtol=1e-5, atol=1e-5)
     if K == 1:
-        g = greedy(model, ids, alpha=alpha, max_len_a=1.0, max_len_b=1.0)
+        g = greedy(model, ids, length_penalty=alpha, max_len_a=1.0, max_len_b=1)
         for b, source in enumerate(sources):
             assert hypotheses(g, b)[0][0] == reference_beam(model, source, 1, 1, alpha, len(source) + 1)[0][0]
 
@@ -199,7 +211,7 @@ def test_narrow_beam_equals_a_plain_reference_beam_search(K, alpha):
 def test_beam_one_equals_greedy(alpha):
     model = FakeModel(3)
     _, ids = make_batch(4, 64)
-    options = dict(alpha=alpha, max_len_a=1.0, max_len_b=2.0, return_attention=True)
+    options = dict(length_penalty=alpha, max_len_a=1.0, max_len_b=2, attention=True)
     g, b1 = greedy(model, ids, **options), beam(model, ids, beam_size=1, **options)
     np.testing.assert_array_equal(g.tokens, b1.tokens)
     np.testing.assert_array_equal(g.lengths, b1.lengths)
@@ -214,9 +226,9 @@ def batch_results():
     """A batch of 64 mixed-length sentences decoded together and one by one (one traced function each)."""
     model = FakeModel(5)
     sources, ids = make_batch(6, 64)
-    options = dict(alpha=0.6, max_len_a=1.0, max_len_b=2.0, return_attention=True)
+    options = dict(length_penalty=0.6, max_len_a=1.0, max_len_b=2, attention=True)
     signature = [tf.TensorSpec([None, None], tf.int32)]
-    run_beam = tf.function(lambda x: beam(model, x, beam_size=4, n_best=3, **options), input_signature=signature)
+    run_beam = tf.function(lambda x: beam(model, x, beam_size=4, nbest=3, **options), input_signature=signature)
     run_greedy = tf.function(lambda x: greedy(model, x, **options), input_signature=signature)
     together = {"beam": run_beam(ids), "greedy": run_greedy(ids)}
     alone = {
@@ -268,8 +280,8 @@ def test_scores_equal_recomputed_log_probs_and_outputs_are_well_formed(batch_res
 def test_eager_tf_function_and_xla_give_identical_results():
     model = FakeModel(7)
     _, ids = make_batch(8, 16)
-    options = dict(alpha=0.6, max_len_a=1.0, max_len_b=2.0, return_attention=True)
-    for decode in (lambda x: beam(model, x, beam_size=3, n_best=2, **options), lambda x: greedy(model, x, **options)):
+    options = dict(length_penalty=0.6, max_len_a=1.0, max_len_b=2, attention=True)
+    for decode in (lambda x: beam(model, x, beam_size=3, nbest=2, **options), lambda x: greedy(model, x, **options)):
         eager = decode(ids)
         for compiled in (tf.function(decode), tf.function(decode, jit_compile=True)):
             other = compiled(ids)
@@ -285,11 +297,11 @@ def test_xla_with_unknown_shapes():
     model = FakeModel(7)
     _, ids = make_batch(9, 5)
     run = tf.function(
-        lambda x: search.search(model, x, beam_size=2, alpha=0.6, max_len_a=1.0, max_len_b=2.0),
+        lambda x: run_search(model, x, beam_size=2, length_penalty=0.6, max_len_a=1.0, max_len_b=2),
         input_signature=[tf.TensorSpec([None, None], tf.int32)],
         jit_compile=True,
     )
-    eager = search.search(model, ids, beam_size=2, alpha=0.6, max_len_a=1.0, max_len_b=2.0)
+    eager = run_search(model, ids, beam_size=2, length_penalty=0.6, max_len_a=1.0, max_len_b=2)
     np.testing.assert_array_equal(run(ids).tokens, eager.tokens)
 
 
@@ -324,7 +336,7 @@ def test_first_step_beams_are_distinct():
     scores above, and whole searches against the plain-Python reference beam search."""
     model = FakeModel(11)
     _, ids = make_batch(12, 8)
-    result = beam(model, ids, beam_size=4, n_best=4, alpha=0.0, max_len_a=1.0, max_len_b=2.0)
+    result = beam(model, ids, beam_size=4, nbest=4, length_penalty=0.0, max_len_a=1.0, max_len_b=2)
     for b in range(8):
         got = hypotheses(result, b)
         assert len({tuple(h[0]) for h in got}) == 4
@@ -334,7 +346,10 @@ def test_first_step_beams_are_distinct():
 def test_search_stops_as_soon_as_nothing_can_beat_the_best_finished(alpha):
     model = FakeModel(13, eos_bias=12.0, eos_slope=0.0)  # EOS first is almost certain
     ids = np.array([[4, 5, 4, 5]], np.int32)
-    for run in (lambda: greedy(model, ids, alpha=alpha), lambda: beam(model, ids, beam_size=3, alpha=alpha)):
+    for run in (
+        lambda: greedy(model, ids, length_penalty=alpha),
+        lambda: beam(model, ids, beam_size=3, length_penalty=alpha),
+    ):
         model.calls = 0
         result = run()
         assert list(np.asarray(result.tokens[0, 0, :2])) == [EOS, PAD]
@@ -349,7 +364,7 @@ def test_early_stop_bound_is_sound_with_length_penalty():
     bests = set()
     for alpha in (0.0, 1.0, 5.0):
         expected = exhaustive(model, source, 4, alpha)[0]
-        got = hypotheses(beam(model, ids, beam_size=121, alpha=alpha, max_len_a=1.0, max_len_b=0.0), 0)[0]
+        got = hypotheses(beam(model, ids, beam_size=121, length_penalty=alpha, max_len_a=1.0, max_len_b=0), 0)[0]
         assert got[0] == expected[2]
         bests.add(tuple(got[0]))
     assert len(bests) == 3  # [EOS], then longer winners as alpha grows
@@ -358,8 +373,8 @@ def test_early_stop_bound_is_sound_with_length_penalty():
 def test_maximum_output_length_is_a_times_source_length_plus_b():
     model = FakeModel(14, eos_bias=-1e9, eos_slope=0.0)  # never EOS: every hypothesis runs to its limit
     sources, ids = make_batch(15, 6)
-    for run in (greedy, lambda m, x, **kw: beam(m, x, beam_size=2, n_best=2, **kw)):
-        result = run(model, ids, alpha=0.6, max_len_a=1.5, max_len_b=1.0)
+    for run in (greedy, lambda m, x, **kw: beam(m, x, beam_size=2, nbest=2, **kw)):
+        result = run(model, ids, length_penalty=0.6, max_len_a=1.5, max_len_b=1)
         expected = [int(np.floor(1.5 * len(s) + 1.0)) for s in sources]
         assert result.tokens.shape[2] == int(np.floor(1.5 * ids.shape[1] + 1.0))
         for b in range(len(sources)):
@@ -369,18 +384,16 @@ def test_maximum_output_length_is_a_times_source_length_plus_b():
 
 
 def test_length_penalty_formula():
-    np.testing.assert_allclose(
-        search.length_penalty([1, 5, 10], 0.6), [((5 + n) / 6) ** 0.6 for n in (1, 5, 10)], rtol=1e-6
-    )
-    np.testing.assert_allclose(search.length_penalty([7], 0.0), [1.0])
+    np.testing.assert_allclose(search.lp([1, 5, 10], 0.6), [((5 + n) / 6) ** 0.6 for n in (1, 5, 10)], rtol=1e-6)
+    np.testing.assert_allclose(search.lp([7], 0.0), [1.0])
 
 
 def test_search_entry_point_dispatches_and_tiles():
     model = FakeModel(16)
     _, ids = make_batch(17, 4)
-    np.testing.assert_array_equal(search.search(model, ids, beam_size=1).tokens, greedy(model, ids).tokens)
+    np.testing.assert_array_equal(run_search(model, ids, beam_size=1).tokens, greedy(model, ids).tokens)
     np.testing.assert_array_equal(
-        search.search(model, ids, beam_size=3, n_best=2).tokens, beam(model, ids, beam_size=3, n_best=2).tokens
+        run_search(model, ids, beam_size=3, nbest=2).tokens, beam(model, ids, beam_size=3, nbest=2).tokens
     )
     state = search.tile_beams({"memory": {"m": tf.constant([[1], [2]])}, "recurrent": {}}, 3)
     assert list(state["memory"]["m"].numpy().ravel()) == [1, 1, 1, 2, 2, 2]
@@ -389,10 +402,10 @@ def test_search_entry_point_dispatches_and_tiles():
 @pytest.mark.parametrize(
     "options, fragment",
     [
-        (dict(beam_size=0), "^beam_size: expected an integer >= 1, got 0$"),
-        (dict(beam_size=2, n_best=3), r"^nbest: expected at most the beam size \(2\), got 3$"),
-        (dict(beam_size=2, alpha=-0.1), "^length_penalty: expected a finite number >= 0, got -0.1$"),
-        (dict(beam_size=2, return_attention=True), "attention"),
+        (dict(beam_size=0), "^decode.beam_size: received 0, expected a positive integer$"),
+        (dict(beam_size=2, nbest=3), r"^decode.nbest: received 3, expected at most the beam size \(2\)$"),
+        (dict(beam_size=2, length_penalty=-0.1), "^decode.length_penalty: received -0.1, expected a number >= 0$"),
+        (dict(beam_size=2, attention=True), "attention"),
         (dict(beam_size=1, max_length=0), "max_length"),
         (dict(beam_size=3, max_len_a=-1.0), "max_len_a"),
     ],
@@ -400,44 +413,51 @@ def test_search_entry_point_dispatches_and_tiles():
 def test_user_errors(options, fragment):
     model = FakeModel(0, attention=False)
     with pytest.raises(UserError, match=fragment):
-        search.search(model, np.array([[4, 5]], np.int32), **options)
+        run_search(model, np.array([[4, 5]], np.int32), **options)
 
 
 def test_search_settings_are_validated_once_with_their_names():
-    """SearchSettings: the one definition of a search's options; every instance is valid, errors name the
-    setting; from_decode merges a decode section with the options given; search_options feeds search()."""
+    """SearchSettings: the one carrier of a search's options; every instance is valid, errors name the
+    setting (and a command line renames it); from_decode merges a decode section with the options given."""
     from nmt.config import DecodeConfig
+    from nmt.config.fields import FieldError
 
     for kwargs, message in (
-        (dict(beam_size=0), "beam_size: expected an integer >= 1, got 0"),
-        (dict(beam_size=2.0), "beam_size: expected an integer >= 1, got 2.0"),
-        (dict(beam_size=True), "beam_size: expected an integer >= 1, got True"),
-        (dict(nbest=0), "nbest: expected an integer >= 1, got 0"),
-        (dict(beam_size=2, nbest=3), "nbest: expected at most the beam size (2), got 3"),
-        (dict(length_penalty=float("inf")), "length_penalty: expected a finite number >= 0, got inf"),
-        (dict(length_penalty="0.6"), "length_penalty: expected a finite number >= 0, got '0.6'"),
-        (dict(max_len_a=-1), "max_len_a: expected a finite number >= 0, got -1.0"),
-        (dict(max_len_b=float("nan")), "max_len_b: expected a finite number >= 0, got nan"),
-        (dict(attention="yes"), "attention: expected true or false, got 'yes'"),
+        (dict(beam_size=0), "decode.beam_size: received 0, expected a positive integer"),
+        (dict(beam_size=2.0), "decode.beam_size: received 2.0, expected a positive integer"),
+        (dict(beam_size=True), "decode.beam_size: received True, expected a positive integer"),
+        (dict(nbest=0), "decode.nbest: received 0, expected a positive integer"),
+        (dict(beam_size=2, nbest=3), "decode.nbest: received 3, expected at most the beam size (2)"),
+        (dict(length_penalty=float("inf")), "decode.length_penalty: received inf, expected a finite number >= 0"),
+        (dict(length_penalty="0.6"), "decode.length_penalty: received '0.6', expected a number >= 0"),
+        (dict(max_len_a=-1), "decode.max_len_a: received -1.0, expected a number >= 0"),
+        (dict(max_len_b=float("nan")), "decode.max_len_b: received nan, expected a finite integer >= 0"),
+        (dict(max_len_a=0, max_len_b=0), "decode.max_len_a: received 0.0, expected max_len_a·|x| + max_len_b > 0"),
+        (dict(attention="yes"), "decode.attention: received 'yes', expected true or false"),
     ):
-        with pytest.raises(search.SettingError) as error:
+        with pytest.raises(FieldError) as error:
             search.SearchSettings(**kwargs)
         assert str(error.value) == message
-        assert error.value.renamed({"beam_size": "--beam-size"}).args[0] == message.replace(
-            "beam_size:", "--beam-size:"
-        )
+        name = message.split(":")[0].removeprefix("decode.")
+        assert str(error.value.renamed({name: "--option"})) == message.replace(f"decode.{name}:", "--option:")
+    # Declared once: the carrier's defaults and bounds are the decode section's.
+    assert search.SearchSettings() == search.SearchSettings.from_decode(DecodeConfig())
+    for field in ("beam_size", "nbest", "length_penalty", "max_len_a", "max_len_b"):
+        declared = DecodeConfig.__dataclass_fields__[field]
+        carried = search.SearchSettings.__dataclass_fields__[field]
+        assert (carried.default, carried.metadata) == (declared.default, declared.metadata)
     decode = DecodeConfig(beam_size=4, nbest=3, length_penalty=1.0, max_len_a=2.0, max_len_b=5)
-    assert search.SearchSettings.from_decode(decode) == search.SearchSettings(4, 3, 1.0, 2.0, 5.0)
+    assert search.SearchSettings.from_decode(decode) == search.SearchSettings(4, 3, 1.0, 2.0, 5)
     assert search.SearchSettings.from_decode(decode, beam_size=2).nbest == 2  # at most the beam size
     assert search.SearchSettings.from_decode(decode, beam_size=2, nbest=1, length_penalty=0) == (
-        search.SearchSettings(2, 1, 0.0, 2.0, 5.0)
+        search.SearchSettings(2, 1, 0.0, 2.0, 5)
     )
-    with pytest.raises(search.SettingError, match="^nbest"):
+    with pytest.raises(FieldError, match="^decode.nbest"):
         search.SearchSettings.from_decode(decode, beam_size=2, nbest=3)
     model = FakeModel(18)
     _, ids = make_batch(19, 3)
-    settings = search.SearchSettings(beam_size=3, nbest=2, length_penalty=0.6, max_len_a=1.0, max_len_b=2.0)
+    settings = search.SearchSettings(beam_size=3, nbest=2, length_penalty=0.6, max_len_a=1.0, max_len_b=2)
     np.testing.assert_array_equal(
-        search.search(model, ids, **settings.search_options()).tokens,
-        beam(model, ids, beam_size=3, n_best=2, alpha=0.6, max_len_a=1.0, max_len_b=2.0).tokens,
+        search.search(model, ids, settings).tokens,
+        beam(model, ids, beam_size=3, nbest=2, length_penalty=0.6, max_len_a=1.0, max_len_b=2).tokens,
     )

@@ -4,12 +4,14 @@ file it writes, and how a run's decode defaults take it."""
 from __future__ import annotations
 
 import dataclasses
+from types import SimpleNamespace
 
 import pytest
 import sacrebleu
 
 from nmt.config import DecodeConfig
 from nmt.decode import tuning
+from nmt.decode.settings import SearchSettings
 from nmt.errors import UserError
 from nmt.rundir import TUNED_DECODE_FILE
 
@@ -22,14 +24,21 @@ REFERENCES = [
 
 
 class CuttingTranslator:
-    """Stands in for a Translator: α decides how many words of each reference it keeps, so a larger α
-    gives longer output up to a point (and garbage after it), as a length penalty does."""
+    """Stands in for a Translator: the length penalty decides how many words of each reference it keeps, so
+    a larger one gives longer output up to a point (and garbage after it), as a length penalty does."""
 
     def __init__(self):
         self.calls = []
 
-    def translate(self, sources, length_penalty=None):
-        self.calls.append(length_penalty)
+    def settings(self, length_penalty):
+        return SearchSettings(length_penalty=length_penalty)
+
+    def translate(self, sources, settings):
+        self.calls.append(settings.length_penalty)
+        return [SimpleNamespace(text=text) for text in self.texts(sources, settings.length_penalty)]
+
+    @staticmethod
+    def texts(sources, length_penalty):
         keep = {0.0: 3, 0.5: 5, 1.0: 100, 2.0: 100, 3.0: 100}[length_penalty]
         extra = " x y z" if length_penalty == 3.0 else ""
         return [" ".join(r.split()[:keep]) + extra for r in sources]
@@ -41,7 +50,7 @@ def test_the_sweep_keeps_the_best_dev_bleu_and_the_first_listed_on_a_tie():
     best, scores = tuning.sweep(translator, pairs, (0.0, 0.5, 2.0, 1.0, 3.0), log=lambda _: None)
     assert translator.calls == [0.0, 0.5, 2.0, 1.0, 3.0]
     for alpha, score in scores.items():  # each score is sacrebleu's corpus BLEU of that α's output
-        expected = sacrebleu.corpus_bleu(translator.translate(REFERENCES, alpha), [REFERENCES]).score
+        expected = sacrebleu.corpus_bleu(translator.texts(REFERENCES, alpha), [REFERENCES]).score
         assert score.bleu == pytest.approx(expected)
     assert scores[2.0].bleu == scores[1.0].bleu == pytest.approx(100.0)
     assert best == 2.0  # tied with 1.0, listed first
@@ -61,9 +70,9 @@ def test_the_written_choice_becomes_the_decode_default(tmp_path):
 @pytest.mark.parametrize(
     "text, detail",
     [
-        ("length_penalty: -1\n", "length_penalty: expected a finite number >= 0, received -1"),
-        ("length_penalty: .nan\n", "length_penalty: expected a finite number >= 0, received nan"),
-        ("dev_bleu: {}\n", "length_penalty: expected a finite number >= 0, received None"),
+        ("length_penalty: -1\n", "decode.length_penalty: received -1.0, expected a number >= 0"),
+        ("length_penalty: .nan\n", "decode.length_penalty: received nan, expected a finite number >= 0"),
+        ("dev_bleu: {}\n", "decode.length_penalty: received None, expected a number >= 0"),
         ("[1, 2\n", "cannot read the tuned decode settings (ParserError)"),
     ],
 )

@@ -127,7 +127,8 @@ def main(argv=None) -> int:
     test_src = REPO_ROOT / "data" / "numbers" / "test.en"
     ordinary = test_src.read_text(encoding="utf-8").splitlines()[:40] if test_src.exists() else []
     pool = templates(ordinary)
-    oracle = [translate.one_line(t) for t in translator.translate(pool, beam_size=args.beam_size)]
+    settings = translator.settings(beam_size=args.beam_size)
+    oracle = [translate.one_line(t.text) for t in translator.translate(pool, settings)]
 
     work = Path(args.work_dir) if args.work_dir else Path(tempfile.mkdtemp(prefix="stress_translate."))
     work.mkdir(parents=True, exist_ok=True)
