@@ -6,8 +6,8 @@ same model trained longer (docs/RESULTS.md has the sweeps that showed it). With
 ``train.eval_max_sentences``) with each value (beam ``decode.beam_size``) once training ends, keeps the one
 of the best dev BLEU (the first listed on a tie) and writes it, with the sweep, to RUN_DIR/decode_tuned.yaml:
 
-    length_penalty: 1.6
-    dev_bleu: {0.8: 35.99, 1.2: 36.39, 1.6: 36.96, 2.0: 36.75}
+    length_penalty: 1.6                                   # the chosen value
+    dev_bleu: {0.8: B1, 1.2: B2, 1.6: B3, 2.0: B4}        # the dev BLEU of every value tried
 
 That value is the search default of the test score, the export, `load_run` and translate.py (`apply`,
 the one place where it meets the run's ``decode:`` section); config.yaml stays the config the run was started

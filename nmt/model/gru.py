@@ -1,4 +1,4 @@
-"""The gated recurrent unit of the design notes, as a Keras 3 cell and layer.
+"""The gated recurrent unit of docs/DESIGN.md, as a Keras 3 cell and layer.
 
 Equations (σ = logistic sigmoid, ⊙ = element-wise product), for one step with input x_t and
 previous state h_{t-1}, and optionally a per-sequence context c (Cho et al. 2014's decoder):

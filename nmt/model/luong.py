@@ -1,6 +1,6 @@
 """Attention after the recurrence (`model.attention_position: luong`, Luong et al. 2015).
 
-The decoder GRU (`nmt.model.gru.GRU`, the equations of design.md) reads only the previous target word,
+The decoder GRU (`nmt.model.gru.GRU`, the equations of docs/DESIGN.md) reads only the previous target word,
 so in training it runs over the whole target sequence as one sequence op, exactly like the
 encoder; attention over its outputs is then computed for all target positions at once:
 

@@ -2,7 +2,7 @@
 """Kill a training run with SIGKILL at random moments, resume it each time, and compare its final
 weights with an uninterrupted run's (same config, same seed).
 
-    python tests/harness/kill_resume.py                         # the toy config, 5 kills (about 15 minutes on 2 cores)
+    python tests/harness/kill_resume.py                         # the toy config, 5 kills
     python tests/harness/kill_resume.py --kills 3 --set train.max_steps=60 --set train.checkpoint_every=10 ...
 
 1. train.py runs the config uninterrupted (RUN/uninterrupted).

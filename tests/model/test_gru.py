@@ -174,7 +174,7 @@ def test_gradients_match_keras_in_a_graph(steps, training):
 
 
 def _numpy_gru(x, h0, kernel, recurrent_kernel, bias, context=None, context_kernel=None):
-    """The four equations of the design notes, one step at a time."""
+    """The four equations of docs/DESIGN.md, one step at a time."""
     sig = lambda a: 1.0 / (1.0 + np.exp(-a))
     wz, wr, wh = np.split(kernel, 3, axis=1)
     uz, ur, uh = np.split(recurrent_kernel, 3, axis=1)
@@ -265,7 +265,7 @@ def test_one_step_cell_matches_layer():
 
 
 def _plain_step(xp, h, u, rec_mask=None):
-    """One step of the design notes' equations written out in TensorFlow, the oracle that autodiff
+    """One step of the equations of docs/DESIGN.md written out in TensorFlow, the oracle that autodiff
     differentiates. xp [B, 3H] (x·W + b, blocks [z, r, h]), h [B, H], u [H, 3H], rec_mask [B, H] or
     None (recurrent dropout on what the recurrent weights read) -> h_new [B, H]."""
     hd = h if rec_mask is None else h * rec_mask

@@ -4,7 +4,7 @@ tests/model/test_seq2seq.py checks the models against themselves (teacher forcin
 padding invariance, parameter counts); a model wired wrongly but consistently passes all of those.
 Here every weight and bias is set to a seeded random non-zero value, read back out of the Keras
 layers by name, and fed to a plain NumPy implementation of the equations of
-/work/shared/design.md and the papers, one sentence at a time over its real tokens only (no
+docs/DESIGN.md and the papers, one sentence at a time over its real tokens only (no
 padding, no masks, no batching, no fused matmuls). The oracle is written from the equations, not
 from nmt's code; only the weights' storage layout is taken from the modules' documentation:
 
@@ -17,7 +17,7 @@ from nmt's code; only the weights' storage layout is taken from the modules' doc
 
 The equations (σ logistic sigmoid, ⊙ element-wise, x·W with W stored [in, out]):
 
-    GRU (design.md; x_t the step input, c an optional per-step context that enters every gate
+    GRU (docs/DESIGN.md; x_t the step input, c an optional per-step context that enters every gate
     like an input, i.e. the reset gate multiplies only h_{t-1}):
         z = σ(x·W_z + h·U_z + c·C_z + b_z),  r = σ(x·W_r + h·U_r + c·C_r + b_r)
         h̃ = tanh(x·W_h + (r ⊙ h)·U_h + c·C_h + b_h),  h_new = (1 − z) ⊙ h + z ⊙ h̃
@@ -141,7 +141,7 @@ def _gate_blocks(m, units):
 
 
 def _gru_step(x, h, gru, c=None):
-    """The GRU of design.md for one step: x [in], h [H], gru = dict of kernel / recurrent_kernel /
+    """The GRU of docs/DESIGN.md for one step: x [in], h [H], gru = dict of kernel / recurrent_kernel /
     bias (/ context_kernel), c [C] or None -> new h [H]."""
     units = h.shape[0]
     w_z, w_r, w_h = _gate_blocks(gru["kernel"], units)
