@@ -441,11 +441,11 @@ class DecodeConfig(Section):
     )
 
     def check(self) -> None:
-        alphas = self.tune_length_penalty
-        if alphas is not None and (
-            not alphas or min(alphas) < 0 or len(set(alphas)) < len(alphas) or not all(map(math.isfinite, alphas))
+        values = self.tune_length_penalty
+        if values is not None and (
+            not values or min(values) < 0 or len(set(values)) < len(values) or not all(map(math.isfinite, values))
         ):
-            self.fail("tune_length_penalty", "a non-empty list of distinct finite numbers >= 0, or null", list(alphas))
+            self.fail("tune_length_penalty", "a non-empty list of distinct finite numbers >= 0, or null", list(values))
         check_search_rules(self)
 
 

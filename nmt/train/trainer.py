@@ -473,22 +473,21 @@ def tune_decode(run: RunContext, data: TrainingData, translator) -> tuple[object
     """With decode.tune_length_penalty: the length penalty of the best dev BLEU, chosen and written to
     RUN_DIR/decode_tuned.yaml (nmt.decode.tuning). -> (the translator with it, {"dev": its dev Scores}); else
     (translator, {}), and no decode_tuned.yaml is left from an earlier finish."""
-    from nmt.decode.translator import Translator
-
-    alphas, decode = run.cfg.decode.tune_length_penalty, translator.decode
-    if not alphas or not data.dev_pairs:
-        if alphas:
+    penalties, decode = run.cfg.decode.tune_length_penalty, translator.decode
+    if not penalties or not data.dev_pairs:
+        if penalties:
             log(f"warning: decode.tune_length_penalty: no dev set; length_penalty {decode.length_penalty:g} kept")
         (run.run_dir / rundir.TUNED_DECODE_FILE).unlink(missing_ok=True)
         return translator, {}
     log(
-        f"decode.tune_length_penalty: {len(alphas)} values on dev ({len(data.dev_pairs)} sentences, "
+        f"decode.tune_length_penalty: {len(penalties)} values on dev ({len(data.dev_pairs)} sentences, "
         f"beam {decode.beam_size})"
     )
-    alpha, sweep = tuning.sweep(translator, data.dev_pairs, alphas, log)
-    log(f"length penalty {alpha:g} chosen on dev -> {tuning.write(run.run_dir, alpha, sweep)}")
-    decode = dataclasses.replace(decode, length_penalty=alpha)
-    return Translator(translator.model, translator.tokenizers, decode), {"dev": sweep[alpha]}
+    chosen, sweep = tuning.sweep(translator, data.dev_pairs, penalties, log)
+    log(f"length penalty {chosen:g} chosen on dev -> {tuning.write(run.run_dir, chosen, sweep)}")
+    # The same translator with the chosen default: its graph keeps the search the sweep traced for it.
+    translator.decode = dataclasses.replace(decode, length_penalty=chosen)
+    return translator, {"dev": sweep[chosen]}
 
 
 def finish(run: RunContext, data: TrainingData, model: keras.Model, step: int, stopped: str) -> TrainResult:
