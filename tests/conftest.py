@@ -5,6 +5,9 @@ Multi30k (raw Task 1 text) is found through the environment variable NMT_MULTI30
 except under CI=true, where they fail (CI must not pass by skipping them).
 SentencePiece models are trained once per session on a few thousand sentences with a small
 vocabulary, so they take about a second each.
+The two trained runs that many files read (translator_run, tiny_run) are made once per test
+session, not once per worker: the first pytest-xdist worker that needs one makes it, the other
+waits for it and reuses it (tests/helpers.py: build_once).
 """
 
 from __future__ import annotations
@@ -95,3 +98,30 @@ def numbers_tokenizers(numbers_tokenizer_dir):
     from nmt.text.tokenizer import Tokenizers
 
     return Tokenizers.load(numbers_tokenizer_dir)
+
+
+@pytest.fixture(scope="session")
+def translator_run(tmp_path_factory) -> dict:
+    """{"dir": the trained attention run of tests/helpers.py (make_run), "test": its test pairs};
+    read only."""
+    from tests import helpers
+
+    return helpers.shared_run(tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    """The run directory of train.py with the tiny config of tests/helpers.py (TINY); read only."""
+    from tests import helpers
+
+    return helpers.tiny_run(tmp_path_factory)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Files holding slow tests first, each file's tests kept together and in their order.
+
+    pytest-xdist (--dist loadfile, pytest.ini) hands out whole files in this order, to whichever
+    worker runs out of work first: the long files start early and the many short ones fill in at
+    the end, so neither worker is left with a long file when the other has finished."""
+    slow = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow)

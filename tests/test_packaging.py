@@ -8,7 +8,6 @@ sentence is translated, and the installed metadata requires exactly the pins of 
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import subprocess
@@ -20,12 +19,6 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 COMMANDS = ("nmt-train", "nmt-translate", "nmt-evaluate", "nmt-prepare")
-
-_spec = importlib.util.spec_from_file_location(
-    "_translator_packaging_helpers", Path(__file__).resolve().parent / "decode" / "test_translator.py"
-)
-helpers = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(helpers)
 
 
 def pins() -> list[str]:
@@ -112,9 +105,9 @@ def test_console_commands_answer_help_from_outside_the_checkout(venv):
 
 
 @pytest.mark.slow
-def test_installed_translate_command_translates(venv, tmp_path_factory):
+def test_installed_translate_command_translates(venv, translator_run):
     env_dir, outside, env = venv
-    run = helpers.shared_run(tmp_path_factory)
+    run = translator_run
     from nmt.decode.translator import load_run
 
     sentence = run["test"][0][0]

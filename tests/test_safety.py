@@ -9,7 +9,6 @@ is refused with a one-line error, and the payload never runs (it would leave a m
 from __future__ import annotations
 
 import ast
-import importlib.util
 import json
 import shutil
 from pathlib import Path
@@ -24,12 +23,6 @@ SOURCES = (
     + [REPO_ROOT / "train.py", REPO_ROOT / "translate.py"]
     + sorted((REPO_ROOT / "scripts").glob("*.py"))
 )
-
-_spec = importlib.util.spec_from_file_location(
-    "_translator_safety_helpers", Path(__file__).resolve().parent / "decode" / "test_translator.py"
-)
-helpers = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(helpers)
 
 
 def calls(tree):
@@ -66,8 +59,8 @@ def test_no_code_loading_primitives(path):
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    return helpers.shared_run(tmp_path_factory)
+def run(translator_run):
+    return translator_run
 
 
 def copy_run(run, tmp_path, name="crafted") -> Path:

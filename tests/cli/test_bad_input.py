@@ -356,13 +356,8 @@ def _run(case: Case) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory):
-    import importlib.util
+    from tests import helpers
 
-    spec = importlib.util.spec_from_file_location(
-        "_translator_helpers", Path(__file__).resolve().parents[1] / "decode" / "test_translator.py"
-    )
-    helpers = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(helpers)
     tmp = tmp_path_factory.mktemp("bad_input")
     run = helpers.make_run(tmp / "untrained", epochs=0)["dir"]
     trained = tmp / "runs" / "trained"

@@ -7,21 +7,13 @@ reproduces.
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import random
-from pathlib import Path
 
 import pytest
 
 from nmt.errors import UserError
 from nmt.text.corpus import read_lines
-
-_spec = importlib.util.spec_from_file_location(
-    "_translator_fuzz_helpers", Path(__file__).resolve().parents[1] / "decode" / "test_translator.py"
-)
-helpers = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(helpers)
 
 # Code points a text may hold: ASCII, Latin, combining marks, line-break look-alikes, right-to-left
 # scripts, CJK, emoji, private use, the BOM, control characters (LF only where a line break is meant).
@@ -107,8 +99,8 @@ def test_corpus_reader_on_random_bytes(tmp_path, seed):
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    return helpers.shared_run(tmp_path_factory)
+def run(translator_run):
+    return translator_run
 
 
 def cli(argv, stdin: bytes):

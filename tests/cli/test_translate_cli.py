@@ -7,7 +7,6 @@ script in a subprocess (exit status, no traceback) and one under a pseudo-termin
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import json
 import os
@@ -20,21 +19,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import translate  # the script, importable from the repository root
+from tests import helpers
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CI = os.environ.get("CI", "").lower() == "true"
 
-_spec = importlib.util.spec_from_file_location(
-    "_translator_test_helpers", Path(__file__).resolve().parents[1] / "decode" / "test_translator.py"
-)
-helpers = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(helpers)
-
-import translate  # noqa: E402  (the script, importable from the repository root)
-
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    return helpers.shared_run(tmp_path_factory)
+def run(translator_run):
+    return translator_run
 
 
 @pytest.fixture(scope="module")

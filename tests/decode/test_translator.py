@@ -1,9 +1,10 @@
 """nmt.decode.translator: batching and ordering against per-sentence search, n-best scores, empty inputs,
 run-directory errors, the SavedModel export reloaded where `nmt` cannot be imported, attention plots.
 
-The run directory is made here: separate (not joint) SentencePiece models on the built-in numbers
-corpus, so a reload that mixes up the two models (tensorflow/text#1304) shows, and a small attention
-model trained for a few seconds so that its translations are peaked (no near-ties between beams).
+The run directory (tests/helpers.py, made once per test session): separate (not joint) SentencePiece
+models on the built-in numbers corpus, so a reload that mixes up the two models (tensorflow/text#1304)
+shows, and a small attention model trained for a few seconds so that its translations are peaked (no
+near-ties between beams).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -19,89 +21,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.helpers import assert_same_search, make_run, mixed_sentences, search_one
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CI = os.environ.get("CI", "").lower() == "true"
 
 # ------------------------------------------------------------------------------------------ run directory
 
 
-def numbers_corpus() -> dict:
-    from nmt.text import toy_corpus
-
-    return toy_corpus.generate(seed=5, sizes={"train": 1500, "test": 100}, max_digits=3)
-
-
-def make_run(directory: Path, architecture: str = "attention", epochs: int | None = None, batch_size: int = 16) -> dict:
-    """Writes config.yaml, tokenizer/ and model.keras into directory; returns {"dir", "test": [(en, de)]}.
-
-    epochs=0 saves the untrained model. The default, 8 epochs, leaves a margin on any CPU: after 5, one
-    CI run (AMD EPYC, two pytest workers) got 9 of the first 40 test sentences right against a bar of
-    13 (21 on the same CPU alone); after 8, seeds 1-4 gave 33-36 of 40 and 88-90 of 100.
-    """
-    import keras
-
-    from nmt import config as config_module
-    from nmt.model.seq2seq import build_model
-    from nmt.text.tokenizer import BOS_ID, EOS_ID, Tokenizers, train_tokenizers
-
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    corpus = numbers_corpus()
-    cfg = config_module.load(
-        None,
-        [
-            f"model.architecture={architecture}",
-            "model.embedding_dim=32",
-            "model.encoder_units=32",
-            "model.decoder_units=64",
-            "model.attention_units=32",
-            "model.output_dim=64",
-            "tokenizer.vocab_size=80",
-            "tokenizer.joint=false",
-            "tokenizer.byte_fallback=false",
-            f"decode.batch_size={batch_size}",
-        ],
-    )
-    train = corpus["train"]
-    train_tokenizers(cfg.tokenizer, [s for s, _ in train], [t for _, t in train], directory / "tokenizer")
-    tokenizers = Tokenizers.load(directory / "tokenizer")
-    model = build_model(cfg.model, tokenizers.src.vocab_size, tokenizers.tgt.vocab_size)
-    epochs = 8 if epochs is None else epochs
-    if epochs:
-        src = [tokenizers.src.encode(s) for s, _ in train]
-        tgt = [tokenizers.tgt.encode(t) for _, t in train]
-        x = np.zeros([len(src), max(map(len, src))], np.int32)
-        y_in = np.zeros([len(src), max(map(len, tgt)) + 1], np.int32)
-        y_out = np.zeros_like(y_in)
-        for i, (s, t) in enumerate(zip(src, tgt)):
-            x[i, : len(s)] = s
-            y_in[i, : len(t) + 1] = [BOS_ID] + t
-            y_out[i, : len(t) + 1] = t + [EOS_ID]
-        keras.utils.set_random_seed(1)
-        model.compile(
-            optimizer=keras.optimizers.Adam(0.01),
-            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=0),
-        )
-        model.fit((x, y_in), y_out, batch_size=64, epochs=epochs, verbose=0)
-    model.save(directory / "model.keras")
-    (directory / "config.yaml").write_text(cfg.to_yaml(), encoding="utf-8")
-    return {"dir": directory, "test": corpus["test"]}
-
-
-def shared_run(tmp_path_factory) -> dict:
-    """The trained attention run, made once per test session (the CLI tests use it too)."""
-    directory = tmp_path_factory.getbasetemp() / "translator_run" / "attention"
-    if not (directory / "model.keras").is_file():
-        building = directory.with_name("building")
-        made = make_run(building)
-        building.rename(directory)
-        return dict(made, dir=directory)
-    return {"dir": directory, "test": numbers_corpus()["test"]}
-
-
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    return shared_run(tmp_path_factory)
+def run(translator_run):
+    return translator_run
 
 
 @pytest.fixture(scope="module")
@@ -109,60 +39,6 @@ def translator(run):
     from nmt.decode.translator import load_run
 
     return load_run(run["dir"])
-
-
-def mixed_sentences(run, n=100):
-    """n test sentences of mixed lengths with empty and blank lines among them, not sorted."""
-    sentences = [s for s, _ in run["test"][:n]]
-    sentences[3:3] = [""]
-    sentences[10:10] = ["   "]
-    sentences.append("")
-    return sentences
-
-
-_ORACLES = {}
-
-
-def search_one(translator, sentence: str, beam_size: int, nbest: int, force_beam: bool = False):
-    """Oracle: the sentence alone (batch of 1, no sorting, no padding) through Python SentencePiece and
-    nmt.decode.search (in a tf.function of its own, for speed). force_beam: beam search even for beam size
-    1 (nmt.decode.search.search sends that to greedy search)."""
-    import tensorflow as tf
-
-    from nmt.decode.search import beam_search, search
-
-    def beam(model, ids, **options):
-        return beam_search(model.decode_step, model.encode(ids), ids, **options)
-
-    key = (id(translator), beam_size, nbest, force_beam)
-    if key not in _ORACLES:
-        d = translator.decode
-        run = beam if force_beam else search
-        _ORACLES[key] = tf.function(
-            lambda ids: run(
-                translator.model,
-                ids,
-                beam_size=beam_size,
-                n_best=nbest,
-                alpha=d.length_penalty,
-                max_len_a=d.max_len_a,
-                max_len_b=d.max_len_b,
-            ),
-            input_signature=[tf.TensorSpec([1, None], tf.int32)],
-        )
-    result = _ORACLES[key](tf.constant([translator.tokenizers.src.encode(sentence)], tf.int32))
-    texts = [translator.tokenizers.tgt.decode(row) for row in result.tokens.numpy()[0]]
-    return texts, result.scores.numpy()[0].tolist()
-
-
-def assert_same_search(texts, scores, want_texts, want_scores, tol=1e-4):
-    """A translation against the per-sentence oracle: the same scores, and the same texts except where
-    two hypotheses tie (equal scores within tol). Batched and single-sentence searches round differently
-    (padding, other matmul shapes), and the model itself differs between CPUs, so at a tie either text
-    is a correct answer; a wrong text with a different score still fails."""
-    np.testing.assert_allclose(scores, want_scores, rtol=tol, atol=tol)
-    for text, score, want_text, want_score in zip(texts, scores, want_texts, want_scores):
-        assert text == want_text or abs(score - want_score) <= tol, (text, score, want_text, want_score)
 
 
 # ------------------------------------------------------------------------------------------------- tests
@@ -417,7 +293,8 @@ RELOAD_SCRIPT = textwrap.dedent(
 def test_export_reloads_without_nmt_and_matches(translator, run, tmp_path):
     from nmt.decode.translator import EXPORT_DIR, export_translator
 
-    path = run["dir"] / EXPORT_DIR
+    path = tmp_path / "run" / EXPORT_DIR  # in a copy: the shared run is read by other tests meanwhile
+    shutil.copytree(run["dir"], path.parent)
     export_translator(translator, path)
     export_translator(translator, path)  # again: replaces the previous export atomically
     assert (path / "saved_model.pb").is_file()

@@ -1,7 +1,7 @@
 """The built-in toy config is the fast recipe of configs/multi30k.yaml (attention after the decoder
 GRU, its scores, residual + LayerNorm, summed encoder directions, zero initial state, no deep output,
 its dropout) at a small size, so the README's main job and its end-to-end test
-(tests/train/test_trainer.py::test_toy_config_reaches_dev_bleu_90, which trains it to the toy BLEU bar and
+(tests/train/test_toy_config.py::test_toy_config_reaches_dev_bleu_90, which trains it to the toy BLEU bar and
 compares the in-process translator with the exported SavedModel) follow the recommended configuration.
 
 The papers' models keep their own configs (configs/multi30k_attention.yaml, configs/multi30k_cho2014.yaml);
