@@ -111,7 +111,7 @@ def test_installed_translate_command_translates(venv, translator_run):
     from nmt.decode.translator import load_run
 
     sentence = run["test"][0][0]
-    want = load_run(run["dir"]).translate([sentence])[0]
+    want = [t.text for t in load_run(run["dir"]).translate([sentence])][0]
     proc = subprocess.run(
         [str(env_dir / "bin" / "nmt-translate"), "--model", str(run["dir"]), sentence],
         cwd=outside,

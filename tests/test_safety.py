@@ -22,6 +22,7 @@ SOURCES = (
     sorted((REPO_ROOT / "nmt").rglob("*.py"))
     + [REPO_ROOT / "train.py", REPO_ROOT / "translate.py"]
     + sorted((REPO_ROOT / "scripts").glob("*.py"))
+    + sorted((REPO_ROOT / "bench").glob("*.py"))
 )
 
 

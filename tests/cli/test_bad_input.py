@@ -208,7 +208,7 @@ def make_cases(tmp: Path, run: Path, trained_run: Path) -> list:
             translate("eins", model=escaping),
             ["tokenizer.json", "../../../etc/passwd"],
         ),
-        Case("beam size 0", translate("--beam-size", 0, "eins"), ["--beam-size", "got 0"]),
+        Case("beam size 0", translate("--beam-size", 0, "eins"), ["--beam-size", "received 0"]),
         Case("n-best above the beam", translate("--beam-size", 2, "--nbest", 3, "eins"), ["--nbest", "beam size (2)"]),
         Case("NaN length penalty", translate("--length-penalty", "nan", "eins"), ["--length-penalty", "nan"]),
         Case("missing input file", translate("--input", tmp / "nothing.en"), ["--input", "nothing.en"]),

@@ -150,7 +150,7 @@ def test_translator_on_random_strings_with_lone_surrogates(run):
     translator = load_run(run["dir"])
     rng = random.Random(11)
     sentences = [random_text(rng, rng.randrange(0, 20)) + rng.choice(["", "\ud800", "\udfff x"]) for _ in range(100)]
-    translations = translator.translate_detailed(sentences, beam_size=2, nbest=2)
+    translations = translator.translate(sentences, translator.settings(beam_size=2, nbest=2))
     assert len(translations) == len(sentences)
     for sentence, translation in zip(sentences, translations):
         assert translation.source == sentence and len(translation.hypotheses) == 2

@@ -86,7 +86,7 @@ def test_file_output_equals_translator_line_by_line(run, translator, tmp_path):
     assert written[-1] == ""  # ends with LF
     written = written[:-1]
     assert len(written) == len(lines)
-    assert written == translator.translate(lines)
+    assert written == [t.text for t in translator.translate(lines)]
     assert [w for w, line in zip(written, lines) if not line.strip()] == [""] * 4
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # temporary renamed
 
@@ -96,10 +96,14 @@ def test_stdin_crlf_and_arguments(run, translator):
     stdin = "\r\n".join(lines).encode("utf-8") + b"\r\n"
     status, out, err = cli(["--model", run["dir"], "--beam-size", 2, "--batch-tokens", 60], stdin)
     assert status == 0, err
-    assert out.split("\n")[:-1] == translator.translate(lines, beam_size=2)
+    assert out.split("\n")[:-1] == [t.text for t in translator.translate(lines, translator.settings(beam_size=2))]
     status, out, err = cli(["--model", run["dir"], "--beam-size", 2, lines[1], "", lines[2]])
     assert status == 0, err
-    assert out == "\n".join(translator.translate([lines[1], "", lines[2]], beam_size=2)) + "\n"
+    assert (
+        out
+        == "\n".join([t.text for t in translator.translate([lines[1], "", lines[2]], translator.settings(beam_size=2))])
+        + "\n"
+    )
 
 
 def test_nbest_lines_and_scores_equal_search(run, translator):
@@ -176,14 +180,14 @@ def test_interactive_prompt(run, translator):
     lines = [run["test"][2][0], "", run["test"][3][0]]
     status, out, err = cli(["--model", run["dir"]], "\n".join(lines).encode() + b"\n", tty=True)
     assert status == 0, err
-    assert out.split("\n")[:-1] == translator.translate(lines)
+    assert out.split("\n")[:-1] == [t.text for t in translator.translate(lines)]
     assert err.count(translate.PROMPT) == 4  # one per line, and the last one met end of input
     # a bad line is reported and the session goes on
     status, out, err = cli(
         ["--model", run["dir"], "--beam-size", 1], b"\xff\xfe\n" + lines[0].encode() + b"\n", tty=True
     )
     assert status == 0 and "line 1: not valid UTF-8" in err
-    assert out == translator.translate([lines[0]], beam_size=1)[0] + "\n"
+    assert out == [t.text for t in translator.translate([lines[0]], translator.settings(beam_size=1))][0] + "\n"
 
 
 def test_one_line_errors(run, cho_run, tmp_path):
@@ -193,12 +197,18 @@ def test_one_line_errors(run, cho_run, tmp_path):
     incomplete.mkdir()
     (incomplete / "config.yaml").write_text("{}\n")
     cases = [
-        (["--model", model, "--beam-size", 0, "x"], ["--beam-size", ">= 1", "got 0"]),
-        (["--model", model, "--beam-size", 2, "--nbest", 3, "x"], ["--nbest", "at most the beam size (2)", "got 3"]),
-        (["--model", model, "--length-penalty", -0.5, "x"], ["--length-penalty", "got -0.5"]),
-        (["--model", model, "--max-input-len", 0, "x"], ["--max-input-len: expected an integer >= 1, got 0"]),
-        (["--model", model, "--chunk-lines", 0, "x"], ["--chunk-lines: expected an integer >= 1, got 0"]),
-        (["--model", model, "--batch-tokens", -3, "x"], ["--batch-tokens: expected an integer >= 1, got -3"]),
+        (["--model", model, "--beam-size", 0, "x"], ["--beam-size: received 0, expected a positive integer"]),
+        (
+            ["--model", model, "--beam-size", 2, "--nbest", 3, "x"],
+            ["--nbest: received 3, expected at most the beam size (2)"],
+        ),
+        (
+            ["--model", model, "--length-penalty", -0.5, "x"],
+            ["--length-penalty: received -0.5, expected a number >= 0"],
+        ),
+        (["--model", model, "--max-input-len", 0, "x"], ["--max-input-len: received 0, expected a positive integer"]),
+        (["--model", model, "--chunk-lines", 0, "x"], ["--chunk-lines: received 0, expected a positive integer"]),
+        (["--model", model, "--batch-tokens", -3, "x"], ["--batch-tokens: received -3, expected a positive integer"]),
         (["--model", model, "--beam-size", "five", "x"], ["--beam-size", "invalid int value: 'five'"]),
         (["--model", model, "--batch-size", 4, "--batch-tokens", 100, "x"], ["--batch-tokens", "--batch-size"]),
         (["--model", tmp_path / "nowhere", "x"], ["nowhere", "no such run directory"]),
@@ -263,11 +273,11 @@ def test_options_and_files_are_checked_before_loading_tensorflow(tmp_path):
     errors = proc.stderr.splitlines()
     assert len(errors) == len(cases) and all(e.startswith("error: ") for e in errors), proc.stderr
     expected = [
-        "--beam-size: expected an integer >= 1, got 0",
-        "--nbest: expected at most the beam size (2), got 3",
-        "--length-penalty: expected a finite number >= 0, got nan",
-        "--batch-tokens: expected an integer >= 1, got -3",
-        "--chunk-lines: expected an integer >= 1, got 0",
+        "--beam-size: received 0, expected a positive integer",
+        "--nbest: received 3, expected at most the beam size (2)",
+        "--length-penalty: received nan, expected a finite number >= 0",
+        "--batch-tokens: received -3, expected a positive integer",
+        "--chunk-lines: received 0, expected a positive integer",
         "missing.txt: no such file",
         "is a directory",
         "three.txt: 3 lines, but the input has 2",
@@ -328,7 +338,7 @@ def test_interactive_under_a_pty(run, translator):
     import pty
 
     sentence = run["test"][4][0]
-    expected = translator.translate([sentence])[0]
+    expected = [t.text for t in translator.translate([sentence])][0]
     leader, follower = pty.openpty()
     proc = subprocess.Popen(
         [sys.executable, str(REPO_ROOT / "translate.py"), "--model", str(run["dir"])],
@@ -395,7 +405,7 @@ def test_piped_input_is_translated_not_drained(run, translator, tmp_path):
     reference.write_text("".join(t + "\n" for _, t in run["test"][:15]), encoding="utf-8")
     proc = _script(run, "--input", "/dev/stdin", "--reference", reference, input=text)
     assert proc.returncode == 0, proc.stderr.decode()[-2000:]
-    assert proc.stdout.decode().split("\n")[:-1] == translator.translate(lines)
+    assert proc.stdout.decode().split("\n")[:-1] == [t.text for t in translator.translate(lines)]
     assert "BLEU" in proc.stderr.decode()
 
     fifo = tmp_path / "fifo"
@@ -419,7 +429,7 @@ def test_piped_input_is_translated_not_drained(run, translator, tmp_path):
     writer.communicate(text, timeout=120)
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err.decode()[-2000:]
-    assert out.decode().split("\n")[:-1] == translator.translate(lines)
+    assert out.decode().split("\n")[:-1] == [t.text for t in translator.translate(lines)]
 
 
 @pytest.mark.slow
@@ -427,7 +437,7 @@ def test_output_to_dev_stdout_writes_the_device(run, translator):
     proc = _script(run, "--output", "/dev/stdout", input=f"{run['test'][0][0]}\n{run['test'][1][0]}\n".encode())
     assert proc.returncode == 0, proc.stderr.decode()[-2000:]
     assert proc.stdout.decode() == "".join(
-        t + "\n" for t in translator.translate([run["test"][0][0], run["test"][1][0]])
+        t + "\n" for t in [t.text for t in translator.translate([run["test"][0][0], run["test"][1][0]])]
     )
 
 
@@ -476,7 +486,9 @@ def test_interactive_ctrl_c_keeps_the_translations(run, translator, tmp_path):
         stderr=err,
     )
     assert status == 130
-    assert out_path.read_text(encoding="utf-8") == "".join(t + "\n" for t in translator.translate(sentences))
+    assert out_path.read_text(encoding="utf-8") == "".join(
+        t + "\n" for t in [t.text for t in translator.translate(sentences)]
+    )
     assert f"2 translation(s) kept in {out_path}" in err.getvalue()
     assert [p.name for p in tmp_path.iterdir()] == ["session.de"]
 
@@ -493,12 +505,14 @@ def test_over_long_lines_are_cut_with_a_warning_not_dropped(run, translator, tmp
     plots = tmp_path / "plots"
     status, out, err = cli(["--model", run["dir"], "--input", path, "--attention-plot", plots, "--beam-size", 2])
     assert status == 0, err
-    assert out.split("\n")[:-1][0::2] == translator.translate([lines[0], lines[2]], beam_size=2)
+    assert out.split("\n")[:-1][0::2] == [
+        t.text for t in translator.translate([lines[0], lines[2]], translator.settings(beam_size=2))
+    ]
     assert len(out.split("\n")) == 4
     (warning,) = [line for line in err.splitlines() if line.startswith("warning:")]
     assert f"{path}, line 2:" in warning and "translated the first 256" in warning
     assert sorted(p.name for p in plots.iterdir()) == ["000000.png", "000001.png", "000002.png"]
-    (cut,) = translator.translate_detailed([long_line], beam_size=2)
+    (cut,) = translator.translate([long_line], translator.settings(beam_size=2))
     assert cut.truncated_from > 5000 and len(cut.source_ids) == 256
     assert cut.source_ids == translator.tokenizers.src.encode(long_line)[:256]
 
@@ -523,7 +537,7 @@ def test_line_alignment_under_load(run, tmp_path):
     proc = subprocess.run(
         [
             sys.executable,
-            str(REPO_ROOT / "scripts" / "stress_translate.py"),
+            str(REPO_ROOT / "tests" / "harness" / "stress_translate.py"),
             "--model",
             str(run["dir"]),
             "--lines",

@@ -98,7 +98,7 @@ def test_graph_batches_equal_a_plain_python_batching():
         assert graph_batches(lengths, batch_size=size) == expected_batches(lengths, batch_size=size)
         assert graph_batches(lengths, batch_tokens=tokens) == expected_batches(lengths, batch_tokens=tokens)
     # with attention: parts within the buffer budget (beams + n-best archive, output length x source length)
-    settings = SearchSettings(beam_size=5, nbest=5, max_len_a=1.5, max_len_b=10.0, attention=True)
+    settings = SearchSettings(beam_size=5, nbest=5, max_len_a=1.5, max_len_b=10, attention=True)
 
     def rows(width):
         return max(1, ATTENTION_BUFFER_BYTES // (4 * (5 + 5) * (int(1.5 * width + 10) + 2) * width))
@@ -128,8 +128,8 @@ def test_translations_equal_per_sentence_search_in_input_order(translator, run):
     """Sorted, batched (decode.batch_size 16 over 100 sentences) translation against each sentence
     searched alone with Python SentencePiece: same texts and scores, input order kept."""
     sentences = mixed_sentences(run, 40 if CI else 100)
-    nbest = translator.translate_nbest(sentences, beam_size=3, nbest=2)
-    best = translator.translate(sentences, beam_size=3)
+    nbest = [t.hypotheses for t in translator.translate(sentences, translator.settings(beam_size=3, nbest=2))]
+    best = [t.text for t in translator.translate(sentences, translator.settings(beam_size=3))]
     assert len(nbest) == len(best) == len(sentences)
     for i in range(len(sentences)):
         if not sentences[i].strip():
@@ -149,21 +149,48 @@ def test_translations_equal_per_sentence_search_in_input_order(translator, run):
 
 def test_batching_does_not_change_results(translator, run):
     sentences = mixed_sentences(run, 30)
-    reference = translator.translate(sentences, beam_size=2)
-    assert translator.translate(sentences, beam_size=2, batch_size=1) == reference
-    assert translator.translate(sentences, beam_size=2, batch_tokens=40) == reference
-    streamed = [t.text for t in translator.translate_stream(iter(sentences), chunk_lines=7, beam_size=2)]
+    reference = [t.text for t in translator.translate(sentences, translator.settings(beam_size=2))]
+    assert [
+        t.text
+        for t in translator.translate(sentences, translator.settings(beam_size=2), translator.batching(batch_size=1))
+    ] == reference
+    assert [
+        t.text
+        for t in translator.translate(sentences, translator.settings(beam_size=2), translator.batching(batch_tokens=40))
+    ] == reference
+    streamed = [
+        t.text for t in translator.translate_stream(iter(sentences), translator.settings(beam_size=2), chunk_lines=7)
+    ]
     assert streamed == reference
 
 
 def test_greedy_is_beam_one_and_traced_once(translator, run):
     sentences = [s for s, _ in run["test"][:12]]
-    greedy = translator.translate(sentences, beam_size=1, batch_size=5)
+    greedy = [
+        t.text
+        for t in translator.translate(sentences, translator.settings(beam_size=1), translator.batching(batch_size=5))
+    ]
     fn = translator.graph.function(translator.settings(1, 1, None))
-    translator.translate(sentences[:3], beam_size=1, batch_size=2)  # other shapes and batching: no new trace
-    translator.translate(sentences, beam_size=1, batch_tokens=30)
+    [
+        t.text
+        for t in translator.translate(
+            sentences[:3], translator.settings(beam_size=1), translator.batching(batch_size=2)
+        )
+    ]  # other shapes and batching: no new trace
+    [
+        t.text
+        for t in translator.translate(sentences, translator.settings(beam_size=1), translator.batching(batch_tokens=30))
+    ]
     assert fn.experimental_get_tracing_count() == 1
-    scores = [h[0].score for h in translator.translate_nbest(sentences, beam_size=1, batch_size=5)]
+    scores = [
+        h[0].score
+        for h in [
+            t.hypotheses
+            for t in translator.translate(
+                sentences, translator.settings(beam_size=1, nbest=1), translator.batching(batch_size=5)
+            )
+        ]
+    ]
     for sentence, text, score in zip(sentences, greedy, scores):
         want_texts, want_scores = search_one(translator, sentence, 1, 1, force_beam=True)
         assert_same_search([text], [score], want_texts, want_scores)
@@ -176,8 +203,15 @@ def test_xla_translator_equals_the_plain_one(translator, run):
 
     sentences = mixed_sentences(run, 10)
     xla = Translator(translator.model, translator.tokenizers, translator.decode, jit_compile=True)
-    got = xla.translate_nbest(sentences, beam_size=2, nbest=2, batch_size=4)
-    want = translator.translate_nbest(sentences, beam_size=2, nbest=2, batch_size=4)
+    got = [
+        t.hypotheses for t in xla.translate(sentences, xla.settings(beam_size=2, nbest=2), xla.batching(batch_size=4))
+    ]
+    want = [
+        t.hypotheses
+        for t in translator.translate(
+            sentences, translator.settings(beam_size=2, nbest=2), translator.batching(batch_size=4)
+        )
+    ]
     assert len(got) == len(sentences)
     for g, w in zip(got, want):
         assert_same_search([h.text for h in g], [h.score for h in g], [h.text for h in w], [h.score for h in w])
@@ -186,22 +220,32 @@ def test_xla_translator_equals_the_plain_one(translator, run):
 def test_empty_input_and_bad_options(translator):
     from nmt.errors import UserError
 
-    assert translator.translate([]) == []
-    assert translator.translate(["", " ", "\t"]) == ["", "", ""]
-    for kwargs, message in (
-        (dict(beam_size=0), "beam_size: expected an integer >= 1, got 0"),
-        (dict(beam_size=2, nbest=3), "nbest: expected at most the beam size (2), got 3"),
-        (dict(length_penalty=-1.0), "length_penalty: expected a finite number >= 0, got -1.0"),
-        (dict(length_penalty=float("nan")), "length_penalty: expected a finite number >= 0, got nan"),
-        (dict(batch_size=0), "batch_size: expected an integer >= 1, got 0"),
-        (dict(batch_size=4, batch_tokens=100), "batch_size and batch_tokens: give only one of them"),
-        (dict(max_input_len=0), "max_input_len: expected an integer >= 1, got 0"),
+    assert [t.text for t in translator.translate([])] == []
+    assert [t.text for t in translator.translate(["", " ", "\t"])] == ["", "", ""]
+    for make, kwargs, message in (
+        ("settings", dict(beam_size=0), "decode.beam_size: received 0, expected a positive integer"),
+        ("settings", dict(beam_size=2, nbest=3), "decode.nbest: received 3, expected at most the beam size (2)"),
+        ("settings", dict(length_penalty=-1.0), "decode.length_penalty: received -1.0, expected a number >= 0"),
+        (
+            "settings",
+            dict(length_penalty=float("nan")),
+            "decode.length_penalty: received nan, expected a finite number >= 0",
+        ),
+        ("batching", dict(batch_size=0), "decode.batch_size: received 0, expected a positive integer"),
+        (
+            "batching",
+            dict(batch_size=4, batch_tokens=100),
+            "decode.batch_tokens: received 100, expected no batch_size beside it (give one of the two)",
+        ),
+        ("batching", dict(max_input_len=0), "decode.max_input_len: received 0, expected a positive integer"),
     ):
         with pytest.raises(UserError) as error:
-            translator.translate_detailed(["one"], **kwargs)
+            getattr(translator, make)(**kwargs)
         assert str(error.value) == message
-    with pytest.raises(UserError, match="^chunk_lines: expected an integer >= 1, got 0$"):
+    with pytest.raises(UserError, match="^chunk_lines: received 0, expected a positive integer$"):
         translator.translate_stream(["one"], chunk_lines=0)
+    with pytest.raises(TypeError, match="settings: expected a SearchSettings"):
+        translator.translate(["one"], dict(beam_size=2))
 
 
 def test_decode_defaults_are_merged_once(translator):
@@ -216,13 +260,12 @@ def test_decode_defaults_are_merged_once(translator):
     assert translator.settings(beam_size=1).nbest == 1 and translator.settings(3, 2, 0.0).length_penalty == 0.0
     assert translator.batching() == Batching(batch_size=d.batch_size, max_input_len=d.max_input_len)
     assert translator.batching(batch_tokens=50) == Batching(batch_tokens=50, max_input_len=d.max_input_len)
-    with pytest.raises(TypeError):
-        translator.translate_detailed(["one"], settings=translator.settings(), beam_size=2)
+    assert translator.translate(["one"])[0].text == translator.translate(["one"], translator.settings())[0].text
 
 
 def test_attention_weights_are_distributions(translator, run):
     sentence = run["test"][0][0]
-    (translation,) = translator.translate_detailed([sentence], beam_size=2, attention=True)
+    (translation,) = translator.translate([sentence], translator.settings(beam_size=2, attention=True))
     best = translation.hypotheses[0]
     assert best.attention.shape == (len(best.tokens) + 1, len(translation.source_ids))  # tokens + EOS
     np.testing.assert_allclose(best.attention.sum(axis=1), 1.0, atol=1e-5)
@@ -234,9 +277,9 @@ def test_cho2014_has_no_attention(tmp_path):
     from nmt.errors import UserError
 
     cho = load_run(make_run(tmp_path / "cho", architecture="cho2014", epochs=0)["dir"])
-    assert cho.translate(["one", ""], beam_size=2)[1] == ""
+    assert [t.text for t in cho.translate(["one", ""], cho.settings(beam_size=2))][1] == ""
     with pytest.raises(UserError, match="cho2014.*no attention"):
-        cho.translate_detailed(["one"], attention=True)
+        cho.translate(["one"], cho.settings(attention=True))
 
 
 def test_plot_attention_writes_png(tmp_path):
@@ -328,10 +371,12 @@ def test_export_reloads_without_nmt_and_matches(translator, run, tmp_path):
     assert result["nbest_outputs"] == {"translations": ["string", [None, beam]], "scores": ["float32", [None, beam]]}
     assert result["empty_batch"] == [0]
 
-    expected = translator.translate(sentences)
+    expected = [t.text for t in translator.translate(sentences)]
     assert result["translations"] == expected
     assert [result["translations"][i] for i, s in enumerate(sentences) if not s.strip()] == ["", "", ""]
-    expected_nbest = translator.translate_nbest(sentences)
+    expected_nbest = [
+        t.hypotheses for t in translator.translate(sentences, translator.settings(nbest=translator.decode.beam_size))
+    ]
     assert result["nbest"] == [[h.text for h in hyps] for hyps in expected_nbest]
     np.testing.assert_allclose(
         result["scores"], [[h.score for h in hyps] for hyps in expected_nbest], rtol=1e-4, atol=1e-4
@@ -353,7 +398,7 @@ def test_in_process_graph_equals_the_reloaded_saved_model(translator, run, tmp_p
     plain = [s for s, _ in run["test"][:9]]
     long_line = " ".join(["twenty-one"] * 10)  # over 12 tokens: cut
     sentences = [plain[0], "", long_line, plain[1], plain[0], "  ", long_line + " two", *plain[2:], plain[1], ""]
-    detailed = small.translate_detailed(sentences, nbest=3)
+    detailed = small.translate(sentences, small.settings(nbest=3))
     counts = [len(small.tokenizers.src.encode(s)) for s in sentences]
     assert [t.truncated_from for t in detailed] == [n if n > 12 else None for n in counts]
     assert detailed[2].truncated_from > 12 and len(detailed[2].source_ids) == 12
@@ -361,7 +406,7 @@ def test_in_process_graph_equals_the_reloaded_saved_model(translator, run, tmp_p
     loaded = tf.saved_model.load(str(export_translator(small, tmp_path / "export")))
     serve = loaded.signatures["serving_default"](sentences=tf.constant(sentences))
     nbest = loaded.signatures["nbest"](sentences=tf.constant(sentences))
-    assert [t.decode("utf-8") for t in serve["translations"].numpy()] == small.translate(sentences)
+    assert [t.decode("utf-8") for t in serve["translations"].numpy()] == [t.text for t in small.translate(sentences)]
     assert [[t.decode("utf-8") for t in row] for row in nbest["translations"].numpy()] == [
         [h.text for h in t.hypotheses] for t in detailed
     ]

@@ -15,8 +15,8 @@ CI = os.environ.get("CI") == "true"
 
 # Beam 5 against greedy on the trained toy model (500 dev sentences): at most this share of sentences
 # where beam 5's best scores below greedy's, and beam 5's dev BLEU at least greedy's minus this.
-# Measured at the CI size (720 steps) on an AMD EPYC (avx512_bf16): no sentence worse, beam 98.84 vs
-# greedy 98.14 BLEU (the earlier Bahdanau toy model: 1 of 500 worse there, 96.92 vs 96.52 on a Xeon).
+# At the CI size beam 5 was worse on at most 1 of 500 sentences and never below greedy's BLEU on the CPUs
+# tried; the bounds leave a margin for others.
 BEAM_WORSE_THAN_GREEDY_MAX_SHARE = 0.02
 
 
@@ -31,8 +31,8 @@ def test_toy_config_reaches_dev_bleu_90(tmp_path):
     run = tmp_path / "toy"
     overrides = ["train.verbose=0", "train.tensorboard=false"]
     if CI:
-        # 720 steps (about 1.5 passes; dev BLEU at steps 360 and 720), about a minute on 2 cores. After
-        # one pass (472 steps) seeds 1234, 1 and 2 reached 95.83, 93.61 and 96.58 on an AMD EPYC.
+        # 720 steps (about 1.5 passes; dev BLEU at steps 360 and 720): one pass already clears the bar of
+        # 90 with several seeds, so the reduced size keeps a margin.
         overrides += ["train.epochs=2", "train.steps_per_epoch=360"]
     proc = run_train(run, *overrides, timeout=1500)
     assert proc.returncode == 0, proc.stderr[-3000:]
