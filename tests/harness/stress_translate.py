@@ -124,8 +124,10 @@ def main(argv=None) -> int:
 
     translator = load_run(args.model)
     rng = random.Random(args.seed)
-    test_src = REPO_ROOT / "data" / "numbers" / "test.en"
-    ordinary = test_src.read_text(encoding="utf-8").splitlines()[:40] if test_src.exists() else []
+    from nmt.text import toy_corpus
+
+    # Ordinary sentences of the built-in corpus, made in memory (the same on every machine, prepared or not).
+    ordinary = [source for source, _ in toy_corpus.generate(seed=0, sizes={"test": 40})["test"]]
     pool = templates(ordinary)
     settings = translator.settings(beam_size=args.beam_size)
     oracle = [translate.one_line(t.text) for t in translator.translate(pool, settings)]
@@ -135,6 +137,10 @@ def main(argv=None) -> int:
     problems = []
     try:
         chosen = [rng.randrange(len(pool)) for _ in range(args.lines)]
+        # Both files end without a newline, so their last line cannot be empty (it would be no line at all).
+        filled = next(i for i, line in enumerate(pool) if line)
+        for last in (args.small_lines - 1, args.lines - 1):
+            chosen[last] = chosen[last] if pool[chosen[last]] else filled
         big, small = work / "input.txt", work / "input_small.txt"
         text = "\n".join(pool[i] for i in chosen)  # the last line without a newline
         big.write_bytes(text.encode("utf-8"))
