@@ -151,7 +151,13 @@ def test_python_blocks_run_against_the_run(main_job):
             [sys.executable, "-c", code], cwd=ROOT, env=env(), capture_output=True, text=True, timeout=300
         )
         assert proc.returncode == 0, proc.stderr[-3000:]
-        assert proc.stdout.startswith("[b'" if "saved_model" in block else "["), proc.stdout
+        if "saved_model" in block:
+            assert proc.stdout.startswith("[b'"), proc.stdout
+        else:  # two translations, then the 3-best list of one sentence: "score  text", best first
+            lines = proc.stdout.splitlines()
+            assert len(lines) == 5, proc.stdout
+            scores = [float(line.split("  ", 1)[0]) for line in lines[2:]]
+            assert scores == sorted(scores, reverse=True) and all(s <= 0 for s in scores), proc.stdout
 
 
 SYNOPSIS_COMMANDS = {
