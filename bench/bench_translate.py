@@ -17,9 +17,7 @@ an 8,000-piece joint SentencePiece model trained here on Multi30k train en+de). 
 pushed down (bias -1e4) and the output length fixed (max_len_a 0, max_len_b = the mean length of
 the German test references in pieces + 1), so every sentence decodes as many steps as a trained
 model would on average. A profile splits the beam-5 time into encoder, decoder steps alone (the
-same number of steps on the same [B*K] rows, without search bookkeeping) and the rest (search); with
-beam 1, greedy search is timed against beam search with one beam on the same batches (the reason
-greedy search keeps its own loop, nmt.decode.search.greedy_search).
+same number of steps on the same [B*K] rows, without search bookkeeping) and the rest (search).
 
 Peers on the same kind of 2-core CPU: Joey NMT 2.3.0, about 25 sentences/s beam 5 and 108 greedy;
 the TensorFlow NMT tutorial's Keras model, 109 greedy. Goal: beam 5 above 125 sentences/s.
@@ -160,37 +158,6 @@ def id_batches(translator, sources, batch_size):
     ]
 
 
-def greedy_against_one_beam(translator, sources, batch_size, repeats):
-    """Seconds per pass (ids -> ids, best of repeats) of greedy search and of beam search with one beam on
-    the same batches, and whether their tokens agree: why greedy keeps a loop of its own."""
-    import numpy as np
-    import tensorflow as tf
-
-    from nmt.decode.search import beam_search, greedy_search
-
-    batches = id_batches(translator, sources, batch_size)
-    model, settings = translator.model, translator.settings(beam_size=1, nbest=1)
-    spec = [tf.TensorSpec([None, None], tf.int32)]
-    runs = {
-        "greedy_search": tf.function(
-            lambda ids: greedy_search(model.decode_step, model.encode(ids), ids, settings).tokens,
-            input_signature=spec,
-            autograph=False,
-        ),
-        "beam_search, one beam": tf.function(
-            lambda ids: beam_search(model.decode_step, model.encode(ids), ids, settings).tokens,
-            input_signature=spec,
-            autograph=False,
-        ),
-    }
-    out, tokens = {}, {}
-    for name, fn in runs.items():
-        tokens[name] = [np.asarray(fn(ids)) for ids in batches]  # trace / warm up
-        out[name] = best_time(lambda: [np.asarray(fn(ids)) for ids in batches], repeats)
-    same = all(np.array_equal(a, b) for a, b in zip(*tokens.values()))
-    return out, same
-
-
 def profile_beam(translator, sources, beam_size, batch_size, repeats):
     """Seconds per pass for: the encoder; encoder + decoder steps without search (same steps, [B*K] rows);
     the whole beam search (ids -> ids), all on the translator's sorted batches."""
@@ -297,14 +264,6 @@ def main(argv=None):
         best_label, best = max(beam5.items(), key=lambda kv: kv[1])
         verdict = "reached" if best > GOAL_BEAM5 else "NOT reached"
         print(f"\ngoal beam 5 > {GOAL_BEAM5:.0f} sentences/s: {verdict} (best: {best_label}, {best:.1f}/s)")
-
-    if not args.no_profile and 1 in args.beams:
-        print("greedy search against beam search with one beam (ids -> ids, the same batches; best of repeats):")
-        times, same = greedy_against_one_beam(base, sources, args.batch_size, args.repeats)
-        for name, seconds in times.items():
-            print(f"  {name:<36} {seconds:6.2f} s  ({n / seconds:.1f} sentences/s without text processing)")
-        ratio = times["beam_search, one beam"] / times["greedy_search"]
-        print(f"  beam search / greedy search time: {ratio:.2f}x; same tokens: {'yes' if same else 'NO'}\n")
 
     if not args.no_profile and 5 in args.beams:
         print("\nwhere the beam-5 time goes (ids -> ids, no tokenization; seconds per pass, best of repeats):")

@@ -147,23 +147,18 @@ def mixed_sentences(run, n=100):
 _ORACLES = {}
 
 
-def search_one(translator, sentence: str, beam_size: int, nbest: int, force_beam: bool = False):
+def search_one(translator, sentence: str, beam_size: int, nbest: int):
     """Oracle: the sentence alone (batch of 1, no sorting, no padding) through Python SentencePiece and
-    nmt.decode.search (in a tf.function of its own, for speed). force_beam: beam search even for beam size
-    1 (nmt.decode.search.search sends that to greedy search)."""
+    nmt.decode.search (in a tf.function of its own, for speed)."""
     import tensorflow as tf
 
-    from nmt.decode.search import beam_search, search
+    from nmt.decode.search import search
 
-    def beam(model, ids, settings):
-        return beam_search(model.decode_step, model.encode(ids), ids, settings)
-
-    key = (id(translator), beam_size, nbest, force_beam)
+    key = (id(translator), beam_size, nbest)
     if key not in _ORACLES:
         settings = translator.settings(beam_size=beam_size, nbest=nbest)
-        run = beam if force_beam else search
         _ORACLES[key] = tf.function(
-            lambda ids: run(translator.model, ids, settings),
+            lambda ids: search(translator.model, ids, settings),
             input_signature=[tf.TensorSpec([1, None], tf.int32)],
         )
     result = _ORACLES[key](tf.constant([translator.tokenizers.src.encode(sentence)], tf.int32))

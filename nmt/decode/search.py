@@ -1,4 +1,4 @@
-"""Greedy search and batched beam search over the decoder protocol.
+"""Batched beam search over the decoder protocol; greedy search is beam search with one beam.
 
 The decoder protocol (implemented by the models):
 
@@ -9,7 +9,7 @@ The decoder protocol (implemented by the models):
   token, BOS first), log_probs float32[R, V] normalized log-softmax, new_state of the same structure
   (memory passed through), attention float32[R, S] or None.
 
-Both searches run their whole loop in one ``tf.while_loop`` over preallocated, fixed-shape buffers, so they
+The search runs its whole loop in one ``tf.while_loop`` over preallocated, fixed-shape buffers, so it
 work eagerly, inside ``tf.function`` and inside ``tf.function(jit_compile=True)`` (XLA). Beam search tiles the
 state once to [B*K, ...] (row ``b*K + k`` is beam k of sentence b) and afterwards reorders only the recurrent
 leaves; memory is never gathered.
@@ -18,7 +18,7 @@ The options of a search are one `SearchSettings` (`nmt.decode.settings`: beam si
 output length, attention), validated where it is made, with errors that name the setting;
 ``search(model, ids, settings)`` runs it. `nmt.decode.graph` builds the translation of text around it.
 
-Definitions shared by both searches:
+Definitions:
 
 - ``|y|``, the length of a hypothesis, counts the generated tokens including the final EOS and excluding BOS.
   A hypothesis that reaches the maximum length without EOS is finished there and has ``|y|`` = that maximum.
@@ -38,7 +38,8 @@ Beam search (``beam_search``):
   A finished beam stays in the beam frozen: its only candidate is itself (no token appended, score
   unchanged), so it competes for its slot with the extensions of the unfinished beams. At the first step only
   beam 0 of each sentence is live (the others start at -inf), so the K beams are distinct. With K = 1 this is
-  exactly greedy search.
+  exactly greedy search (the most probable allowed token at every step, ties: lowest id); a separate greedy
+  loop measured no faster (docs/BENCHMARKS.md), so there is none.
 - Every hypothesis that finishes also enters a per-sentence archive of the N best finished hypotheses; the
   result is that archive (so a finished hypothesis later pushed out of the beam is not lost).
 - Early stop per sentence: log-probabilities only decrease as tokens are appended and ``lp`` grows with the
@@ -193,81 +194,6 @@ def _step(decode_step: DecodeStep, tokens, memory, recurrent, return_attention: 
         raise UserError("attention weights were requested but this model's decode_step returns no attention")
     attention = tf.cast(attention, tf.float32) if return_attention else None
     return tf.cast(log_probs, tf.float32), new_state["recurrent"], attention
-
-
-# ------------------------------------------------------------------------------------------------ greedy search
-
-
-def greedy_search(
-    decode_step: DecodeStep,
-    state: State,
-    source_ids: tf.Tensor,
-    settings: SearchSettings,
-    *,
-    max_length: int | None = None,
-    reserved: Reserved = RESERVED,
-) -> SearchResult:
-    """Greedy decoding: the most probable allowed token at every step (ties: lowest id); what `beam_search`
-    computes with one beam (a test holds them equal), in a loop without the beam's per-step work: no top_k
-    over K·(C + 1) candidates, no gather of the recurrent state, no archive merge.
-
-    state: ``model.encode(source_ids)``, leaves [B, ...]; source_ids int32[B, S] (for the length limits);
-    settings: beam_size and nbest are ignored (N = 1), length_penalty only affects the reported scores.
-    """
-    return_attention, pad_id, bos_id, eos_id = settings.attention, reserved.pad, reserved.bos, reserved.eos
-    limits, buffer_length = output_length_limits(source_ids, settings.max_len_a, settings.max_len_b, max_length, pad_id)
-    batch = tf.shape(source_ids)[0]
-    memory = state["memory"]
-
-    tokens = tf.fill([batch, 1, buffer_length], tf.constant(pad_id, tf.int32))  # [B, 1, L]
-    attention = tf.zeros([batch, 1, buffer_length, tf.shape(source_ids)[1]]) if return_attention else tf.zeros([0])
-    loop_vars = dict(
-        t=tf.constant(0),
-        prev=tf.fill([batch], tf.constant(bos_id, tf.int32)),  # [B]
-        tokens=tokens,
-        log_probs=tf.zeros([batch]),  # [B]
-        lengths=tf.zeros([batch], tf.int32),  # [B]
-        finished=tf.zeros([batch], tf.bool),  # [B]
-        attention=attention,
-        recurrent=state["recurrent"],
-    )
-
-    def cond(v):
-        return tf.logical_and(v["t"] < buffer_length, tf.logical_not(tf.reduce_all(v["finished"])))
-
-    def body(v):
-        t = v["t"]
-        log_probs, recurrent, step_attention = _step(decode_step, v["prev"], memory, v["recurrent"], return_attention)
-        values, ids = _best_allowed(log_probs, 1, pad_id, bos_id)  # [B, C]
-        best, pick = tf.math.top_k(values, k=1)  # [B, 1]
-        best, token = best[:, 0], tf.gather(ids, pick, batch_dims=1)[:, 0]  # [B]
-        active = tf.logical_not(v["finished"])
-        ends = tf.logical_or(tf.equal(token, eos_id), t + 1 >= limits)
-        new = dict(
-            t=t + 1,
-            prev=tf.where(active, token, pad_id),
-            tokens=_write_step(v["tokens"], t, token[:, None], active[:, None]),
-            log_probs=tf.where(active, v["log_probs"] + best, v["log_probs"]),
-            lengths=tf.where(active, t + 1, v["lengths"]),
-            finished=tf.logical_or(v["finished"], tf.logical_and(active, ends)),
-            attention=(
-                _write_step(v["attention"], t, step_attention[:, None], active[:, None])
-                if return_attention
-                else v["attention"]
-            ),
-            recurrent=recurrent,
-        )
-        return (_keep_shapes(new, v),)
-
-    (v,) = tf.while_loop(cond, body, (loop_vars,))
-    log_probs = v["log_probs"][:, None]  # [B, 1]
-    return SearchResult(
-        tokens=v["tokens"],
-        lengths=v["lengths"][:, None],
-        scores=log_probs / lp(v["lengths"][:, None], settings.length_penalty),
-        log_probs=log_probs,
-        attention=v["attention"] if return_attention else None,
-    )
 
 
 # -------------------------------------------------------------------------------------------------- beam search
@@ -438,12 +364,10 @@ def search(
     max_length: int | None = None,
     reserved: Reserved = RESERVED,
 ) -> SearchResult:
-    """Encodes source_ids int32[B, S] with ``model.encode`` and decodes with ``model.decode_step``: greedy
-    search when settings ask for one beam and one hypothesis, otherwise beam search. Wrap in ``tf.function``
-    (optionally ``jit_compile=True``) for speed."""
+    """Encodes source_ids int32[B, S] with ``model.encode`` and runs `beam_search` over ``model.decode_step``
+    (beam size 1: greedy search). Wrap in ``tf.function`` (optionally ``jit_compile=True``) for speed."""
     if not isinstance(settings, SearchSettings):
         raise TypeError(f"settings: expected a SearchSettings, got {type(settings).__name__}")
     source_ids = tf.convert_to_tensor(source_ids, tf.int32)
     state = model.encode(source_ids)
-    run = greedy_search if settings.beam_size == 1 and settings.nbest == 1 else beam_search
-    return run(model.decode_step, state, source_ids, settings, max_length=max_length, reserved=reserved)
+    return beam_search(model.decode_step, state, source_ids, settings, max_length=max_length, reserved=reserved)

@@ -120,14 +120,11 @@ def test_bench_translate_runs(multi30k_dir):
         "1,2",
         "--no-xla",
         "--no-savedmodel",
+        "--no-profile",
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "in-process, beam 1" in proc.stdout and "in-process, beam 2" in proc.stdout
     assert "sentences/s" in proc.stdout
-    # Greedy search and beam search with one beam side by side: the same tokens (the untrained model's
-    # output length is fixed, so both run the same steps).
-    assert "beam search / greedy search time:" in proc.stdout
-    assert "same tokens: yes" in proc.stdout
 
 
 def test_bench_train_runs(multi30k_slice, multi30k_tokenizer_dir, tmp_path):

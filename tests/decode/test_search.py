@@ -127,8 +127,8 @@ def run_search(model, ids, **kw):
 
 
 def greedy(model, ids, **kw):
-    settings, rest = settings_and_rest(**kw)
-    return search.greedy_search(model.decode_step, model.encode(ids), ids, settings, **rest)
+    """Greedy search as the toolkit runs it: search() with one beam and one hypothesis."""
+    return run_search(model, ids, beam_size=1, nbest=1, **kw)
 
 
 def beam(model, ids, **kw):
@@ -208,16 +208,20 @@ def test_narrow_beam_equals_a_plain_reference_beam_search(K, alpha):
 
 
 @pytest.mark.parametrize("alpha", [0.0, 0.6, 1.0])
-def test_beam_one_equals_greedy(alpha):
+def test_greedy_equals_a_plain_greedy_loop(alpha):
+    """Greedy search (one beam) against the reference with K = 1, a plain Python greedy loop on the float64
+    twin: the same tokens, lengths, scores and log-probabilities, and the attention of those tokens."""
     model = FakeModel(3)
-    _, ids = make_batch(4, 64)
-    options = dict(length_penalty=alpha, max_len_a=1.0, max_len_b=2, attention=True)
-    g, b1 = greedy(model, ids, **options), beam(model, ids, beam_size=1, **options)
-    np.testing.assert_array_equal(g.tokens, b1.tokens)
-    np.testing.assert_array_equal(g.lengths, b1.lengths)
-    np.testing.assert_allclose(g.scores, b1.scores, rtol=1e-6)
-    np.testing.assert_allclose(g.log_probs, b1.log_probs, rtol=1e-6)
-    np.testing.assert_allclose(g.attention, b1.attention, atol=1e-7)
+    sources, ids = make_batch(4, 64)
+    g = greedy(model, ids, length_penalty=alpha, max_len_a=1.0, max_len_b=2, attention=True)
+    for b, source in enumerate(sources):
+        ((tokens, score, log_prob),) = reference_beam(model, source, 1, 1, alpha, limit=len(source) + 2)
+        ((got_tokens, got_score, got_log_prob),) = hypotheses(g, b)
+        assert got_tokens == tokens, (b, source)
+        np.testing.assert_allclose([got_score, got_log_prob], [score, log_prob], rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(
+            g.attention[b, 0, : len(tokens), : len(source)], model.forced(source, tokens)[1], atol=1e-5
+        )
     assert len(set(map(int, np.asarray(g.lengths).ravel()))) > 2  # the batch really mixes lengths
 
 
@@ -391,7 +395,7 @@ def test_length_penalty_formula():
 def test_search_entry_point_dispatches_and_tiles():
     model = FakeModel(16)
     _, ids = make_batch(17, 4)
-    np.testing.assert_array_equal(run_search(model, ids, beam_size=1).tokens, greedy(model, ids).tokens)
+    np.testing.assert_array_equal(run_search(model, ids, beam_size=1).tokens, beam(model, ids, beam_size=1).tokens)
     np.testing.assert_array_equal(
         run_search(model, ids, beam_size=3, nbest=2).tokens, beam(model, ids, beam_size=3, nbest=2).tokens
     )

@@ -166,34 +166,15 @@ def test_batching_does_not_change_results(translator, run):
 
 def test_greedy_is_beam_one_and_traced_once(translator, run):
     sentences = [s for s, _ in run["test"][:12]]
-    greedy = [
-        t.text
-        for t in translator.translate(sentences, translator.settings(beam_size=1), translator.batching(batch_size=5))
-    ]
-    fn = translator.graph.function(translator.settings(1, 1, None))
-    [
-        t.text
-        for t in translator.translate(
-            sentences[:3], translator.settings(beam_size=1), translator.batching(batch_size=2)
-        )
-    ]  # other shapes and batching: no new trace
-    [
-        t.text
-        for t in translator.translate(sentences, translator.settings(beam_size=1), translator.batching(batch_tokens=30))
-    ]
+    greedy = translator.settings(beam_size=1)
+    translations = translator.translate(sentences, greedy, translator.batching(batch_size=5))
+    fn = translator.graph.function(greedy)
+    translator.translate(sentences[:3], greedy, translator.batching(batch_size=2))  # other shapes and batching
+    translator.translate(sentences, greedy, translator.batching(batch_tokens=30))  # ... and no new trace
     assert fn.experimental_get_tracing_count() == 1
-    scores = [
-        h[0].score
-        for h in [
-            t.hypotheses
-            for t in translator.translate(
-                sentences, translator.settings(beam_size=1, nbest=1), translator.batching(batch_size=5)
-            )
-        ]
-    ]
-    for sentence, text, score in zip(sentences, greedy, scores):
-        want_texts, want_scores = search_one(translator, sentence, 1, 1, force_beam=True)
-        assert_same_search([text], [score], want_texts, want_scores)
+    for sentence, translation in zip(sentences, translations):
+        want_texts, want_scores = search_one(translator, sentence, 1, 1)
+        assert_same_search([translation.text], [translation.score], want_texts, want_scores)
 
 
 def test_xla_translator_equals_the_plain_one(translator, run):
