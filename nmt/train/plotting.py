@@ -70,7 +70,7 @@ def plot_attention(
 
 def plot_translation(translator, translation, path, title: str = ""):
     """The attention heatmap of a translation's best hypothesis (from
-    `Translator.translate_detailed(..., attention=True)`), with an `</s>` row when EOS was produced."""
+    `Translator.translate(..., translator.settings(attention=True))`), with an `</s>` row when EOS was produced."""
     best = translation.hypotheses[0]
     targets = translator.target_pieces(best.tokens)
     if best.attention.shape[0] > len(targets):
