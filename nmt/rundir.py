@@ -14,6 +14,13 @@ nothing else, and only from a directory that is a run directory: one whose confi
 config written by train.py. A directory of anything else is refused, so a mistyped --run-dir
 cannot delete a checkout or a home folder.
 
+One writer per run directory: `WriterLock` holds an operating-system lock (flock) on RUN_DIR/.train.lock
+for as long as a training process lives, so a second train.py on the same directory (a second start by
+mistake, --resume or --overwrite while the first still runs) is refused with one line naming the process
+that holds it, before anything is read or written. The kernel drops the lock when its process ends, however
+it ends (kill -9 included), so --resume right after a kill works; the file itself stays, holding the last
+writer's process id. Readers (translate.py, the translator, the export) never take it.
+
 Before training into a directory, `check_for_training` says (changing nothing) whether the config
 may go there: a new or empty directory, a run of the same config with --resume, or --overwrite of a
 run directory. TensorFlow-free, so train.py reports a wrong --run-dir at once; the run is then
@@ -22,6 +29,9 @@ prepared (the directory cleared and written) by `nmt.train.prepare.prepare`, whi
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import os
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -44,6 +54,10 @@ LOGS_DIR = "logs"
 STEPS_LOG = "steps.tsv"
 EPOCHS_LOG = "train.csv"
 TENSORBOARD_DIR = "tensorboard"
+
+#: The writer's lock (`WriterLock`): not a run's output, so --overwrite keeps it and it does not make a
+#: directory non-empty.
+LOCK_FILE = ".train.lock"
 
 #: Temporary entries of a run being written: the tokenizer being trained, model.keras being saved.
 TOKENIZER_TMP = ".tokenizer.tmp"
@@ -91,7 +105,7 @@ def _check_clearable(path: Path) -> None:
         return
     if not path.is_dir():
         raise UserError(f"--run-dir {path}: not a directory")
-    entries = sorted(p.name for p in path.iterdir())
+    entries = sorted(p.name for p in path.iterdir() if p.name != LOCK_FILE)
     if entries and not is_run_dir(path):
         shown = ", ".join(entries[:3]) + (", ..." if len(entries) > 3 else "")
         raise UserError(
@@ -120,6 +134,65 @@ def clear(path) -> list[str]:
             entry.unlink()
         removed.append(name)
     return removed
+
+
+class WriterLock:
+    """The lock of the one process that writes a run directory (see the module docstring).
+
+    `check(run_dir)` raises the one-line error if another process holds it, changing nothing on disk;
+    `WriterLock(run_dir)` takes it (creating the directory and the lock file) and keeps it until `release()`
+    or until the object or its process goes away."""
+
+    def __init__(self, run_dir):
+        self._fd = None
+        self.path = Path(run_dir) / LOCK_FILE
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as error:
+            raise UserError(
+                f"--run-dir {self.path.parent}: cannot create {LOCK_FILE} ({error.strerror or error})"
+            ) from None
+        try:
+            _take(fd, self.path)
+        except BaseException:
+            os.close(fd)
+            raise
+        self._fd = fd
+        with contextlib.suppress(OSError):  # the process id is for people; the lock holds without it
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+
+    @staticmethod
+    def check(run_dir) -> None:
+        path = Path(run_dir) / LOCK_FILE
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError:
+            return  # no lock file (or none readable): no writer holds this directory
+        try:
+            _take(fd, path)
+        finally:
+            os.close(fd)  # closing drops a lock taken just now
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def __del__(self):
+        self.release()
+
+
+def _take(fd: int, path: Path) -> None:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+        raise UserError(
+            f"--run-dir {path.parent}: another training process (pid {holder}) is writing this run directory; "
+            "wait for it to end or stop it (a run directory has one writer at a time)"
+        ) from None
 
 
 def check_run_dir(run_dir, what: str | None = None) -> Path:

@@ -24,7 +24,7 @@ import os
 import shutil
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from nmt import rundir
@@ -54,6 +54,8 @@ class PreparedRun:
     resume: bool
     corpus: Corpus
     train_split: CorpusSplit
+    #: the run directory's writer lock, held as long as this object lives (nmt.rundir.WriterLock)
+    lock: rundir.WriterLock | None = field(default=None, repr=False, compare=False)
 
 
 def prepare(cfg: Config, run_dir: str | Path, resume: bool = False, overwrite: bool = False) -> PreparedRun:
@@ -62,6 +64,7 @@ def prepare(cfg: Config, run_dir: str | Path, resume: bool = False, overwrite: b
     (--overwrite; `resume` takes precedence). -> the prepared run; a one-line UserError, with nothing
     changed on disk, where a check fails."""
     run_dir = Path(run_dir)
+    rundir.WriterLock.check(run_dir)  # another process writing here: say so first, changing nothing
     from_checkpoint = rundir.check_for_training(cfg, run_dir, resume, overwrite)
     start_over = overwrite and not resume
     corpus = Corpus(cfg.corpus)
@@ -75,7 +78,8 @@ def prepare(cfg: Config, run_dir: str | Path, resume: bool = False, overwrite: b
         pair = trained.pair()
     train_split = corpus.filtered_train(pair)
 
-    # Every check has passed: say what was read, then write the run directory.
+    # Every check has passed: take the directory (one writer at a time), say what was read, then write it.
+    lock = rundir.WriterLock(run_dir)
     log(corpus.describe())
     write_run_dir(cfg, run_dir, start_over)
     if resume and not from_checkpoint:
@@ -96,7 +100,7 @@ def prepare(cfg: Config, run_dir: str | Path, resume: bool = False, overwrite: b
             f"{pair.tgt.vocab_size:,} pieces in {time.monotonic() - started:.1f}s -> {tokenizer_dir}"
         )
     log(train_split.summary.format())
-    return PreparedRun(cfg, run_dir, from_checkpoint, corpus, train_split)
+    return PreparedRun(cfg, run_dir, from_checkpoint, corpus, train_split, lock)
 
 
 def write_run_dir(cfg: Config, run_dir: Path, start_over: bool) -> None:

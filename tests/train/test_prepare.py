@@ -4,6 +4,7 @@ trained or kept, the training pairs filtered, and nothing written or printed unt
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -55,7 +56,7 @@ def test_a_fresh_run_is_checked_then_written(tmp_path, corpus_files, capfd):
     assert prepared.cfg is cfg and len(prepared.corpus.dev) == 20 and len(prepared.corpus.test) == 20
     summary = prepared.train_split.summary
     assert summary.read == 360 and 0 < summary.kept == len(prepared.train_split) <= 360
-    assert sorted(p.name for p in run_dir.iterdir()) == ["config.yaml", "logs", "tokenizer"]
+    assert sorted(p.name for p in run_dir.iterdir()) == [rundir.LOCK_FILE, "config.yaml", "logs", "tokenizer"]
     assert (run_dir / rundir.CONFIG_FILE).read_text(encoding="utf-8") == cfg.to_yaml()
     assert list((run_dir / rundir.LOGS_DIR).iterdir()) == []
     assert tokenizer_meta(run_dir)
@@ -71,6 +72,10 @@ def test_a_restarted_or_resumed_run_keeps_its_tokenizer_and_overwrite_starts_ove
     run_dir = tmp_path / "run"
     first = prepare(cfg, run_dir)
     tokenizer = tree(run_dir / rundir.TOKENIZER_DIR)
+    # The prepared run holds the directory's writer lock: a second preparation is refused until it goes.
+    with pytest.raises(UserError, match=f"another training process \\(pid {os.getpid()}\\)"):
+        prepare(cfg, run_dir)
+    first.lock.release()
     capfd.readouterr()
 
     # The same config again, no checkpoint yet: its tokenizer is kept, the pairs filter the same.
@@ -78,6 +83,7 @@ def test_a_restarted_or_resumed_run_keeps_its_tokenizer_and_overwrite_starts_ove
     assert again.resume is False and tree(run_dir / rundir.TOKENIZER_DIR) == tokenizer
     assert again.train_split.summary == first.train_split.summary
     assert "tokenizer: reusing " in capfd.readouterr().err
+    again.lock.release()
 
     # --resume before the first checkpoint: from step 0, said so.
     assert prepare(cfg, run_dir, resume=True).resume is False
@@ -91,6 +97,7 @@ def test_a_restarted_or_resumed_run_keeps_its_tokenizer_and_overwrite_starts_ove
     resumed = prepare(config.load(TOY, [*corpus_files, "train.max_steps=7"]), run_dir, resume=True)
     assert resumed.resume is True and tree(run_dir / rundir.TOKENIZER_DIR) == tokenizer
     assert yaml.safe_load((run_dir / rundir.CONFIG_FILE).read_text(encoding="utf-8"))["train"]["max_steps"] == 7
+    resumed.lock.release()
     capfd.readouterr()
 
     # --overwrite with another tokenizer: the earlier run's entries go, the user's own stay, a new tokenizer.
@@ -99,7 +106,13 @@ def test_a_restarted_or_resumed_run_keeps_its_tokenizer_and_overwrite_starts_ove
     other = config.load(TOY, [*corpus_files, "tokenizer.vocab_size=100"])
     fresh = prepare(other, run_dir, overwrite=True)
     assert fresh.resume is False
-    assert sorted(p.name for p in run_dir.iterdir()) == ["config.yaml", "logs", "notes.txt", "tokenizer"]
+    assert sorted(p.name for p in run_dir.iterdir()) == [
+        rundir.LOCK_FILE,
+        "config.yaml",
+        "logs",
+        "notes.txt",
+        "tokenizer",
+    ]
     assert tokenizer_meta(run_dir)["config"]["vocab_size"] == 100
     err = capfd.readouterr().err
     assert f"--overwrite: removed checkpoints, config.yaml, logs, model.keras, tokenizer from {run_dir}" in err
@@ -118,7 +131,7 @@ def test_a_failed_check_changes_and_prints_nothing(tmp_path, corpus_files, capfd
     """An earlier run is left whole, byte for byte, whether the mistake is in the run directory, the
     tokenizer or the corpus filters, and even with --overwrite."""
     run_dir = tmp_path / "run"
-    prepare(config.load(TOY, corpus_files), run_dir)
+    prepare(config.load(TOY, corpus_files), run_dir).lock.release()
     (run_dir / rundir.CHECKPOINTS_DIR).mkdir()
     (run_dir / rundir.CHECKPOINTS_DIR / "last.json").write_text("{}")
     before = tree(run_dir)
