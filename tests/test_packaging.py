@@ -91,6 +91,11 @@ def test_console_commands_answer_help_from_outside_the_checkout(venv):
             command,
             proc.stderr[-2000:],
         )
+    for argv in (["--help"], ["score", "--help"]):  # the one `nmt` command and a verb of it
+        proc = subprocess.run(
+            [str(env_dir / "bin" / "nmt"), *argv], cwd=outside, env=env, capture_output=True, text=True, timeout=300
+        )
+        assert proc.returncode == 0 and "score" in proc.stdout, (argv, proc.stdout, proc.stderr[-2000:])
     listing = subprocess.run(
         [str(env_dir / "bin" / "python"), "-m", "nmt", "--help"],
         cwd=outside,

@@ -5,7 +5,8 @@
     nmt-evaluate   = python scripts/evaluate.py       nmt.cli.evaluate
     nmt-prepare    = python scripts/prepare_data.py   nmt.cli.prepare
 
-``python -m nmt COMMAND ...`` runs them too. Each reports a user's mistake as one line ``error: ...``
+``python -m nmt COMMAND ...`` (and ``nmt COMMAND ...`` once installed) runs them too, and ``score``
+(`nmt.cli.score`), which has no script of its own. Each reports a user's mistake as one line ``error: ...``
 (exit status 2) and keeps TensorFlow's start-up messages off standard error unless --verbose.
 """
 
@@ -23,4 +24,5 @@ COMMANDS = {
         "nmt.cli.prepare",
         "prepare a corpus: the built-in numbers corpus, Multi30k, or a TSV file (nmt-prepare)",
     ),
+    "score": ("nmt.cli.score", "score given translations with a model: log-probability per pair (forced decoding)"),
 }

@@ -126,6 +126,7 @@ class Translator:
                     "the model and tokenizer come from different runs"
                 )
         self.graph = TranslationGraph(model, tokenizers, jit_compile=self.jit_compile)
+        self._forced = None  # the traced forced decoding of `score`, made at its first call
 
     # ----------------------------------------------------------------------------------------- settings
 
@@ -249,6 +250,19 @@ class Translator:
                 chunk = []
         if chunk:
             yield from self._translate(chunk, settings, batching)
+
+    def score(self, sources: Sequence[str], targets: Sequence[str], batching: Batching | None = None) -> list:
+        """The log-probability of every target given its source, log P(y, EOS | x) without length penalty,
+        with the search's decoder step (`nmt.decode.scoring`): [PairScore(log_prob, length)] in input order.
+        batching: default ``self.batching()`` (batch_size pairs per batch; sources cut to max_input_len)."""
+        from nmt.decode import scoring
+
+        batching = self.batching() if batching is None else batching
+        if not isinstance(batching, Batching):
+            raise TypeError(f"batching: expected a Batching, got {type(batching).__name__}")
+        if self._forced is None:
+            self._forced = scoring.forced_function(self.model)
+        return scoring.score_pairs(self._forced, self.tokenizers, sources, targets, batching)
 
     # ------------------------------------------------------------------------------------------ helpers
 
