@@ -195,6 +195,26 @@ def _take(fd: int, path: Path) -> None:
         ) from None
 
 
+def check_same_tokenizer(run_dirs, what: str = "--model") -> None:
+    """A one-line UserError unless every run directory's tokenizer/ holds the same files as the first's (an
+    ensemble decodes with one vocabulary)."""
+
+    def files(run_dir: Path) -> dict[str, bytes]:
+        directory = Path(run_dir) / TOKENIZER_DIR
+        try:
+            return {p.name: p.read_bytes() for p in sorted(directory.iterdir()) if p.is_file()}
+        except OSError as error:
+            raise UserError(f"{what} {run_dir}: cannot read {TOKENIZER_DIR}/ ({error.strerror or error})") from None
+
+    first = files(run_dirs[0])
+    for other in run_dirs[1:]:
+        if files(other) != first:
+            raise UserError(
+                f"{what} {other}: its tokenizer differs from that of {run_dirs[0]}; an ensemble needs models with "
+                "one vocabulary (the same tokenizer/)"
+            )
+
+
 def check_run_dir(run_dir, what: str | None = None) -> Path:
     """The run directory as a Path; a one-line UserError naming what is missing (and starting with what,
     e.g. a command line's option, when given)."""

@@ -5,6 +5,7 @@
     python translate.py --model runs/multi30k --input test.en --output test.hyp.de --reference test.de
     python translate.py --model runs/multi30k --nbest 5 < test.en          # index ||| hypothesis ||| score
     python translate.py --model runs/multi30k                               # interactive prompt on a terminal
+    python translate.py --model runs/a --model runs/b --input test.en       # an ensemble of two runs
 
 Sentences come from the arguments, from --input FILE, or from standard input (read in chunks of
 --chunk-lines lines, so memory stays constant on any file size); with standard input on a terminal an
@@ -13,7 +14,8 @@ order (an empty line gives an empty line); with --nbest N every input line gives
 ``index ||| hypothesis ||| score`` (index: the 0-based input line number, score: log P / length penalty).
 Line breaks inside a translation (possible with byte pieces) are written as spaces.
 Search defaults (beam size, length penalty, batch size, output length limits) come from the run's
-config.yaml ``decode:`` section. With --reference, sacreBLEU BLEU and chrF with their signatures are
+config.yaml ``decode:`` section (the first run's, for an ensemble: runs with one vocabulary whose per-step
+probabilities are averaged, `nmt.decode.ensemble`). With --reference, sacreBLEU BLEU and chrF with their signatures are
 printed on standard error. Mistakes are reported as one line ``error: ...`` with exit status 2; the
 options and the files they name are checked before TensorFlow loads, so such a mistake is reported at once.
 """
@@ -56,8 +58,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--model",
         required=True,
+        action="append",
         metavar="RUN_DIR",
-        help="run directory written by train.py (config.yaml, tokenizer/, model.keras)",
+        help="run directory written by train.py (config.yaml, tokenizer/, model.keras); repeat it to decode an "
+        "ensemble of runs with one vocabulary (their probabilities averaged; the first run's decoding defaults)",
     )
     p.add_argument(
         "--beam-size", type=int, metavar="K", help="beam size; 1 = greedy search (default: config decode.beam_size)"
@@ -202,15 +206,15 @@ def one_line(text: str) -> str:
 _TRANSLATORS = {}
 
 
-def get_translator(run_dir, jit_compile: bool):
+def get_translator(run_dir, jit_compile: bool, ensemble=()):
     """load_run, cached per process (repeated calls of main() reuse the model and its traced functions)."""
     from nmt.decode.translator import MODEL_FILE, load_run
 
-    d = Path(run_dir).resolve()
-    key = (str(d), (d / MODEL_FILE).stat().st_mtime_ns, bool(jit_compile))
+    dirs = [Path(d).resolve() for d in (run_dir, *ensemble)]
+    key = (tuple((str(d), (d / MODEL_FILE).stat().st_mtime_ns) for d in dirs), bool(jit_compile))
     if key not in _TRANSLATORS:
         _TRANSLATORS.clear()
-        _TRANSLATORS[key] = load_run(d, jit_compile=jit_compile)
+        _TRANSLATORS[key] = load_run(dirs[0], jit_compile=jit_compile, ensemble=dirs[1:])
     return _TRANSLATORS[key]
 
 
@@ -296,6 +300,7 @@ class Request:
     """What translate.py was asked to do, with every option and file checked (`check_request`)."""
 
     run_dir: Path
+    ensemble: list[Path]  # the other runs of an ensemble (--model given more than once)
     decode: DecodeConfig  # the run's decode: section (the search defaults)
     settings: SearchSettings
     batching: Batching
@@ -310,8 +315,14 @@ def check_request(args, stdin: TextIO) -> Request:
     from nmt import config as config_module
     from nmt.decode import tuning
 
-    run_dir = check_run_dir(args.model, what="--model")
+    run_dir, *ensemble = (check_run_dir(model, what="--model") for model in args.model)
     cfg = config_module.load(run_dir / CONFIG_FILE)
+    architectures = {run_dir: cfg.model.architecture}
+    if ensemble:
+        from nmt.rundir import check_same_tokenizer
+
+        check_same_tokenizer([run_dir, *ensemble])
+        architectures.update({d: config_module.load(d / CONFIG_FILE).model.architecture for d in ensemble})
     decode = tuning.apply(run_dir, cfg.decode)  # the length penalty chosen on dev, where training tuned it
     settings = SearchSettings.from_decode(
         decode,
@@ -324,11 +335,12 @@ def check_request(args, stdin: TextIO) -> Request:
         decode, batch_size=args.batch_size, batch_tokens=args.batch_tokens, max_input_len=args.max_input_len
     )
     check_chunk_lines(args.chunk_lines)
-    if args.attention_plot and cfg.model.architecture != "attention":
-        raise UserError(
-            f"--attention-plot: the model in {run_dir} is a {cfg.model.architecture} model, which has no attention; "
-            "expected an attention model"
-        )
+    for directory, architecture in architectures.items():
+        if args.attention_plot and architecture != "attention":
+            raise UserError(
+                f"--attention-plot: the model in {directory} is a {architecture} model, which has no attention; "
+                "expected an attention model"
+            )
     if args.sentences and args.input:
         raise UserError("give sentences as arguments or --input FILE, not both")
     for number, sentence in enumerate(args.sentences, 1):
@@ -366,7 +378,7 @@ def check_request(args, stdin: TextIO) -> Request:
             raise UserError(
                 f"--attention-plot {plot_dir}: cannot create the directory ({error.strerror or error})"
             ) from None
-    return Request(run_dir, decode, settings, batching, references, plot_dir, interactive)
+    return Request(run_dir, ensemble, decode, settings, batching, references, plot_dir, interactive)
 
 
 def run(args, request: Request, stdin: TextIO, stdout: TextIO, stderr: TextIO) -> int:
@@ -374,7 +386,7 @@ def run(args, request: Request, stdin: TextIO, stdout: TextIO, stderr: TextIO) -
     run_dir, decode, settings, batching = request.run_dir, request.decode, request.settings, request.batching
     references, plot_dir, interactive = request.references, request.plot_dir, request.interactive
 
-    translator = get_translator(run_dir, args.xla)
+    translator = get_translator(run_dir, args.xla, request.ensemble)
     options = dict(settings=settings, batching=batching)
     output = Output(args.output, stdout)
     nbest_format = args.nbest is not None or decode.nbest > 1

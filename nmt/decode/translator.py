@@ -136,7 +136,8 @@ class Translator:
 
     @property
     def has_attention(self) -> bool:
-        return self.architecture == "attention"
+        explicit = getattr(self.model, "has_attention", None)  # an ensemble says whether all its models have it
+        return self.architecture == "attention" if explicit is None else bool(explicit)
 
     def settings(self, beam_size=None, nbest=None, length_penalty=None, attention=False) -> SearchSettings:
         """The run's search settings (its ``decode:`` section with the tuned length penalty) with the options
@@ -276,29 +277,48 @@ class Translator:
 # -------------------------------------------------------------------------------------------- run directory
 
 
-def load_run(run_dir, jit_compile: bool = False) -> Translator:
+def load_run(run_dir, jit_compile: bool = False, ensemble=()) -> Translator:
     """The Translator of a run directory: its model.keras, tokenizer/ and the decode section of config.yaml
-    (with the length penalty chosen on dev, where training tuned it: decode_tuned.yaml, nmt.decode.tuning)."""
-    import keras
+    (with the length penalty chosen on dev, where training tuned it: decode_tuned.yaml, nmt.decode.tuning).
 
-    import nmt.model.seq2seq  # noqa: F401  (registers the serializable classes)
+    ensemble: more run directories whose models are decoded together with this one, their per-step
+    probabilities averaged (`nmt.decode.ensemble`); they must have this run's tokenizer (the same
+    vocabulary), and the decoding defaults are this run's."""
     from nmt import config as config_module
 
     d = check_run_dir(run_dir)
     cfg = config_module.load(d / CONFIG_FILE)
     tokenizers = Tokenizers.load(d / TOKENIZER_DIR)
+    model = load_model(d)
+    if ensemble:
+        from nmt.decode.ensemble import Ensemble
+        from nmt.rundir import check_same_tokenizer
+
+        others = [check_run_dir(other) for other in ensemble]
+        check_same_tokenizer([d, *others])
+        model = Ensemble([model, *(load_model(other) for other in others)])
+    return Translator(model, tokenizers, tuning.apply(d, cfg.decode), jit_compile=jit_compile)
+
+
+def load_model(run_dir: Path):
+    """RUN_DIR/model.keras as a model (safe mode: a .keras file is data), or a one-line UserError."""
+    import keras
+
+    import nmt.model.seq2seq  # noqa: F401  (registers the serializable classes)
+
+    path = Path(run_dir) / MODEL_FILE
     try:
         # safe_mode: a .keras file is data; one holding Python code (a Lambda layer's bytecode) is refused.
-        model = keras.models.load_model(d / MODEL_FILE, compile=False, safe_mode=True)
+        model = keras.models.load_model(path, compile=False, safe_mode=True)
     except Exception as error:  # a corrupt or foreign file: say which, in one line, with the root cause
         cause = error
         while (cause.__cause__ or cause.__context__) is not None:
             cause = cause.__cause__ or cause.__context__
         detail = " ".join(str(cause).split())[:300]
-        raise UserError(f"{d / MODEL_FILE}: cannot load the model ({type(cause).__name__}: {detail})") from None
+        raise UserError(f"{path}: cannot load the model ({type(cause).__name__}: {detail})") from None
     if not hasattr(model, "decode_step"):
-        raise UserError(f"{d / MODEL_FILE}: expected an nmt model (cho2014 or attention), got {type(model).__name__}")
-    return Translator(model, tokenizers, tuning.apply(d, cfg.decode), jit_compile=jit_compile)
+        raise UserError(f"{path}: expected an nmt model (cho2014 or attention), got {type(model).__name__}")
+    return model
 
 
 # ------------------------------------------------------------------------------------------------ export
