@@ -8,6 +8,9 @@
     decode_tuned.yaml    the length penalty chosen on dev (decode.tune_length_penalty; nmt.decode.tuning)
     curves.png           loss, dev BLEU (against steps and minutes) and learning rate (nmt.train.plotting)
     logs/                train.csv, steps.tsv, tensorboard/
+    train.log            every message train.py printed, time-stamped, with its level (appended to on --resume)
+    results.json         the final dev/test BLEU and chrF with signatures, search, steps, minutes, device,
+                         precision, package versions, sha256 of config.yaml (nmt.train.trainer.write_results)
 
 `--overwrite` removes these entries (and the temporary ones training leaves when killed) and
 nothing else, and only from a directory that is a run directory: one whose config.yaml is a
@@ -54,6 +57,8 @@ LOGS_DIR = "logs"
 STEPS_LOG = "steps.tsv"
 EPOCHS_LOG = "train.csv"
 TENSORBOARD_DIR = "tensorboard"
+TRAIN_LOG = "train.log"
+RESULTS_FILE = "results.json"
 
 #: The writer's lock (`WriterLock`): not a run's output, so --overwrite keeps it and it does not make a
 #: directory non-empty.
@@ -73,6 +78,8 @@ ENTRIES = (
     TUNED_DECODE_FILE,
     LOGS_DIR,
     CURVES_FILE,
+    TRAIN_LOG,
+    RESULTS_FILE,
     TOKENIZER_TMP,
     MODEL_TMP,
 )

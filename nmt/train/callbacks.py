@@ -12,20 +12,42 @@ CSVLogger, TerminateOnNaN's check). Added here:
 - `TimeBudget`: stops cleanly when train.max_time is spent (the run still exports).
 - `StopOnNaN`: Keras' TerminateOnNaN that remembers the step, so training can report it.
 - `ResumableEarlyStopping`, `ResumableReduceLROnPlateau`: Keras' callbacks whose counters survive a
-  restart (`get_state`/`set_state`), since Keras resets them in on_train_begin.
+  restart (`get_state`/`set_state`), since Keras resets them in on_train_begin; the lines they print
+  ("Epoch 5: early stopping", a reduced learning rate) go to the logger like the other messages.
+
+Messages go to the logger "nmt.train.callbacks" (standard `logging`, INFO); train.py prints them and
+writes them to RUN_DIR/train.log (nmt.cli.train).
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
+import logging
 import math
 import resource
-import sys
 import time
 from pathlib import Path
 
 import keras
 import numpy as np
 import tensorflow as tf
+
+logger = logging.getLogger(__name__)
+
+
+@contextlib.contextmanager
+def keras_messages_logged():
+    """The lines Keras' callbacks print on standard output (keras.utils.io_utils.print_msg) while this
+    is active go to the logger instead, one INFO message per line."""
+    printed = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(printed):
+            yield
+    finally:
+        for line in printed.getvalue().splitlines():
+            if line.strip():
+                logger.info(line)
 
 
 def current_learning_rate(optimizer) -> float:
@@ -51,6 +73,14 @@ class _ResumableMixin:
             for k, v in pending.items():
                 setattr(self, k, v)
         self._pending = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        with keras_messages_logged():
+            super().on_epoch_end(epoch, logs)
+
+    def on_train_end(self, logs=None):
+        with keras_messages_logged():
+            super().on_train_end(logs)
 
 
 def _plain(value):
@@ -177,7 +207,7 @@ class DevBleu(keras.callbacks.Callback):
         self.references = list(references)
         self.score = score
         self.samples = samples
-        self.log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
+        self.log = log or logger.info
         self.writer = tf.summary.create_file_writer(str(writer_dir)) if writer_dir else None
         self.last = None
 

@@ -18,9 +18,9 @@ no pointer names are removed after each save.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
-import sys
 from pathlib import Path
 
 from nmt.errors import UserError
@@ -185,10 +185,9 @@ class CheckpointStore:
             ) from None
         variables, saved = rng_variables(model), state.get("rng")
         if saved is None:  # written before checkpoints held them: the generators start afresh
-            print(
-                f"warning: {directory / STATE} holds no random-generator states (an older checkpoint); "
-                "dropout masks after it differ from an uninterrupted run's",
-                file=sys.stderr,
+            logging.getLogger(__name__).warning(
+                f"{directory / STATE} holds no random-generator states (an older checkpoint); "
+                "dropout masks after it differ from an uninterrupted run's"
             )
             return state
         if len(variables) != len(saved):

@@ -15,14 +15,20 @@ train). In this order:
 
 So a mistake ("vocabulary too large", a bad corpus line, every training pair filtered) is reported
 within seconds, without TensorFlow (seconds to load), and before --overwrite removes an earlier run:
-nothing is written, and nothing is printed, until every check has passed.
+nothing is written, and nothing is logged, until every check has passed.
+
+Messages go to the standard `logging` logger "nmt.train.prepare" (INFO; warnings at WARNING), like those
+of `nmt.train.trainer` and `nmt.train.callbacks`, all under the "nmt" logger. The library installs no
+handler: train.py (`nmt.cli.train`) prints them on standard error and writes them, time-stamped, to
+RUN_DIR/train.log; a Python caller sees them once it configures logging, e.g.
+`logging.basicConfig(level=logging.INFO, format="%(message)s")`.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,10 +40,7 @@ from nmt.files import atomic_write_text, write_error
 from nmt.text.corpus import Corpus, CorpusSplit
 from nmt.text.subword import META_FILE, SubwordPair, TrainedTokenizers, train_models
 
-
-def log(message: str) -> None:
-    """Prints a progress message on standard error (standard output stays free for results)."""
-    print(message, file=sys.stderr, flush=True)
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -80,26 +83,26 @@ def prepare(cfg: Config, run_dir: str | Path, resume: bool = False, overwrite: b
 
     # Every check has passed: take the directory (one writer at a time), say what was read, then write it.
     lock = rundir.WriterLock(run_dir)
-    log(corpus.describe())
+    logger.info(corpus.describe())
     write_run_dir(cfg, run_dir, start_over)
     if resume and not from_checkpoint:
-        log(
+        logger.info(
             f"--resume: {run_dir} has no checkpoint yet (the run stopped before its first one); "
             "starting from step 0 with its config"
         )
     joint = pair.src is pair.tgt
     if trained is None:
-        log(
+        logger.info(
             f"tokenizer: reusing {tokenizer_dir} (vocabulary {pair.src.vocab_size:,}"
             f"{'' if joint else f' / {pair.tgt.vocab_size:,}'})"
         )
     else:
         write_tokenizer(trained, tokenizer_dir, run_dir / rundir.TOKENIZER_TMP)
-        log(
+        logger.info(
             f"tokenizer: trained {cfg.tokenizer.model_type} {'joint' if joint else 'source/target'} vocabulary of "
             f"{pair.tgt.vocab_size:,} pieces in {time.monotonic() - started:.1f}s -> {tokenizer_dir}"
         )
-    log(train_split.summary.format())
+    logger.info(train_split.summary.format())
     return PreparedRun(cfg, run_dir, from_checkpoint, corpus, train_split, lock)
 
 
@@ -109,7 +112,7 @@ def write_run_dir(cfg: Config, run_dir: Path, start_over: bool) -> None:
     if start_over:
         removed = rundir.clear(run_dir)
         if removed:
-            log(f"--overwrite: removed {', '.join(removed)} from {run_dir}")
+            logger.info(f"--overwrite: removed {', '.join(removed)} from {run_dir}")
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / rundir.LOGS_DIR).mkdir(exist_ok=True)

@@ -11,6 +11,7 @@ the tokenizer, the filtered training pairs) and adds to its run directory (RUN_D
     logs/train.csv           one row per epoch (Keras CSVLogger): loss, val_loss, val_bleu, ...
     logs/steps.tsv           the loss and learning rate of every step
     logs/tensorboard/        TensorBoard: train/validation curves, dev BLEU, sample translations
+    results.json             the final scores and how they were reached (write_results)
 
 Epochs: an epoch is `train.steps_per_epoch` steps (default: the batches of one pass over the
 training data, counted once at the start). The training batches are one endless, seeded stream
@@ -28,15 +29,22 @@ epoch), build_run_model and restore, make_callbacks, fit (the fit calls), stop_r
 (best checkpoint, model.keras, length penalty, export, scores). What running under tf.distribute
 needs (the strategy, each replica's rows of a batch, and the Keras workarounds) is in
 nmt.train.distribute.
+
+Messages go to the logger "nmt.train.trainer" (standard `logging`, INFO; warnings at WARNING): train.py
+prints them and writes them to RUN_DIR/train.log (nmt.cli.train); the library installs no handler.
 """
 
 from __future__ import annotations
 
 import csv
 import dataclasses
+import hashlib
 import io
+import json
+import logging
 import math
 import os
+import platform
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -61,7 +69,9 @@ from nmt.train.checkpoint import CheckpointStore
 from nmt.train.distribute import STRATEGY_CLASSES, make_strategy, patch_fit, same_on_every_worker, training_input
 from nmt.train.losses import BatchLoss, MaskedAccuracy, MaskedCrossEntropy, Perplexity
 from nmt.train.optim import make_optimizer
-from nmt.train.prepare import PreparedRun, log
+from nmt.train.prepare import PreparedRun
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -122,7 +132,7 @@ def start_run(prepared: PreparedRun) -> RunContext:
     keras.utils.set_random_seed(tc.seed)
     policy, why = precision.resolve(tc.precision)
     if tc.precision == "auto":
-        log(f"train.precision=auto: {policy} ({why})")
+        logger.info(f"train.precision=auto: {policy} ({why})")
     keras.mixed_precision.set_global_policy(policy)
     return RunContext(prepared.cfg, prepared.run_dir, prepared.resume, CheckpointStore(prepared.run_dir))
 
@@ -132,7 +142,7 @@ def start_strategy(name: str) -> tf.distribute.Strategy:
     default. `make_strategy` (nmt.train.distribute) is looked up in this module, where tests replace it."""
     strategy = make_strategy(name)
     if name != "default":
-        log(
+        logger.info(
             f"distribution: {STRATEGY_CLASSES[name]}, {strategy.num_replicas_in_sync} replica(s) in sync; "
             f"each takes its share of every global batch"
         )
@@ -164,7 +174,7 @@ def resume_point(run: RunContext, data: TrainingData) -> tuple[dict | None, int]
         steps_per_epoch = state["steps_per_epoch"]
     if steps_per_epoch is None:
         steps_per_epoch = count_batches(data.stream(epochs=1))
-        log(f"one pass over the training data: {steps_per_epoch:,} batches = 1 epoch")
+        logger.info(f"one pass over the training data: {steps_per_epoch:,} batches = 1 epoch")
     return state, steps_per_epoch
 
 
@@ -210,7 +220,7 @@ def restore(run: RunContext, model: keras.Model) -> dict | None:
     state = None
     if run.state is not None:
         state = run.store.load(model, "last")
-        log(
+        logger.info(
             f"resumed from step {state['step']:,} (epoch {state['step'] // run.steps_per_epoch + 1}, "
             f"{run.store.path('last')})"
         )
@@ -378,7 +388,7 @@ def train(prepared: PreparedRun) -> TrainResult:
     callbacks = make_callbacks(run, data, model)
     step = fit(run, data, model, strategy, callbacks)
     stopped = stop_reason(run, callbacks, step)
-    return finish(run, data, model, step, stopped)
+    return finish(run, data, model, step, stopped, minutes=callbacks.time_budget.spent() / 60.0)
 
 
 def next_fit_call(step: int, total_steps: int, steps_per_epoch: int) -> tuple[int, int, int]:
@@ -433,7 +443,7 @@ def stop_reason(run: RunContext, callbacks: RunCallbacks, step: int) -> str:
     if callbacks.nan_guard.nan_step is not None:
         raise UserError(nan_message(callbacks.nan_guard.nan_step, run.store.path("last"), run.run_dir))
     if callbacks.time_budget.stopped:
-        log(f"train.max_time={tc.max_time:g}s spent: stopped at step {step:,}")
+        logger.info(f"train.max_time={tc.max_time:g}s spent: stopped at step {step:,}")
         return "max_time"
     if callbacks.early is not None and callbacks.early.stopped_epoch:
         return "early_stopping"
@@ -476,29 +486,32 @@ def tune_decode(run: RunContext, data: TrainingData, translator) -> tuple[object
     penalties, decode = run.cfg.decode.tune_length_penalty, translator.decode
     if not penalties or not data.dev_pairs:
         if penalties:
-            log(f"warning: decode.tune_length_penalty: no dev set; length_penalty {decode.length_penalty:g} kept")
+            logger.warning(f"decode.tune_length_penalty: no dev set; length_penalty {decode.length_penalty:g} kept")
         (run.run_dir / rundir.TUNED_DECODE_FILE).unlink(missing_ok=True)
         return translator, {}
-    log(
+    logger.info(
         f"decode.tune_length_penalty: {len(penalties)} values on dev ({len(data.dev_pairs)} sentences, "
         f"beam {decode.beam_size})"
     )
-    chosen, sweep = tuning.sweep(translator, data.dev_pairs, penalties, log)
-    log(f"length penalty {chosen:g} chosen on dev -> {tuning.write(run.run_dir, chosen, sweep)}")
+    chosen, sweep = tuning.sweep(translator, data.dev_pairs, penalties, logger.info)
+    logger.info(f"length penalty {chosen:g} chosen on dev -> {tuning.write(run.run_dir, chosen, sweep)}")
     # The same translator with the chosen default: its graph keeps the search the sweep traced for it.
     translator.decode = dataclasses.replace(decode, length_penalty=chosen)
     return translator, {"dev": sweep[chosen]}
 
 
-def finish(run: RunContext, data: TrainingData, model: keras.Model, step: int, stopped: str) -> TrainResult:
-    """Loads the best checkpoint, saves model.keras, exports the translator, plots the curves and
-    scores dev and test. -> the run's result."""
+def finish(
+    run: RunContext, data: TrainingData, model: keras.Model, step: int, stopped: str, minutes: float | None = None
+) -> TrainResult:
+    """Loads the best checkpoint, saves model.keras, exports the translator, plots the curves,
+    scores dev and test and writes results.json (`minutes`: the training's wall-clock time, earlier
+    processes of a resumed run included). -> the run's result."""
     from nmt.decode.translator import Translator, export_translator
 
     cfg, run_dir, store = run.cfg, run.run_dir, run.store
     if store.path("best") is not None:
         store.load(model, "best")
-        log(f"best checkpoint: {store.path('best')}")
+        logger.info(f"best checkpoint: {store.path('best')}")
     tmp = run_dir / rundir.MODEL_TMP
     try:
         model.save(tmp)
@@ -511,10 +524,10 @@ def finish(run: RunContext, data: TrainingData, model: keras.Model, step: int, s
     try:
         from nmt.train.plotting import plot_runs
 
-        log(f"curves: {plot_runs([run_dir], run_dir / rundir.CURVES_FILE)}")
+        logger.info(f"curves: {plot_runs([run_dir], run_dir / rundir.CURVES_FILE)}")
     except UserError as error:
-        log(f"warning: no curves plotted ({error})")
-    log(f"exported: {run_dir / rundir.MODEL_FILE} and the SavedModel {run_dir / rundir.EXPORT_DIR}")
+        logger.warning(f"no curves plotted ({error})")
+    logger.info(f"exported: {run_dir / rundir.MODEL_FILE} and the SavedModel {run_dir / rundir.EXPORT_DIR}")
 
     test = data.corpus.test
     for name, pairs in (("dev", data.dev_pairs), ("test", list(test.pairs()) if test else [])):
@@ -525,8 +538,94 @@ def finish(run: RunContext, data: TrainingData, model: keras.Model, step: int, s
             hyps = [t.text for t in translator.translate([s for s, _ in pairs])]
             scores[name] = evaluation.score(hyps, [t for _, t in pairs])
         decode = translator.decode
-        log(
+        logger.info(
             f"{name} ({len(pairs)} sentences, beam {decode.beam_size}, length penalty {decode.length_penalty:g}): "
             f"{scores[name].format()}"
         )
-    return TrainResult(run_dir, step, step // run.steps_per_epoch, stopped, scores["dev"], scores["test"])
+    result = TrainResult(run_dir, step, step // run.steps_per_epoch, stopped, scores["dev"], scores["test"])
+    write_results(result, translator.decode, minutes)
+    return result
+
+
+# ------------------------------------------------------------------------------------------ results.json
+
+
+def write_results(result: TrainResult, decode, minutes: float | None) -> Path:
+    """Writes RUN_DIR/results.json (atomically): the final dev and test scores with their sacreBLEU
+    signatures (null without that split), the search they were decoded with (`decode`: the translator's
+    settings, the tuned length penalty included), steps, epochs, minutes and why training stopped, the
+    device, the precision policy, the package versions and the sha256 of config.yaml. -> its path."""
+    run_dir = result.run_dir
+    values = {
+        "dev": score_record(result.dev_scores),
+        "test": score_record(result.test_scores),
+        "length_penalty": float(decode.length_penalty),
+        "beam_size": int(decode.beam_size),
+        "steps": result.steps,
+        "epochs": result.epochs,
+        "minutes": None if minutes is None else round(minutes, 3),
+        "stopped": result.stopped,
+        "device": device_description(),
+        "precision": keras.mixed_precision.global_policy().name,
+        "versions": package_versions(),
+        "config_sha256": hashlib.sha256((run_dir / rundir.CONFIG_FILE).read_bytes()).hexdigest(),
+    }
+    path = run_dir / rundir.RESULTS_FILE
+    atomic_write_text(path, json.dumps(values, indent=2) + "\n", what="the run's results")
+    return path
+
+
+def score_record(scores) -> dict | None:
+    """-> {"bleu", "chrf", "bleu_signature", "chrf_signature"} of an nmt.text.evaluation.Scores, or None."""
+    if scores is None:
+        return None
+    return {
+        "bleu": scores.bleu,
+        "chrf": scores.chrf,
+        "bleu_signature": scores.signatures.get("bleu"),
+        "chrf_signature": scores.signatures.get("chrf"),
+    }
+
+
+def cpu_model(cpuinfo: str = "/proc/cpuinfo") -> str:
+    """-> the CPU's model name (/proc/cpuinfo's "model name", else platform.processor() or the machine type)."""
+    try:
+        with open(cpuinfo, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key.strip() == "model name" and value.strip():
+                    return value.strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def device_description() -> dict:
+    """-> {"cpu": the CPU's model name, "gpus": the names of the GPUs TensorFlow sees ([] if none)}."""
+    gpus = []
+    for device in tf.config.list_physical_devices("GPU"):
+        try:
+            details = tf.config.experimental.get_device_details(device)
+        except (ValueError, RuntimeError):
+            details = {}
+        gpus.append(details.get("device_name") or device.name)
+    return {"cpu": cpu_model(), "gpus": gpus}
+
+
+def package_versions() -> dict:
+    """-> the versions of Python and of the packages a result depends on (as imported)."""
+    import sacrebleu
+    import sentencepiece
+    import tensorflow_text
+
+    import nmt
+
+    return {
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "tensorflow_text": tensorflow_text.__version__,
+        "sentencepiece": sentencepiece.__version__,
+        "sacrebleu": sacrebleu.__version__,
+        "nmt": nmt.__version__,
+    }

@@ -1,9 +1,14 @@
 """Preparing a run (nmt.train.prepare), without TensorFlow: the run directory checked once, the tokenizer
-trained or kept, the training pairs filtered, and nothing written or printed until every check has passed."""
+trained or kept, the training pairs filtered, and nothing written or logged until every check has passed.
+
+prepare logs through the standard `logging` logger "nmt" and installs no handler; these tests give it the
+handler train.py gives it on standard error (nmt.cli.train.StderrHandler), so they read what train.py
+prints."""
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -13,12 +18,26 @@ import pytest
 import yaml
 
 from nmt import config, rundir
+from nmt.cli.train import StderrHandler
 from nmt.errors import UserError
 from nmt.text import toy_corpus
 from nmt.train.prepare import PreparedRun, prepare
 
 ROOT = Path(__file__).resolve().parents[2]
 TOY = ROOT / "configs" / "toy.yaml"
+
+
+@pytest.fixture(autouse=True)
+def printed_like_train_py():
+    """The "nmt" logger prints on standard error as under train.py, for the length of a test."""
+    logger = logging.getLogger("nmt")
+    handler = StderrHandler()
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    yield
+    logger.removeHandler(handler)
+    logger.setLevel(level)
 
 
 @pytest.fixture(scope="module")

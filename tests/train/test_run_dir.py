@@ -32,6 +32,8 @@ def test_run_directory_layout(tiny_run):
         "curves.png",
         "logs/train.csv",
         "logs/steps.tsv",
+        "train.log",
+        "results.json",
     ):
         assert (run / path).exists(), path
     losses = step_losses(run)
@@ -49,6 +51,8 @@ def test_run_directory_layout(tiny_run):
         "tokenizer",
         "tokenizer/tokenizer.json",
         "logs/steps.tsv",
+        "train.log",
+        "results.json",
     ):
         want = plain_mode(directory=(run / path).is_dir())
         assert (run / path).stat().st_mode & 0o777 == want, (path, oct((run / path).stat().st_mode & 0o777))
