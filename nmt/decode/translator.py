@@ -289,18 +289,18 @@ def load_run(run_dir, jit_compile: bool = False, ensemble=()) -> Translator:
     d = check_run_dir(run_dir)
     cfg = config_module.load(d / CONFIG_FILE)
     tokenizers = Tokenizers.load(d / TOKENIZER_DIR)
-    model = load_model(d)
+    model = read_model(d)
     if ensemble:
         from nmt.decode.ensemble import Ensemble
         from nmt.rundir import check_same_tokenizer
 
         others = [check_run_dir(other) for other in ensemble]
         check_same_tokenizer([d, *others])
-        model = Ensemble([model, *(load_model(other) for other in others)])
+        model = Ensemble([model, *(read_model(other) for other in others)])
     return Translator(model, tokenizers, tuning.apply(d, cfg.decode), jit_compile=jit_compile)
 
 
-def load_model(run_dir: Path):
+def read_model(run_dir: Path):
     """RUN_DIR/model.keras as a model (safe mode: a .keras file is data), or a one-line UserError."""
     import keras
 
