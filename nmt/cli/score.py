@@ -40,8 +40,9 @@ def read(path: str, stdin: TextIO, what: str) -> list[str]:
     from nmt.text import textfile
 
     if path == "-":
-        stream = stdin.buffer if hasattr(stdin, "buffer") else stdin
-        return list(textfile.LineReader(stream, "<stdin>", textfile.CRLF))
+        from nmt.cli.translate import binary_stream
+
+        return list(textfile.LineReader(binary_stream(stdin), "<stdin>", textfile.CRLF))
     return list(textfile.read_lines(path, textfile.CRLF, what=what))
 
 
@@ -61,7 +62,7 @@ def check(args) -> tuple[Path, object]:
     except FieldError as error:
         raise error.renamed({"batch_size": "--batch-size"}) from None
     for option, path in (("--source", args.source), ("--target", args.target)):
-        if path != "-" and not os.path.isfile(path):
+        if path != "-" and (not os.path.exists(path) or os.path.isdir(path)):  # a pipe is opened once, later
             from nmt.text import textfile
 
             textfile.open_binary(path, what=option)  # the one-line error: no such file, a directory

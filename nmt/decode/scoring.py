@@ -18,7 +18,6 @@ import math
 from collections.abc import Sequence
 from typing import NamedTuple
 
-import numpy as np
 import tensorflow as tf
 
 from nmt.decode.graph import RESERVED
@@ -94,7 +93,5 @@ def score_pairs(function, tokenizers, sources: Sequence[str], targets: Sequence[
 
 
 def _pad(rows: list[list[int]], pad: int) -> tf.Tensor:
-    out = np.full([len(rows), max(map(len, rows))], pad, np.int32)
-    for r, row in enumerate(rows):
-        out[r, : len(row)] = row
-    return tf.constant(out)
+    """Lists of ids -> int32[len(rows), longest], PAD on the right."""
+    return tf.ragged.constant(rows, dtype=tf.int32).to_tensor(default_value=pad)
