@@ -1,46 +1,47 @@
 #!/usr/bin/env python
-"""The results table of trained runs: test BLEU/chrF (greedy and beam 5), speed and size; and the
-summary at the top of docs/RESULTS.md.
+"""Re-decode the test set of trained runs: test BLEU/chrF greedy and with beam 5, decoding speed and size.
 
     python scripts/results.py RUN_DIR [RUN_DIR ...] --data ../shared/data/multi30k \
-        [--test test2016] [--src de --tgt en] [--json results.json] [--plot curves.png]
-    python scripts/results.py --summary [--check]
+        [--test test2016] [--src de --tgt en] [--beams 1,5] [--json FILE] [--keep docs/results]
 
-For every run directory written by train.py, on the test split of --data (raw text, one sentence per
-line, e.g. Multi30k's test2016.de / test2016.en):
+What this script alone does (it loads each model with TensorFlow and translates): for every run
+directory written by train.py, on the test split of --data (raw text, one sentence per line, e.g.
+Multi30k's test2016.de / test2016.en):
 
-- test BLEU and chrF with sacreBLEU's signatures, greedy and beam 5 (cased, 13a, detokenized output),
-  and BLEU lowercased (`nmt-evaluate --lowercase`, as `sacrebleu -lc`, for comparison with figures
-  computed on lowercased text);
-- decoding speed: test sentences per second with a warm (traced) search, greedy and beam 5;
-- training: steps, epochs, wall-clock minutes of training, best dev BLEU, and target tokens per
-  second (steps x the mean target tokens per batch of an epoch: the tokenized training targets
-  plus EOS over the steps of one pass), parameters, peak resident memory of train.py (from
-  logs/train.csv's peak_rss_mb, or with --rss-log-dir from a `/usr/bin/time -v` log named
-  RUN_NAME.log there).
+- test BLEU and chrF with sacreBLEU's signatures for each beam size of --beams (cased, 13a, detokenized
+  output; the run's length penalty, the one it chose on dev included), and BLEU lowercased
+  (`nmt-evaluate --lowercase`, as `sacrebleu -lc`, for comparison with figures computed on lowercased text);
+- decoding speed: test sentences per second with a warm (traced) search, per beam size;
+- from the run's files: steps, epochs, wall-clock minutes of training, best dev BLEU, target tokens per
+  second (steps x the mean target tokens per batch of an epoch: the tokenized training targets plus EOS
+  over the steps of one pass), parameters, peak resident memory of train.py (from logs/train.csv's
+  peak_rss_mb, or with --rss-log-dir from a `/usr/bin/time -v` log named RUN_NAME.log there).
 
-Prints one Markdown table; --json keeps every figure and signature; --plot draws dev BLEU against
-minutes and steps for all runs in one PNG (nmt.train.plotting.plot_runs). Decoding speed needs an
-otherwise idle machine, like any timing.
+Prints one Markdown table and the score lines; --json writes every figure and signature (a list, one
+object per run, as before). Decoding speed needs an otherwise idle machine, like any timing.
 
---summary writes the table of current figures at the top of docs/RESULTS.md from the kept run files
-alone (no TensorFlow, no training): the --json files and run directories (config.yaml, train.csv)
-under docs/results/, and docs/results/runs.yaml, which says on which CPU and on which day each run
-ran. A row is a run of a shipped config (configs/*.yaml) as the file is now: its config.yaml may
-differ from the shipped one only in the time budget (train.max_time), the epoch bound
-(train.epochs, shown), the progress display (train.verbose), the translation direction
-(corpus.src_lang/tgt_lang) and keys that did not exist yet and that the shipped file leaves null or
-at their declared default. Of the runs of one config, direction, budget and CPU the latest is shown.
---check changes nothing and exits with status 1 when the table in docs/RESULTS.md is not the one
-these files give.
+--keep DIR (docs/results) keeps each run for the summary of docs/RESULTS.md: it writes DIR/RUN_NAME/ with
+the run's config.yaml, train.csv and a results.json record: the run's own results.json (for a run older
+than it, the same fields from these figures: test = the beam of the run's decode.beam_size, and null for
+what nothing measured: dev, stopped, device, precision, versions), with the figures measured here added
+under "decoded" (per beam size), "parameters", "peak_rss_mb", "target_tokens_per_s" and "best_dev_bleu".
+An existing DIR/RUN_NAME is refused, before anything is decoded. Then add RUN_NAME to DIR/runs.yaml
+(date, CPU, note) and run `python -m nmt report --summary`.
+
+The rest moved to `python -m nmt report` (no TensorFlow), which reads what training wrote: the table
+of runs from their results.json, the curves (`--plot`, which this script took before and now answers with
+a one-line error saying so) and the summary (`python scripts/results.py --summary [--check]` still works:
+it runs `python -m nmt report --summary [--check]`).
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
 import json
 import re
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -50,29 +51,25 @@ sys.path.insert(0, str(ROOT))
 
 from nmt.errors import OneLineArgumentParser, UserError  # noqa: E402
 
-RESULTS_MD = ROOT / "docs" / "RESULTS.md"
-RESULTS_DIR = ROOT / "docs" / "results"
-CONFIGS_DIR = ROOT / "configs"
-SUMMARY_START, SUMMARY_END = "<!-- results-summary:start -->", "<!-- results-summary:end -->"
-# config.yaml keys a summary row may set differently from the shipped config
-RUN_SETTINGS = ("train.max_time", "train.epochs", "train.verbose", "corpus.src_lang", "corpus.tgt_lang")
-SHOWN_SETTINGS = ("train.epochs",)  # of those, the ones the row names
-
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = OneLineArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("runs", nargs="*", type=Path, metavar="RUN_DIR")
     p.add_argument("--data", type=Path, default=None, help="directory with the raw test files")
-    p.add_argument("--summary", action="store_true", help="write the summary table of docs/RESULTS.md")
-    p.add_argument("--check", action="store_true", help="with --summary: only check that the table is current")
+    p.add_argument("--summary", action="store_true", help="= python -m nmt report --summary")
+    p.add_argument("--check", action="store_true", help="with --summary: = python -m nmt report --summary --check")
     p.add_argument("--test", default="test2016", help="test file stem (default: test2016)")
     p.add_argument("--src", default=None, help="source language suffix (default: the run's corpus.src_lang)")
     p.add_argument("--tgt", default=None, help="target language suffix (default: the run's corpus.tgt_lang)")
     p.add_argument("--beams", default="1,5", help="beam sizes to score (default: 1,5)")
     p.add_argument("--json", type=Path, default=None, help="write every figure and signature here")
-    p.add_argument("--plot", type=Path, default=None, help="write dev BLEU curves of all runs here (PNG)")
+    p.add_argument("--keep", type=Path, default=None, metavar="DIR", help="write each run's record into DIR/RUN_NAME/")
+    p.add_argument("--plot", type=Path, default=None, help=argparse.SUPPRESS)  # moved: a one-line error
     p.add_argument("--rss-log-dir", type=Path, default=None, help="where RUN_NAME.log holds `time -v` output")
     args = p.parse_args(argv)
+    if args.plot is not None:
+        runs = " ".join(map(str, args.runs)) or "RUN_DIR ..."
+        p.error(f"--plot moved to nmt report: python -m nmt report {runs} --plot {args.plot}")
     if args.summary:
         if args.runs or args.data:
             p.error("--summary takes no RUN_DIR and no --data: it reads docs/results/")
@@ -195,171 +192,109 @@ def table(results: list[dict], beams: list[int]) -> str:
     return "\n".join(lines)
 
 
-# ------------------------------------------------------------------------- the summary of RESULTS.md
+# --------------------------------------------------------------- the records of docs/results/ (--keep)
+
+#: The fields of a record that the figures measured here add to the run's results.json.
+MEASURED = ("parameters", "peak_rss_mb", "target_tokens_per_s", "best_dev_bleu")
+#: The fields of a score in results.json (nmt.train.trainer.score_record).
+SCORE_FIELDS = ("bleu", "chrf", "bleu_signature", "chrf_signature")
 
 
-def _flat(tree: dict, prefix: str = "") -> dict:
-    """{"train": {"epochs": 3}} -> {"train.epochs": 3}."""
-    out = {}
-    for key, value in tree.items():
-        if isinstance(value, dict):
-            out.update(_flat(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
-
-
-def _yaml(path: Path) -> dict:
-    import yaml
-
-    with open(path, encoding="utf-8") as f:
-        return yaml.safe_load(f)
-
-
-def declared_defaults() -> dict:
-    """{"section.key": default} of every config field (nmt.config, which needs no TensorFlow)."""
-    from nmt import config
-
+def decoded_scores(figures: dict) -> dict:
+    """One beam's figures as a record keeps them: results.json's score fields (the signatures read from
+    sacreBLEU's score lines), the lowercased BLEU, the sentences per second and the score lines."""
+    signatures = {}
+    for line in figures["bleu_line"].splitlines():
+        name = "bleu" if line.startswith("BLEU") else "chrf" if line.startswith("chrF") else None
+        if name:
+            signatures[name] = line.rsplit("  ", 1)[-1]
     return {
-        f"{section}.{name}": list(default) if isinstance(default, tuple) else default
-        for section, cls in config.SECTIONS.items()
-        for name, default, _, _ in cls.declarations()
+        "bleu": figures["bleu"],
+        "chrf": figures["chrf"],
+        "bleu_signature": signatures.get("bleu"),
+        "chrf_signature": signatures.get("chrf"),
+        "bleu_lowercase": figures["bleu_lowercase"],
+        "bleu_lowercase_signature": figures["bleu_lowercase_signature"],
+        "sentences_per_s": figures["sentences_per_s"],
+        "lines": figures["bleu_line"],
     }
 
 
-def shipped_config(run_config: dict, shipped: dict[str, dict], defaults: dict) -> tuple[str, dict] | None:
-    """(name of the shipped config the run used, its differing RUN_SETTINGS {key: run value}), or None
-    when the run's flat config differs from every shipped one in anything else. A key the run does not
-    have (it was added later) counts as the same when the shipped file leaves it null or at its declared
-    default, which keeps the earlier behaviour."""
-    for name, config in shipped.items():
-        differing = {}
-        for key in sorted(set(run_config) | set(config)):
-            if key not in run_config and (config.get(key) is None or config.get(key) == defaults.get(key, KeyError)):
-                continue  # a key added after the run, set in the shipped file to what the run did
-            if run_config.get(key, KeyError) != config.get(key, KeyError):
-                differing[key] = run_config.get(key)
-        if set(differing) <= set(RUN_SETTINGS):
-            return name, differing
-    return None
+def record(figures: dict, config_path: Path, epochs_path: Path, trained: dict | None) -> dict:
+    """The results.json record of a run re-decoded here (figures: one object of --json): `trained` (the
+    run's own results.json) or, for a run older than results.json, its fields from the figures and the
+    run's config.yaml and train.csv, with null for what was not measured; then the figures measured here."""
+    import yaml
+
+    decoded = {k[len("beam") :]: decoded_scores(v) for k, v in figures.items() if re.fullmatch(r"beam\d+", k)}
+    if trained is None:
+        config_bytes = config_path.read_bytes()
+        decode = yaml.safe_load(config_bytes).get("decode") or {}
+        beam = decode.get("beam_size")
+        test = decoded.get(str(beam))
+        length_penalty = figures.get("length_penalty")  # the one decoding used; not recorded before 2026-12-06
+        if length_penalty is None and not decode.get("tune_length_penalty"):
+            length_penalty = decode.get("length_penalty")  # nothing tuned: the config's
+        with open(epochs_path, encoding="utf-8", newline="") as f:
+            rows = list(csv.DictReader(f))
+        per_epoch = int(rows[0]["step"]) if len(rows) > 1 else None
+        trained = {
+            "dev": None,
+            "test": None if test is None else {k: test[k] for k in SCORE_FIELDS},
+            "length_penalty": length_penalty if test is not None else None,
+            "beam_size": beam if test is not None else None,
+            "steps": figures["steps"],
+            "epochs": figures["steps"] // per_epoch if per_epoch else None,
+            "minutes": figures["minutes"],
+            "stopped": None,
+            "device": None,
+            "precision": None,
+            "versions": None,
+            "config_sha256": hashlib.sha256(config_bytes).hexdigest(),
+        }
+    return {**trained, "decoded": decoded, **{key: figures.get(key) for key in MEASURED}}
 
 
-def summary_rows(results_dir: Path = RESULTS_DIR, configs_dir: Path = CONFIGS_DIR) -> list[dict]:
-    """The rows of the summary: the latest run of each shipped config, direction, budget and CPU."""
-    manifest = _yaml(results_dir / "runs.yaml")
-    shipped = {p.name: _flat(_yaml(p)) for p in sorted(configs_dir.glob("*.yaml"))}
-    defaults = declared_defaults()
-    order = list(manifest["runs"])
-    latest: dict[tuple, dict] = {}
-    for path in sorted(results_dir.glob("*.json")):
-        for result in json.loads(path.read_text(encoding="utf-8")):
-            name = Path(result["run"]).name
-            if name not in manifest["runs"]:
-                raise UserError(f"{path}: run {name!r} is not in {results_dir / 'runs.yaml'} (its CPU and date)")
-            if not (results_dir / name / "config.yaml").is_file():
-                raise UserError(f"{path}: run {name!r} has no {results_dir / name / 'config.yaml'}")
-            run_config = _flat(_yaml(results_dir / name / "config.yaml"))
-            match = shipped_config(run_config, shipped, defaults)
-            if match is None:
-                continue
-            config_name, differing = match
-            entry = manifest["runs"][name]
-            cpu = manifest["cpus"][entry["cpu"]]
-            precision = run_config["train.precision"]
-            if precision == "auto":
-                precision = "mixed_bfloat16" if "bf16" in cpu["flags"] else "float32"
-            max_time = run_config.get("train.max_time")
-            row = {
-                "config": config_name,
-                "set": ", ".join(f"{k}={differing[k]}" for k in SHOWN_SETTINGS if k in differing),
-                "direction": result["direction"].replace("-", "→"),
-                "budget": "none" if max_time is None else f"{max_time / 60:g} min",
-                "cpu": f"{cpu['name']}, {cpu['flags']}",
-                "precision": precision,
-                "date": str(entry["date"]),
-                "run": name,
-                "steps": result["steps"],
-                "minutes": result["minutes"],
-                "bleu_beam5": result["beam5"]["bleu"],
-                "bleu_greedy": result["beam1"]["bleu"],
-                "chrf_beam5": result["beam5"]["chrf"],
-                "note": manifest["notes"][entry["note"]] if entry.get("note") else "",
-            }
-            key = (row["config"], row["direction"], row["budget"], row["cpu"], row["precision"])
-            if key not in latest or (row["date"], order.index(name)) > (
-                latest[key]["date"],
-                order.index(latest[key]["run"]),
-            ):
-                latest[key] = row
-    return sorted(
-        latest.values(),
-        key=lambda r: (
-            r["config"],
-            r["direction"],
-            float(r["budget"].split()[0]) if r["budget"] != "none" else 1e9,
-            r["cpu"],
-            r["date"],
-        ),
-    )
+def keep_dir(keep: Path, run: Path) -> Path:
+    """DIR/RUN_NAME for --keep, refused (one line) when it exists: a kept record is replaced by hand."""
+    target = keep / run.name
+    if target.exists():
+        raise UserError(f"--keep {keep}: {target} exists; remove it first to replace that record")
+    return target
 
 
-def summary_table(rows: list[dict]) -> str:
-    head = [
-        "config",
-        "direction",
-        "budget",
-        "CPU",
-        "precision",
-        "date",
-        "run",
-        "steps",
-        "minutes",
-        "test BLEU beam 5",
-        "greedy",
-        "chrF beam 5",
-        "note",
-    ]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for r in rows:
-        config = f"`configs/{r['config']}`" + (f" ({r['set']})" if r["set"] else "")
-        cells = [config, r["direction"], r["budget"], r["cpu"], r["precision"], r["date"], f"`{r['run']}`"]
-        cells += [f"{r['steps']:,}", f"{r['minutes']:.1f}", f"{r['bleu_beam5']:.2f}", f"{r['bleu_greedy']:.2f}"]
-        cells += [f"{r['chrf_beam5']:.2f}", r["note"]]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+def keep(figures: dict, run: Path, target: Path) -> Path:
+    """Writes target/ (config.yaml, train.csv, results.json: the record) from a run directory."""
+    from nmt import rundir
+    from nmt.cli.report import read_results
+    from nmt.files import atomic_write_text
 
-
-def with_summary(results_md: str, table: str) -> str:
-    """RESULTS.md's text with the table between the summary markers replaced."""
-    head, rest = results_md.split(SUMMARY_START + "\n", 1)
-    _, tail = rest.split(SUMMARY_END, 1)
-    return f"{head}{SUMMARY_START}\n{table}{SUMMARY_END}{tail}"
-
-
-def write_summary(check: bool) -> int:
-    text = RESULTS_MD.read_text(encoding="utf-8")
-    new = with_summary(text, summary_table(summary_rows()))
-    if check:
-        if new != text:
-            print(
-                f"error: {RESULTS_MD}: the summary table is out of date; run python scripts/results.py --summary",
-                file=sys.stderr,
-            )
-            return 1
-        return 0
-    RESULTS_MD.write_text(new, encoding="utf-8")
-    print(f"wrote the summary table into {RESULTS_MD}")
-    return 0
+    target.mkdir(parents=True)
+    shutil.copyfile(run / rundir.CONFIG_FILE, target / rundir.CONFIG_FILE)
+    shutil.copyfile(run / rundir.LOGS_DIR / rundir.EPOCHS_LOG, target / rundir.EPOCHS_LOG)
+    kept = record(figures, target / rundir.CONFIG_FILE, target / rundir.EPOCHS_LOG, read_results(run / "results.json"))
+    atomic_write_text(target / rundir.RESULTS_FILE, json.dumps(kept, indent=1) + "\n", what="--keep")
+    return target
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.summary:
+        from nmt.cli import report
+
+        return report.main(["--summary"] + (["--check"] if args.check else []))
     try:
-        if args.summary:
-            return write_summary(args.check)
         for run in args.runs:
             if not (run / "config.yaml").is_file() or not (run / "logs" / "train.csv").is_file():
                 raise UserError(f"{run}: not a finished run directory (config.yaml, logs/train.csv)")
+        targets = [keep_dir(args.keep, run) for run in args.runs] if args.keep else []
+        if len(set(targets)) < len(targets):
+            raise UserError(f"--keep {args.keep}: two runs of the same name")
+        if args.keep:  # a damaged results.json is said now, not after the decoding
+            from nmt.cli.report import read_results
+
+            for run in args.runs:
+                read_results(run / "results.json")
         from nmt.cli.quiet import import_tensorflow
 
         import_tensorflow(verbose=False)
@@ -370,10 +305,8 @@ def main(argv=None) -> int:
                 print(f"\n{Path(r['run']).name}, beam {b}:\n{r[f'beam{b}']['bleu_line']}")
         if args.json:
             args.json.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
-        if args.plot:
-            from nmt.train.plotting import plot_runs
-
-            print(plot_runs(args.runs, args.plot), file=sys.stderr)
+        for figures, run, target in zip(results, args.runs, targets):
+            print(f"kept {keep(figures, run, target)}; add {run.name} to {args.keep / 'runs.yaml'}", file=sys.stderr)
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

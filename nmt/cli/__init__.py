@@ -6,7 +6,8 @@
     nmt-prepare    = python scripts/prepare_data.py   nmt.cli.prepare
 
 ``python -m nmt COMMAND ...`` (and ``nmt COMMAND ...`` once installed) runs them too, and ``score``
-(`nmt.cli.score`), which has no script of its own. Each reports a user's mistake as one line ``error: ...``
+(`nmt.cli.score`) and ``report`` (`nmt.cli.report`), which have no nmt-* command of their own
+(scripts/plot_run.py is ``report --plot``). Each reports a user's mistake as one line ``error: ...``
 (exit status 2) and keeps TensorFlow's start-up messages off standard error unless --verbose.
 """
 
@@ -25,4 +26,8 @@ COMMANDS = {
         "prepare a corpus: the built-in numbers corpus, Multi30k, or a TSV file (nmt-prepare)",
     ),
     "score": ("nmt.cli.score", "score given translations with a model: log-probability per pair (forced decoding)"),
+    "report": (
+        "nmt.cli.report",
+        "the results table and curves of runs (results.json, train.csv); the summary of docs/RESULTS.md",
+    ),
 }
