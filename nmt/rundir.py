@@ -2,7 +2,7 @@
 
     config.yaml          the resolved config (every default filled in)
     tokenizer/           SentencePiece model(s) and tokenizer.json
-    checkpoints/         ckpt-<step>/ (weights, state.json), last.json, best.json (nmt.train.checkpoint)
+    checkpoints/         ckpt-<step>/ (weights, state.json), last.json, best.json (nmt.checkpoint)
     model.keras          the best model by dev BLEU
     export/              the text-to-text SavedModel
     decode_tuned.yaml    the length penalty chosen on dev (decode.tune_length_penalty; nmt.decode.tuning)
@@ -247,6 +247,41 @@ def check_run_dir(run_dir, what: str | None = None) -> Path:
 
 
 # ------------------------------------------------------------------------------ training into a run directory
+
+#: The model settings a fine-tuned run may change from its parent's (train.init_from): they change no weight.
+FINE_TUNE_CHANGES = {"embedding_dropout", "layer_dropout", "output_dropout"}
+
+
+def check_parent(cfg: Config, run_dir: Path) -> Path:
+    """The parent run of a fine-tuning run (train.init_from), checked without TensorFlow: a complete run
+    directory other than `run_dir`, whose model section equals cfg's but for the dropout rates and whose
+    tokenizer section equals cfg's (the child uses its tokenizer and its weights). -> its path; a one-line
+    UserError naming the first key that differs."""
+    from nmt import config as config_module
+
+    what = "train.init_from"
+    parent = check_run_dir(cfg.train.init_from, what=what)
+    if parent.resolve() == Path(run_dir).resolve():
+        raise UserError(f"{what} {parent}: is this run's own directory; expected another run to start from")
+    theirs = config_module.load(parent / CONFIG_FILE).to_dict()
+    ours = cfg.to_dict()
+    for section, allowed in (("model", FINE_TUNE_CHANGES), ("tokenizer", set())):
+        for key, value in ours[section].items():
+            if key in allowed:
+                continue
+            there = theirs[section].get(key, "<missing>")
+            if there != value:
+                rule = (
+                    "its model must match except the dropout rates"
+                    if section == "model"
+                    else "it uses the parent's tokenizer"
+                )
+                raise UserError(
+                    f"{what} {parent}: {section}.{key} is {there!r} there but {value!r} here; a fine-tuned run "
+                    f"starts from its parent's weights, so {rule}"
+                )
+    return parent
+
 
 #: Config keys that may change between a run and its resumption (they do not change the computation).
 RESUMABLE_CHANGES = {("train", "epochs"), ("train", "max_time"), ("train", "max_steps"), ("train", "verbose")}

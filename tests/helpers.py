@@ -191,6 +191,7 @@ TINY = [
     "train.steps_per_epoch=20",
     "train.max_steps=60",
     "train.checkpoint_every=10",
+    "train.keep_checkpoints=2",  # the last two epoch checkpoints stay (--checkpoint average, STEP)
     "train.eval_max_sentences=10",
     "train.tensorboard=false",
     "train.verbose=0",

@@ -24,7 +24,18 @@ from nmt.errors import OneLineArgumentParser, UserError
 
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineArgumentParser(prog="nmt score", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", required=True, metavar="RUN_DIR", help="a run directory written by train.py")
+    parser.add_argument(
+        "--model",
+        required=True,
+        action="append",
+        metavar="RUN_DIR",
+        help="a run directory written by train.py; repeat it to score with an ensemble (one vocabulary)",
+    )
+    parser.add_argument(
+        "--checkpoint",
+        metavar="WHICH",
+        help="score with a checkpoint's weights: best, last, average or a step number (default: model.keras)",
+    )
     parser.add_argument("--source", required=True, metavar="FILE", help="source sentences, one per line (- : stdin)")
     parser.add_argument("--target", required=True, metavar="FILE", help="their translations, line by line (- : stdin)")
     parser.add_argument("--output", metavar="FILE", help="write the scores here (default: standard output)")
@@ -46,8 +57,8 @@ def read(path: str, stdin: TextIO, what: str) -> list[str]:
     return list(textfile.read_lines(path, textfile.CRLF, what=what))
 
 
-def check(args) -> tuple[Path, object]:
-    """The options and files, checked before TensorFlow loads -> (run directory, batching)."""
+def check(args) -> tuple[list[Path], object]:
+    """The options and files, checked before TensorFlow loads -> (run directories, batching)."""
     from nmt import config as config_module
     from nmt.config.fields import FieldError
     from nmt.decode.settings import Batching
@@ -55,8 +66,17 @@ def check(args) -> tuple[Path, object]:
 
     if args.source == "-" and args.target == "-":
         raise UserError("--source and --target: only one of them can be standard input (-)")
-    run_dir = check_run_dir(args.model, what="--model")
-    decode = config_module.load(run_dir / CONFIG_FILE).decode
+    run_dirs = [check_run_dir(model, what="--model") for model in args.model]
+    if len(run_dirs) > 1:
+        from nmt.rundir import check_same_tokenizer
+
+        check_same_tokenizer(run_dirs)
+    if args.checkpoint is not None:
+        from nmt.checkpoint import CheckpointChoice
+
+        for run_dir in run_dirs:
+            CheckpointChoice(run_dir, args.checkpoint).resolve()
+    decode = config_module.load(run_dirs[0] / CONFIG_FILE).decode
     try:
         batching = Batching.from_decode(decode, batch_size=args.batch_size)
     except FieldError as error:
@@ -70,7 +90,7 @@ def check(args) -> tuple[Path, object]:
         from nmt.cli.translate import check_output_path
 
         check_output_path(Path(args.output))
-    return run_dir, batching
+    return run_dirs, batching
 
 
 def main(argv=None, stdin: TextIO | None = None, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
@@ -79,7 +99,7 @@ def main(argv=None, stdin: TextIO | None = None, stdout: TextIO | None = None, s
     stderr = sys.stderr if stderr is None else stderr
     try:
         args = build_parser().parse_args(argv)
-        run_dir, batching = check(args)
+        run_dirs, batching = check(args)
         sources = read(args.source, stdin, "--source")
         targets = read(args.target, stdin, "--target")
         if len(sources) != len(targets):
@@ -93,7 +113,8 @@ def main(argv=None, stdin: TextIO | None = None, stdout: TextIO | None = None, s
         from nmt.cli.translate import Output
         from nmt.decode.translator import load_run
 
-        scores = load_run(run_dir).score(sources, targets, batching)
+        translator = load_run(run_dirs[0], ensemble=run_dirs[1:], checkpoint=args.checkpoint)
+        scores = translator.score(sources, targets, batching)
         output = Output(args.output, stdout)
         try:
             for score in scores:

@@ -64,6 +64,13 @@ def build_parser() -> argparse.ArgumentParser:
         "ensemble of runs with one vocabulary (their probabilities averaged; the first run's decoding defaults)",
     )
     p.add_argument(
+        "--checkpoint",
+        metavar="WHICH",
+        help="translate with a checkpoint's weights: best, last, average (the mean of the kept checkpoints, "
+        "train.keep_checkpoints) or a step number (default: model.keras, the best, or the average where the run "
+        "was trained with train.average_checkpoints)",
+    )
+    p.add_argument(
         "--beam-size", type=int, metavar="K", help="beam size; 1 = greedy search (default: config decode.beam_size)"
     )
     p.add_argument(
@@ -206,15 +213,15 @@ def one_line(text: str) -> str:
 _TRANSLATORS = {}
 
 
-def get_translator(run_dir, jit_compile: bool, ensemble=()):
+def get_translator(run_dir, jit_compile: bool, ensemble=(), checkpoint: str | None = None):
     """load_run, cached per process (repeated calls of main() reuse the model and its traced functions)."""
     from nmt.decode.translator import MODEL_FILE, load_run
 
     dirs = [Path(d).resolve() for d in (run_dir, *ensemble)]
-    key = (tuple((str(d), (d / MODEL_FILE).stat().st_mtime_ns) for d in dirs), bool(jit_compile))
+    key = (tuple((str(d), (d / MODEL_FILE).stat().st_mtime_ns) for d in dirs), bool(jit_compile), checkpoint)
     if key not in _TRANSLATORS:
         _TRANSLATORS.clear()
-        _TRANSLATORS[key] = load_run(dirs[0], jit_compile=jit_compile, ensemble=dirs[1:])
+        _TRANSLATORS[key] = load_run(dirs[0], jit_compile=jit_compile, ensemble=dirs[1:], checkpoint=checkpoint)
     return _TRANSLATORS[key]
 
 
@@ -307,6 +314,8 @@ class Request:
     references: list[str] | None
     plot_dir: Path | None
     interactive: bool
+    checkpoint: str | None = None  # --checkpoint: best, last, average or a step (None: model.keras)
+    weights: str = ""  # what --checkpoint loads, said on standard error ("" without it)
 
 
 def check_request(args, stdin: TextIO) -> Request:
@@ -323,6 +332,14 @@ def check_request(args, stdin: TextIO) -> Request:
 
         check_same_tokenizer([run_dir, *ensemble])
         architectures.update({d: config_module.load(d / CONFIG_FILE).model.architecture for d in ensemble})
+    weights = ""
+    if args.checkpoint is not None:
+        from nmt.checkpoint import CheckpointChoice
+
+        chosen = [CheckpointChoice(d, args.checkpoint).resolve() for d in (run_dir, *ensemble)]
+        weights = "; ".join(
+            f"{d}: {', '.join(p.name for p in found)}" for d, found in zip((run_dir, *ensemble), chosen)
+        )
     decode = tuning.apply(run_dir, cfg.decode)  # the length penalty chosen on dev, where training tuned it
     settings = SearchSettings.from_decode(
         decode,
@@ -378,7 +395,9 @@ def check_request(args, stdin: TextIO) -> Request:
             raise UserError(
                 f"--attention-plot {plot_dir}: cannot create the directory ({error.strerror or error})"
             ) from None
-    return Request(run_dir, ensemble, decode, settings, batching, references, plot_dir, interactive)
+    return Request(
+        run_dir, ensemble, decode, settings, batching, references, plot_dir, interactive, args.checkpoint, weights
+    )
 
 
 def run(args, request: Request, stdin: TextIO, stdout: TextIO, stderr: TextIO) -> int:
@@ -386,7 +405,9 @@ def run(args, request: Request, stdin: TextIO, stdout: TextIO, stderr: TextIO) -
     run_dir, decode, settings, batching = request.run_dir, request.decode, request.settings, request.batching
     references, plot_dir, interactive = request.references, request.plot_dir, request.interactive
 
-    translator = get_translator(run_dir, args.xla, request.ensemble)
+    if request.weights:
+        print(f"--checkpoint {request.checkpoint}: {request.weights}", file=stderr, flush=True)
+    translator = get_translator(run_dir, args.xla, request.ensemble, request.checkpoint)
     options = dict(settings=settings, batching=batching)
     output = Output(args.output, stdout)
     nbest_format = args.nbest is not None or decode.nbest > 1

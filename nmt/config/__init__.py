@@ -384,6 +384,18 @@ class TrainConfig(Section):
     )
     eval_beam_size: int = setting(1, "beam size for dev BLEU during training (1 = greedy)", min=1)
     checkpoint_every: int = setting(500, "also save the last checkpoint every this many steps (for --resume)", min=1)
+    keep_checkpoints: int = setting(
+        0, "keep the last this many epoch checkpoints (checkpoints/ckpt-*) besides last and best; 0: none", min=0
+    )
+    average_checkpoints: bool = setting(
+        False, "model.keras and the export hold the mean of the kept checkpoints' weights instead of the best"
+    )
+    init_from: str | None = setting(
+        None,
+        "fine-tune: start from this run directory's model.keras and tokenizer (fresh optimizer); "
+        "its model section must match except the dropout rates; null: random initialisation",
+        **_PATH,
+    )
     precision: str = setting(
         "float32",
         "float32, mixed_bfloat16, mixed_float16 (GPU), or auto: mixed_bfloat16 on a GPU or a CPU with "
@@ -405,6 +417,8 @@ class TrainConfig(Section):
             self.fail("weight_decay", "0 with optimizer adam (use adamw)")
         if self.schedule == "inverse_sqrt" and self.warmup_steps <= 0:
             self.fail("warmup_steps", "a positive integer with schedule inverse_sqrt")
+        if self.average_checkpoints and self.keep_checkpoints < 2:
+            self.fail("keep_checkpoints", "at least 2 with average_checkpoints: true (the checkpoints averaged)")
 
 
 # --------------------------------------------------------------------------------------------- decode

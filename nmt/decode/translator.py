@@ -38,6 +38,7 @@ with the beam size K, length penalty, output length limits, batch size and max_i
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -277,31 +278,34 @@ class Translator:
 # -------------------------------------------------------------------------------------------- run directory
 
 
-def load_run(run_dir, jit_compile: bool = False, ensemble=()) -> Translator:
+def load_run(run_dir, jit_compile: bool = False, ensemble=(), checkpoint: str | None = None) -> Translator:
     """The Translator of a run directory: its model.keras, tokenizer/ and the decode section of config.yaml
     (with the length penalty chosen on dev, where training tuned it: decode_tuned.yaml, nmt.decode.tuning).
 
     ensemble: more run directories whose models are decoded together with this one, their per-step
     probabilities averaged (`nmt.decode.ensemble`); they must have this run's tokenizer (the same
-    vocabulary), and the decoding defaults are this run's."""
+    vocabulary), and the decoding defaults are this run's.
+    checkpoint: translate with other weights than model.keras' (`nmt.checkpoint`): "best", "last",
+    "average" (the mean of the kept checkpoints) or a step number; with an ensemble, of every member."""
     from nmt import config as config_module
 
     d = check_run_dir(run_dir)
     cfg = config_module.load(d / CONFIG_FILE)
     tokenizers = Tokenizers.load(d / TOKENIZER_DIR)
-    model = read_model(d)
+    model = read_model(d, checkpoint)
     if ensemble:
         from nmt.decode.ensemble import Ensemble
         from nmt.rundir import check_same_tokenizer
 
         others = [check_run_dir(other) for other in ensemble]
         check_same_tokenizer([d, *others])
-        model = Ensemble([model, *(read_model(other) for other in others)])
+        model = Ensemble([model, *(read_model(other, checkpoint) for other in others)])
     return Translator(model, tokenizers, tuning.apply(d, cfg.decode), jit_compile=jit_compile)
 
 
-def read_model(run_dir: Path):
-    """RUN_DIR/model.keras as a model (safe mode: a .keras file is data), or a one-line UserError."""
+def read_model(run_dir: Path, checkpoint: str | None = None):
+    """RUN_DIR/model.keras as a model (safe mode: a .keras file is data), or a one-line UserError; with
+    `checkpoint` ("best", "last", "average" or a step), that checkpoint's weights in it (nmt.checkpoint)."""
     import keras
 
     import nmt.model.seq2seq  # noqa: F401  (registers the serializable classes)
@@ -318,6 +322,11 @@ def read_model(run_dir: Path):
         raise UserError(f"{path}: cannot load the model ({type(cause).__name__}: {detail})") from None
     if not hasattr(model, "decode_step"):
         raise UserError(f"{path}: expected an nmt model (cho2014 or attention), got {type(model).__name__}")
+    if checkpoint is not None:
+        from nmt.checkpoint import CheckpointChoice
+
+        loaded = CheckpointChoice(run_dir, checkpoint).apply(model)
+        logging.getLogger(__name__).info(f"{run_dir}: translating with {loaded}")
     return model
 
 

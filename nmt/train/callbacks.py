@@ -8,7 +8,7 @@ CSVLogger, TerminateOnNaN's check). Added here:
   writes sample translations to TensorBoard as text.
 - `StepLog`: the loss of every step (not Keras' running mean) to logs/steps.tsv, for the
   reproducibility and exact-resume checks.
-- `Checkpointer`: atomic last/best checkpoints (nmt.train.checkpoint), every N steps and each epoch.
+- `Checkpointer`: atomic last/best checkpoints (nmt.checkpoint), every N steps and each epoch.
 - `TimeBudget`: stops cleanly when train.max_time is spent (the run still exports).
 - `StopOnNaN`: Keras' TerminateOnNaN that remembers the step, so training can report it.
 - `ResumableEarlyStopping`, `ResumableReduceLROnPlateau`: Keras' callbacks whose counters survive a
@@ -240,12 +240,14 @@ class DevBleu(keras.callbacks.Callback):
 
 class Checkpointer(keras.callbacks.Callback):
     """Saves the 'last' checkpoint every `every` steps and at each epoch end, and the 'best' one
-    when the monitored dev score improves. `state_fn(best)` gives the state dict to store; put
-    this callback after those whose counters the state records."""
+    when the monitored dev score improves; with `keep` > 0 the last `keep` epoch-end checkpoints
+    stay. `state_fn(best)` gives the state dict to store; put this callback after those whose
+    counters the state records."""
 
-    def __init__(self, store, every: int, state_fn, monitor="val_bleu", best=-math.inf, guard=None):
+    def __init__(self, store, every: int, state_fn, monitor="val_bleu", best=-math.inf, guard=None, keep: int = 0):
         super().__init__()
         self.store = store
+        self.keep = keep  # epoch checkpoints kept (train.keep_checkpoints)
         self.every = every
         self.state_fn = state_fn
         self.monitor = monitor
@@ -272,6 +274,7 @@ class Checkpointer(keras.callbacks.Callback):
             self.state_fn(self.best),
             best=improved,
             extra_pointer={self.monitor: self.best} if improved else None,
+            keep=self.keep,
         )
 
     def on_train_end(self, logs=None):

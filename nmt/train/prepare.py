@@ -8,10 +8,13 @@ train). In this order:
    the same config with --resume, or --overwrite of a run directory);
 2. every corpus file is read through once (`nmt.text.corpus.Corpus`);
 3. the SentencePiece tokenizer is trained on the training split, in memory, or the run directory's
-   is read (a resumed or restarted run keeps its own; --overwrite trains a new one);
+   is read (a resumed or restarted run keeps its own; --overwrite trains a new one), or, for a
+   fine-tuning run (`train.init_from`), the parent run's is read after its config is checked
+   (`nmt.rundir.check_parent`: the same model but for the dropout rates, the same tokenizer section);
 4. the training pairs are filtered with it (lengths in its pieces, length ratio, duplicates);
 5. only then is the run directory written: what an earlier run wrote is removed (--overwrite), the
-   directory, logs/ and config.yaml are written, and the tokenizer trained in 3 is moved in place.
+   directory, logs/ and config.yaml are written, and the tokenizer trained in 3 (or the parent's) is
+   moved in place. The trainer then starts the model from the parent's model.keras weights.
 
 So a mistake ("vocabulary too large", a bad corpus line, every training pair filtered) is reported
 within seconds, without TensorFlow (seconds to load), and before --overwrite removes an earlier run:
@@ -59,6 +62,8 @@ class PreparedRun:
     train_split: CorpusSplit
     #: the run directory's writer lock, held as long as this object lives (nmt.rundir.WriterLock)
     lock: rundir.WriterLock | None = field(default=None, repr=False, compare=False)
+    #: the run to start from (train.init_from, checked) when this one starts at step 0; else None
+    parent: Path | None = None
 
 
 def prepare(cfg: Config, run_dir: str | Path, resume: bool = False, overwrite: bool = False) -> PreparedRun:
@@ -70,11 +75,14 @@ def prepare(cfg: Config, run_dir: str | Path, resume: bool = False, overwrite: b
     rundir.WriterLock.check(run_dir)  # another process writing here: say so first, changing nothing
     from_checkpoint = rundir.check_for_training(cfg, run_dir, resume, overwrite)
     start_over = overwrite and not resume
+    parent = rundir.check_parent(cfg, run_dir) if cfg.train.init_from and not from_checkpoint else None
     corpus = Corpus(cfg.corpus)
     tokenizer_dir = run_dir / rundir.TOKENIZER_DIR
     trained = None
     if not start_over and (tokenizer_dir / META_FILE).is_file():
         pair = SubwordPair.load(tokenizer_dir)
+    elif parent is not None:
+        pair = SubwordPair.load(parent / rundir.TOKENIZER_DIR)
     else:
         started = time.monotonic()
         trained = train_models(cfg.tokenizer, corpus.train.sources(), corpus.train.targets())
@@ -91,7 +99,12 @@ def prepare(cfg: Config, run_dir: str | Path, resume: bool = False, overwrite: b
             "starting from step 0 with its config"
         )
     joint = pair.src is pair.tgt
-    if trained is None:
+    if parent is not None:
+        logger.info(f"train.init_from: fine-tuning {parent} (its model.keras weights, a fresh optimizer)")
+    if trained is None and not (tokenizer_dir / META_FILE).is_file():  # a fine-tuning run's first start
+        copy_tokenizer(parent / rundir.TOKENIZER_DIR, tokenizer_dir, run_dir / rundir.TOKENIZER_TMP)
+        logger.info(f"tokenizer: {parent / rundir.TOKENIZER_DIR} copied -> {tokenizer_dir}")
+    elif trained is None:
         logger.info(
             f"tokenizer: reusing {tokenizer_dir} (vocabulary {pair.src.vocab_size:,}"
             f"{'' if joint else f' / {pair.tgt.vocab_size:,}'})"
@@ -103,7 +116,7 @@ def prepare(cfg: Config, run_dir: str | Path, resume: bool = False, overwrite: b
             f"{pair.tgt.vocab_size:,} pieces in {time.monotonic() - started:.1f}s -> {tokenizer_dir}"
         )
     logger.info(train_split.summary.format())
-    return PreparedRun(cfg, run_dir, from_checkpoint, corpus, train_split, lock)
+    return PreparedRun(cfg, run_dir, from_checkpoint, corpus, train_split, lock, parent)
 
 
 def write_run_dir(cfg: Config, run_dir: Path, start_over: bool) -> None:
@@ -119,6 +132,19 @@ def write_run_dir(cfg: Config, run_dir: Path, start_over: bool) -> None:
     except OSError as error:
         raise UserError(f"--run-dir {run_dir}: cannot create it ({error.strerror or error})") from None
     atomic_write_text(run_dir / rundir.CONFIG_FILE, cfg.to_yaml())
+
+
+def copy_tokenizer(source: Path, directory: Path, tmp: Path) -> None:
+    """Copies the parent run's tokenizer/ into `directory` whole (into `tmp` first, then renamed)."""
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        shutil.copytree(source, tmp)
+        os.replace(tmp, directory)
+    except BaseException as error:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(error, OSError):
+            raise write_error(directory, error) from None
+        raise
 
 
 def write_tokenizer(trained: TrainedTokenizers, directory: Path, tmp: Path) -> None:

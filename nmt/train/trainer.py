@@ -3,8 +3,9 @@
 `train(prepared)` takes a run that `nmt.train.prepare.prepare` has checked and written (config.yaml,
 the tokenizer, the filtered training pairs) and adds to its run directory (RUN_DIR):
 
-    checkpoints/             atomic last/best checkpoints (nmt.train.checkpoint)
-    model.keras              the best model by dev BLEU (the last one without a dev set)
+    checkpoints/             atomic last/best/kept checkpoints (nmt.checkpoint)
+    model.keras              the best model by dev BLEU (the last one without a dev set; the mean of
+                             the kept checkpoints with train.average_checkpoints)
     export/                  the text-to-text SavedModel (nmt.decode.translator)
     decode_tuned.yaml        the length penalty chosen on dev (decode.tune_length_penalty)
     curves.png               loss, dev BLEU and learning rate (nmt.train.plotting)
@@ -55,6 +56,7 @@ import tensorflow as tf
 
 from nmt import config as config_lib
 from nmt import rundir
+from nmt.checkpoint import CheckpointChoice, CheckpointStore
 from nmt.decode import tuning
 from nmt.errors import UserError
 from nmt.files import atomic_write_text, write_error
@@ -65,7 +67,6 @@ from nmt.text.tokenizer import Tokenizers
 from nmt.train import callbacks as cb
 from nmt.train import precision
 from nmt.train.batches import make_eval_dataset, make_training_stream
-from nmt.train.checkpoint import CheckpointStore
 from nmt.train.distribute import STRATEGY_CLASSES, make_strategy, patch_fit, same_on_every_worker, training_input
 from nmt.train.losses import BatchLoss, MaskedAccuracy, MaskedCrossEntropy, Perplexity
 from nmt.train.optim import make_optimizer
@@ -101,6 +102,7 @@ class RunContext:
     store: CheckpointStore
     state: dict | None = None  # the last checkpoint's state when resuming, else None
     steps_per_epoch: int = 0
+    parent: Path | None = None  # the run to start from (train.init_from) at step 0
 
 
 @dataclass(frozen=True)
@@ -134,7 +136,9 @@ def start_run(prepared: PreparedRun) -> RunContext:
     if tc.precision == "auto":
         logger.info(f"train.precision=auto: {policy} ({why})")
     keras.mixed_precision.set_global_policy(policy)
-    return RunContext(prepared.cfg, prepared.run_dir, prepared.resume, CheckpointStore(prepared.run_dir))
+    return RunContext(
+        prepared.cfg, prepared.run_dir, prepared.resume, CheckpointStore(prepared.run_dir), parent=prepared.parent
+    )
 
 
 def start_strategy(name: str) -> tf.distribute.Strategy:
@@ -215,8 +219,8 @@ def build_run_model(run: RunContext, data: TrainingData, strategy: tf.distribute
 
 def restore(run: RunContext, model: keras.Model) -> dict | None:
     """Loads the last checkpoint into the model when resuming (weights, optimizer, random
-    generators) and checks the optimizer's step against it. -> the checkpoint's state, or None
-    for a fresh start."""
+    generators) and checks the optimizer's step against it; a fine-tuning run's fresh start takes
+    its parent's weights (`init_from`). -> the checkpoint's state, or None for a fresh start."""
     state = None
     if run.state is not None:
         state = run.store.load(model, "last")
@@ -224,10 +228,32 @@ def restore(run: RunContext, model: keras.Model) -> dict | None:
             f"resumed from step {state['step']:,} (epoch {state['step'] // run.steps_per_epoch + 1}, "
             f"{run.store.path('last')})"
         )
+    elif run.parent is not None:
+        init_from(model, run.parent)
     start_step = int(model.optimizer.iterations.numpy())
     if run.resume and start_step != state["step"]:
         raise UserError(f"{run.store.path('last')}: checkpoint step {state['step']} != optimizer step {start_step}")
     return state
+
+
+def init_from(model: keras.Model, parent: Path) -> None:
+    """Sets the weights of `model` (a fine-tuning run at step 0) to those of the parent run's model.keras
+    (its best, or the average it chose), one variable at a time by path and shape; the optimizer, its
+    step and the random generators stay fresh."""
+    from nmt.decode.translator import read_model
+
+    source = read_model(parent)
+    theirs = {v.path: v for v in source.weights}
+    for variable in model.weights:
+        other = theirs.get(variable.path)
+        if other is None or tuple(other.shape) != tuple(variable.shape):
+            found = "none" if other is None else f"shape {tuple(other.shape)}"
+            raise UserError(
+                f"train.init_from {parent / rundir.MODEL_FILE}: no weight {variable.path} of shape "
+                f"{tuple(variable.shape)} there ({found}); expected the model its config.yaml describes"
+            )
+        variable.assign(other)
+    logger.info(f"train.init_from: {len(model.weights)} weights from {parent / rundir.MODEL_FILE}")
 
 
 def make_translate(
@@ -337,6 +363,7 @@ def add_log_callbacks(run: RunContext, model: keras.Model, callbacks: RunCallbac
         monitor="val_bleu",  # without a dev set no checkpoint is "best"; model.keras is the last
         best=best_before if best_before is not None else -math.inf,
         guard=callbacks.nan_guard,
+        keep=tc.keep_checkpoints,
     )
     logs = run.run_dir / rundir.LOGS_DIR
     steps_log, epochs_log = logs / rundir.STEPS_LOG, logs / rundir.EPOCHS_LOG
@@ -500,6 +527,28 @@ def tune_decode(run: RunContext, data: TrainingData, translator) -> tuple[object
     return translator, {"dev": sweep[chosen]}
 
 
+def final_weights(run: RunContext, model: keras.Model) -> str:
+    """Loads what model.keras and the export hold: the mean of the kept checkpoints with
+    train.average_checkpoints (the best where fewer than two were kept), else the best checkpoint (the
+    model as it is without a dev set). -> which, for the log and results.json."""
+    store, tc = run.store, run.cfg.train
+    if tc.average_checkpoints:
+        kept = store.kept()
+        if len(kept) >= 2:
+            weights = CheckpointChoice(run.run_dir, "average").apply(model)
+            logger.info(f"train.average_checkpoints: model.keras holds {weights}")
+            return weights
+        logger.warning(
+            f"train.average_checkpoints: only {len(kept)} epoch checkpoint(s) kept, nothing to average; "
+            "model.keras holds the best"
+        )
+    if store.path("best") is None:
+        return f"the last step ({int(model.optimizer.iterations.numpy())}; no dev set, no best checkpoint)"
+    store.load(model, "best")
+    logger.info(f"best checkpoint: {store.path('best')}")
+    return f"best checkpoint {store.path('best').name}"
+
+
 def finish(
     run: RunContext, data: TrainingData, model: keras.Model, step: int, stopped: str, minutes: float | None = None
 ) -> TrainResult:
@@ -508,10 +557,8 @@ def finish(
     processes of a resumed run included). -> the run's result."""
     from nmt.decode.translator import Translator, export_translator
 
-    cfg, run_dir, store = run.cfg, run.run_dir, run.store
-    if store.path("best") is not None:
-        store.load(model, "best")
-        logger.info(f"best checkpoint: {store.path('best')}")
+    cfg, run_dir = run.cfg, run.run_dir
+    weights = final_weights(run, model)
     tmp = run_dir / rundir.MODEL_TMP
     try:
         model.save(tmp)
@@ -543,18 +590,21 @@ def finish(
             f"{scores[name].format()}"
         )
     result = TrainResult(run_dir, step, step // run.steps_per_epoch, stopped, scores["dev"], scores["test"])
-    write_results(result, translator.decode, minutes)
+    write_results(result, translator.decode, minutes, weights=weights, init_from=cfg.train.init_from)
     return result
 
 
 # ------------------------------------------------------------------------------------------ results.json
 
 
-def write_results(result: TrainResult, decode, minutes: float | None) -> Path:
+def write_results(
+    result: TrainResult, decode, minutes: float | None, weights: str | None = None, init_from: str | None = None
+) -> Path:
     """Writes RUN_DIR/results.json (atomically): the final dev and test scores with their sacreBLEU
     signatures (null without that split), the search they were decoded with (`decode`: the translator's
-    settings, the tuned length penalty included), steps, epochs, minutes and why training stopped, the
-    device, the precision policy, the package versions and the sha256 of config.yaml. -> its path."""
+    settings, the tuned length penalty included), steps, epochs, minutes and why training stopped, which
+    weights model.keras holds (`weights`), the parent run of a fine-tuning run (`init_from`), the device,
+    the precision policy, the package versions and the sha256 of config.yaml. -> its path."""
     run_dir = result.run_dir
     values = {
         "dev": score_record(result.dev_scores),
@@ -565,6 +615,8 @@ def write_results(result: TrainResult, decode, minutes: float | None) -> Path:
         "epochs": result.epochs,
         "minutes": None if minutes is None else round(minutes, 3),
         "stopped": result.stopped,
+        "weights": weights,
+        "init_from": init_from,
         "device": device_description(),
         "precision": keras.mixed_precision.global_policy().name,
         "versions": package_versions(),

@@ -1,4 +1,4 @@
-"""nmt.train.checkpoint: a round trip of weights, optimizer and state; a crash at any file operation of a save
+"""nmt.checkpoint: a round trip of weights, optimizer and state; a crash at any file operation of a save
 (including a second save of the same step) leaves a loadable last checkpoint; damaged checkpoints and
 pointers are one-line errors; a pointer cannot lead outside the checkpoints folder."""
 
@@ -11,10 +11,10 @@ import shutil
 import numpy as np
 import pytest
 
+from nmt import checkpoint as checkpoint_module
 from nmt import files as files_module
+from nmt.checkpoint import STATE, WEIGHTS, CheckpointStore
 from nmt.errors import UserError
-from nmt.train import checkpoint as checkpoint_module
-from nmt.train.checkpoint import STATE, WEIGHTS, CheckpointStore
 
 
 def small_model(seed: int):
@@ -160,3 +160,94 @@ def test_a_pointer_through_a_symbolic_link_is_refused(tmp_path):
     with pytest.raises(UserError) as error:
         store.load(model)
     assert_one_line(error, "leads outside")
+
+
+# ------------------------------------------------------------------------------ kept checkpoints, averaging
+
+
+def names(tmp_path) -> list[str]:
+    return sorted(p.name for p in (tmp_path / "checkpoints").iterdir() if p.is_dir())
+
+
+def test_the_last_n_epoch_checkpoints_are_kept_besides_last_and_best(tmp_path):
+    model, store = small_model(1), CheckpointStore(tmp_path)
+    store.save(model, {"step": 10}, best=True, keep=2)  # epoch 1, the best
+    for step in (15, 20, 25, 30, 35, 40):  # periodic saves between epoch ends at 20, 30, 40
+        store.save(model, {"step": step}, keep=2 if step % 10 == 0 else 0)
+    assert store.kept() == ["ckpt-00000030", "ckpt-00000040"]
+    assert names(tmp_path) == ["ckpt-00000010", "ckpt-00000030", "ckpt-00000040"]  # best, kept (last among them)
+    store.save(model, {"step": 40})  # the end of training at an epoch's end: a second save of the step
+    assert store.kept() == ["ckpt-00000030", "ckpt-00000040"]
+    assert store.path("last").name == "ckpt-00000040.1"
+    store.save(model, {"step": 40}, keep=2)  # an epoch end saved again at the same step replaces it
+    assert store.kept() == ["ckpt-00000030", "ckpt-00000040.2"]
+
+
+def test_without_keep_only_last_and_best_stay(tmp_path):
+    model, store = small_model(1), CheckpointStore(tmp_path)
+    for step in (10, 20, 30):
+        store.save(model, {"step": step}, best=step == 10)
+    assert store.kept() == [] and names(tmp_path) == ["ckpt-00000010", "ckpt-00000030"]
+    assert json.loads((tmp_path / "checkpoints" / "last.json").read_text()) == {"dir": "ckpt-00000030"}
+
+
+def weights_of(model) -> list:
+    return [v.numpy().copy() for v in model.weights]
+
+
+def test_average_is_the_element_wise_mean_of_the_kept_checkpoints(tmp_path):
+    model, store = small_model(1), CheckpointStore(tmp_path)
+    saved = []
+    for step in (10, 20, 30):
+        train_a_step(model, step)
+        store.save(model, {"step": step}, keep=3)
+        saved.append(weights_of(model))
+    other = small_model(7)  # another model of the same shapes, without an optimizer
+    other_plain = small_model(7)
+    loaded = checkpoint_module.CheckpointChoice(tmp_path, "average").apply(other_plain)
+    assert "average of 3 checkpoints" in loaded
+    for got, *versions in zip(weights_of(other_plain), *saved):
+        np.testing.assert_allclose(got, np.mean(versions, axis=0), rtol=1e-6, atol=1e-7)
+    # one step, and best/last, load that checkpoint's weights exactly
+    assert checkpoint_module.CheckpointChoice(tmp_path, "20").apply(other) == "20 checkpoint ckpt-00000020"
+    for got, want in zip(weights_of(other), saved[1]):
+        np.testing.assert_array_equal(got, want)
+    checkpoint_module.CheckpointChoice(tmp_path, "last").apply(other)
+    for got, want in zip(weights_of(other), saved[2]):
+        np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize(
+    "choice, message",
+    [
+        ("newest", "--checkpoint: received 'newest', expected best, last, average or a step number"),
+        ("-3", "--checkpoint: received '-3', expected best, last, average or a step number"),
+        ("25", "--checkpoint 25: no checkpoint of step 25 in"),
+        ("best", "--checkpoint best: "),
+        ("average", "--checkpoint average: "),
+    ],
+)
+def test_a_checkpoint_that_is_not_there_is_one_line(tmp_path, choice, message):
+    model, store = small_model(1), CheckpointStore(tmp_path)
+    store.save(model, {"step": 10}, keep=2)
+    store.save(model, {"step": 20})
+    with pytest.raises(UserError) as error:
+        checkpoint_module.CheckpointChoice(tmp_path, choice).resolve()
+    text = str(error.value)
+    assert text.startswith(message) and "\n" not in text
+    if choice == "25":
+        assert text.endswith("(steps: 10, 20)")
+    if choice == "average":
+        assert "keeps 1 epoch checkpoint(s), at least 2" in text
+    if choice == "best":
+        assert "no best checkpoint (it was trained without a dev set)" in text
+
+
+def test_a_kept_name_cannot_lead_outside_the_checkpoints(tmp_path):
+    model, store = small_model(1), CheckpointStore(tmp_path)
+    store.save(model, {"step": 10}, keep=2)
+    (tmp_path / "checkpoints" / "last.json").write_text(
+        json.dumps({"dir": "ckpt-00000010", "kept": ["../../x", "ckpt-00000010"]})
+    )
+    with pytest.raises(UserError, match="not a plain file name"):
+        checkpoint_module.CheckpointChoice(tmp_path, "average").resolve()

@@ -1,4 +1,5 @@
-"""Atomic checkpoints in a run directory, safe against kill -9 at any moment.
+"""The checkpoints of a run directory: atomic (safe against kill -9 at any moment), resumable, and
+the weights translation picks from them.
 
 Layout under RUN_DIR/checkpoints/:
 
@@ -6,13 +7,21 @@ Layout under RUN_DIR/checkpoints/:
                                      .<n> when the same step is saved again)
     ckpt-<step>/state.json           step, epoch, position in the epoch, callback states, and the
                                      state of the model's random generators (dropout masks)
-    last.json                        {"dir": "ckpt-<step>"}: the newest complete checkpoint
-    best.json                        {"dir": "ckpt-<step>", "bleu": ...}: the best by dev BLEU
+    last.json                        {"dir": "ckpt-<step>", "kept": [...]}: the newest complete
+                                     checkpoint, and the epoch checkpoints kept (train.keep_checkpoints)
+    best.json                        {"dir": "ckpt-<step>", "val_bleu": ...}: the best by dev BLEU
 
 A checkpoint directory is written under a temporary name and renamed when complete; the pointer
 files are replaced atomically (write a temporary file, fsync, os.replace) only after that. So a
-process killed at any instant leaves `last.json` naming a complete checkpoint. Directories that
-no pointer names are removed after each save.
+process killed at any instant leaves `last.json` naming a complete checkpoint, and the list of kept
+checkpoints moves with it in the same write. Directories that no pointer names are removed after
+each save.
+
+Kept checkpoints (`train.keep_checkpoints: N`): the last N checkpoints saved at an epoch's end (Keras
+ends an epoch also where the time budget or max_steps stops it), kept beside `last` and `best`. The
+weights to translate with (`translate.py --checkpoint`, `select_weights`) are `best`, `last`, a step
+(`ckpt-<step>` of any checkpoint there) or `average`: the element-wise mean of the kept checkpoints'
+model weights (checkpoint averaging; the optimizer's variables are not read).
 """
 
 from __future__ import annotations
@@ -125,9 +134,18 @@ class CheckpointStore:
             n += 1
         return name
 
-    def save(self, model, state: dict, best: bool = False, extra_pointer: dict | None = None) -> Path:
+    def kept(self) -> list[str]:
+        """-> the names of the kept epoch checkpoints (train.keep_checkpoints), oldest first."""
+        pointer = self._pointer("last") or {}
+        kept = pointer.get("kept", [])
+        if not isinstance(kept, list) or not all(isinstance(name, str) for name in kept):
+            raise UserError(f"{self.root / 'last.json'}: damaged list of kept checkpoints, got {kept!r:.80}")
+        return kept
+
+    def save(self, model, state: dict, best: bool = False, extra_pointer: dict | None = None, keep: int = 0) -> Path:
         """Saves model (+ optimizer) weights and state as a new checkpoint and points 'last' at it
-        (and 'best' too when best is set).
+        (and 'best' too when best is set). `keep` > 0: the checkpoint of an epoch's end, kept among the
+        last `keep` such ones (a second one of the same step replaces the first).
 
         Order: the new directory is written under a temporary name and renamed to a name no pointer
         uses; then the pointers are replaced atomically; only then are directories no pointer names
@@ -151,7 +169,13 @@ class CheckpointStore:
             if isinstance(error, OSError):
                 raise write_error(final, error, "checkpoint") from None
             raise
-        atomic_write_text(self.root / "last.json", json.dumps({"dir": name}), what="checkpoint pointer")
+        kept = self.kept()
+        if keep:
+            if kept and self._step_of(kept[-1]) == int(state["step"]):
+                kept = kept[:-1]
+            kept = [*kept, name][-keep:]
+        last = {"dir": name, "kept": kept} if kept else {"dir": name}
+        atomic_write_text(self.root / "last.json", json.dumps(last), what="checkpoint pointer")
         if best:
             atomic_write_text(
                 self.root / "best.json", json.dumps({"dir": name, **(extra_pointer or {})}), what="checkpoint pointer"
@@ -159,8 +183,14 @@ class CheckpointStore:
         self._clean()
         return final
 
+    @staticmethod
+    def _step_of(name: str) -> int | None:
+        """-> the step in a checkpoint's name (ckpt-<step>[.<n>]), or None."""
+        digits = name.removeprefix("ckpt-").split(".")[0]
+        return int(digits) if name.startswith("ckpt-") and digits.isdigit() else None
+
     def _clean(self) -> None:
-        keep = {p.name for p in (self.path("last"), self.path("best")) if p is not None}
+        keep = {p.name for p in (self.path("last"), self.path("best")) if p is not None} | set(self.kept())
         for entry in self.root.iterdir():
             if entry.is_dir() and entry.name not in keep:
                 shutil.rmtree(entry, ignore_errors=True)
@@ -176,13 +206,7 @@ class CheckpointStore:
                 "the checkpoints are damaged"
             )
         state = self._read_state(directory)
-        try:
-            model.load_weights(directory / WEIGHTS)
-        except Exception as error:  # a truncated or foreign HDF5 file, or weights of another model
-            detail = " ".join(str(error).split())[:200]
-            raise UserError(
-                f"{directory / WEIGHTS}: cannot load the checkpoint's weights ({type(error).__name__}: {detail})"
-            ) from None
+        load_model_weights(model, directory)  # the optimizer's variables too: the model is compiled and built
         variables, saved = rng_variables(model), state.get("rng")
         if saved is None:  # written before checkpoints held them: the generators start afresh
             logging.getLogger(__name__).warning(
@@ -200,3 +224,101 @@ class CheckpointStore:
         except (KeyError, TypeError, ValueError) as error:
             raise UserError(f"{directory / STATE}: damaged random-generator state ({type(error).__name__})") from None
         return state
+
+
+# ------------------------------------------------------------------------------ weights to translate with
+
+#: The names `translate.py --checkpoint` takes besides a step number.
+CHECKPOINT_CHOICES = ("best", "last", "average")
+
+
+def check_choice(value: str, what: str = "--checkpoint") -> str:
+    """`value` if it is best, last, average or a step number (a non-negative integer); else a one-line
+    UserError naming `what`. Checked before TensorFlow loads."""
+    if value in CHECKPOINT_CHOICES or (value.isascii() and value.isdigit()):
+        return value
+    raise UserError(f"{what}: received {value!r}, expected best, last, average or a step number")
+
+
+class CheckpointChoice:
+    """The checkpoints of one run directory that `--checkpoint` names (`resolve`), and loading their
+    weights into a model of the run (`apply`)."""
+
+    def __init__(self, run_dir, choice: str, what: str = "--checkpoint"):
+        self.store = CheckpointStore(run_dir)
+        self.choice = check_choice(choice, what)
+        self.what = what
+
+    def resolve(self) -> list[Path]:
+        """-> the checkpoint directories the choice names (several for `average`), each checked to be
+        there; a one-line UserError saying what the run has instead."""
+        store, choice = self.store, self.choice
+        if choice in ("best", "last"):
+            directory = store.path(choice)
+            if directory is None:
+                why = "it was trained without a dev set" if choice == "best" else "it has no checkpoint"
+                raise UserError(f"{self.what} {choice}: {store.root.parent} has no {choice} checkpoint ({why})")
+            found = [directory]
+        elif choice == "average":
+            found = [child(store.root, name, str(store.root / "last.json")) for name in store.kept()]
+            if len(found) < 2:
+                raise UserError(
+                    f"{self.what} average: {store.root.parent} keeps {len(found)} epoch checkpoint(s), at least 2 "
+                    "are needed (train it with train.keep_checkpoints: N, N >= 2)"
+                )
+        else:
+            found = [p for p in self.available() if CheckpointStore._step_of(p.name) == int(choice)]
+            if not found:
+                steps = ", ".join(str(CheckpointStore._step_of(p.name)) for p in self.available()) or "none"
+                raise UserError(
+                    f"{self.what} {choice}: no checkpoint of step {int(choice)} in {store.root} (steps: {steps})"
+                )
+            found = found[-1:]  # ckpt-<step>.<n>: the latest save of that step
+        for directory in found:
+            if not (directory / WEIGHTS).is_file():
+                raise UserError(f"{directory / WEIGHTS}: missing; the checkpoint {directory.name} is incomplete")
+        return found
+
+    def available(self) -> list[Path]:
+        """-> the complete checkpoint directories of the run, by step."""
+        if not self.store.root.is_dir():
+            return []
+        found = [p for p in self.store.root.iterdir() if p.is_dir() and CheckpointStore._step_of(p.name) is not None]
+        return sorted(found, key=lambda p: (CheckpointStore._step_of(p.name), p.name))
+
+    def apply(self, model) -> str:
+        """Loads the chosen weights into `model` (a model of the run, built): one checkpoint's, or the
+        element-wise mean of the kept ones' (`average`). -> what was loaded, for a log line."""
+        directories = self.resolve()
+        if len(directories) == 1:
+            load_model_weights(model, directories[0])
+            return f"{self.choice} checkpoint {directories[0].name}"
+        average_weights(model, directories)
+        return f"the average of {len(directories)} checkpoints ({', '.join(d.name for d in directories)})"
+
+
+def load_model_weights(model, directory: Path) -> None:
+    """Loads a checkpoint's weights into `model`: the optimizer's variables too where the model has a
+    built optimizer, else the model's alone; a one-line UserError for a damaged file or the weights of
+    another model."""
+    try:
+        model.load_weights(directory / WEIGHTS)
+    except Exception as error:  # a truncated or foreign HDF5 file, or weights of another model
+        detail = " ".join(str(error).split())[:200]
+        raise UserError(
+            f"{directory / WEIGHTS}: cannot load the checkpoint's weights ({type(error).__name__}: {detail})"
+        ) from None
+
+
+def average_weights(model, directories: list[Path]) -> None:
+    """Sets every weight of `model` to the element-wise mean of that weight in the checkpoints
+    `directories` (summed in float64, then cast to the variable's dtype)."""
+    import numpy as np
+
+    total = None
+    for directory in directories:
+        load_model_weights(model, directory)
+        values = [np.asarray(v.numpy(), dtype=np.float64) for v in model.weights]
+        total = values if total is None else [t + v for t, v in zip(total, values)]
+    for variable, summed in zip(model.weights, total):
+        variable.assign((summed / len(directories)).astype(variable.dtype))
