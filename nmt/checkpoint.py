@@ -269,7 +269,8 @@ class CheckpointChoice:
         else:
             found = [p for p in self.available() if CheckpointStore._step_of(p.name) == int(choice)]
             if not found:
-                steps = ", ".join(str(CheckpointStore._step_of(p.name)) for p in self.available()) or "none"
+                steps = ", ".join(str(n) for n in sorted({CheckpointStore._step_of(p.name) for p in self.available()}))
+                steps = steps or "none"
                 raise UserError(
                     f"{self.what} {choice}: no checkpoint of step {int(choice)} in {store.root} (steps: {steps})"
                 )

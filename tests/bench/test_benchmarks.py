@@ -167,3 +167,30 @@ def test_bench_data_runs(multi30k_slice, multi30k_tokenizer_dir):
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "pipeline epoch 1:" in proc.stdout and "training stream (make_training_stream)" in proc.stdout
     assert "headroom" in proc.stdout
+
+
+def test_bench_systems_compares_a_run_its_average_and_an_ensemble(tiny_run):
+    proc = run_script(
+        "bench_systems.py",
+        str(tiny_run),
+        f"{tiny_run}@average",
+        f"{tiny_run}+{tiny_run}",
+        "--sentences",
+        "4",
+        "--repeats",
+        "1",
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = [line for line in proc.stdout.splitlines() if line.startswith("| `")]
+    assert [row.split("|")[1].strip() for row in rows] == [
+        f"`{tiny_run}`",
+        f"`{tiny_run}@average`",
+        f"`{tiny_run}+{tiny_run}`",
+    ]
+    # an ensemble of a model with itself translates as the model alone: the same BLEU and chrF
+    cells = [[cell.strip() for cell in row.split("|")[2:7]] for row in rows]
+    assert cells[0] == cells[2], cells
+    missing = run_script("bench_systems.py", f"{tiny_run}@7")
+    assert missing.returncode == 2 and missing.stderr.startswith(
+        f"error: system {tiny_run}@7: checkpoint 7: no checkpoint"
+    )
