@@ -6,9 +6,10 @@
     nmt-prepare    = python scripts/prepare_data.py   nmt.cli.prepare
 
 ``python -m nmt COMMAND ...`` (and ``nmt COMMAND ...`` once installed) runs them too, and ``score``
-(`nmt.cli.score`) and ``report`` (`nmt.cli.report`), which have no nmt-* command of their own
-(scripts/plot_run.py is ``report --plot``). Each reports a user's mistake as one line ``error: ...``
-(exit status 2) and keeps TensorFlow's start-up messages off standard error unless --verbose.
+(`nmt.cli.score`), ``report`` (`nmt.cli.report`) and ``serve`` (`nmt.cli.serve`), which have no nmt-*
+command of their own (scripts/plot_run.py is ``report --plot``). Each reports a user's mistake as one
+line ``error: ...`` (exit status 2) and keeps TensorFlow's start-up messages off standard error unless
+--verbose.
 """
 
 COMMANDS = {
@@ -29,5 +30,9 @@ COMMANDS = {
     "report": (
         "nmt.cli.report",
         "the results table and curves of runs (results.json, train.csv); the summary of docs/RESULTS.md",
+    ),
+    "serve": (
+        "nmt.cli.serve",
+        "an HTTP JSON API translating with a run directory (POST /translate, GET /health), on 127.0.0.1",
     ),
 }
