@@ -36,6 +36,8 @@ ELSEWHERE = {
     "docker run": "TensorFlow Serving needs Docker; the ```python block runs the same SavedModel signatures",
     "TF_CONFIG=": "needs two hosts; test_two_multi_worker_processes_match_a_single_worker (tests/train/) runs "
     "the same two-worker training on 127.0.0.1",
+    "python -m nmt serve": "a server and clients: tests/serve/ start the same server (in process and as "
+    "`python -m nmt serve`) and send the same requests with real HTTP clients on 127.0.0.1",
 }
 
 

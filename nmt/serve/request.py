@@ -144,7 +144,8 @@ def parse_translate(body: bytes, limits: ServeLimits, settings_of: Callable[...,
         settings = settings_of(**given)
     except FieldError as error:
         name = error.key.rpartition(".")[2]
-        raise RequestError(400, f"{name}: received {shown(error.received)}, expected {error.expected}", name) from None
+        received = given.get(name, error.received)  # as the client wrote it (the check may have made -1 into -1.0)
+        raise RequestError(400, f"{name}: received {shown(received)}, expected {error.expected}", name) from None
     except UserError as error:
         raise RequestError(400, str(error)) from None
     if settings.beam_size > limits.max_beam_size:

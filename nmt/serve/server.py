@@ -30,6 +30,8 @@ from nmt.serve.app import SERVICE
 def listen(host: str, port: int, *, host_name: str = "host", port_name: str = "port", backlog: int = 128):
     """A TCP socket bound to (host, port) and listening; errors name host_name / port_name (a command
     line's options) in one line."""
+    if not isinstance(host, str) or not host.strip():
+        raise UserError(f"{host_name}: received {host!r}, expected an address of this machine such as 127.0.0.1")
     if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
         raise UserError(f"{port_name}: received {port!r}, expected a port number in [0, 65535] (0: any free port)")
     try:
