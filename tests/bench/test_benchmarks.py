@@ -194,3 +194,42 @@ def test_bench_systems_compares_a_run_its_average_and_an_ensemble(tiny_run):
     assert missing.returncode == 2 and missing.stderr.startswith(
         f"error: system {tiny_run}@7: checkpoint 7: no checkpoint"
     )
+
+
+def test_bench_serve_reports_one_client_many_clients_and_translate_py(translator_run, tmp_path):
+    source = tmp_path / "source.en"
+    source.write_text("".join(s + "\n" for s, _ in translator_run["test"][:30]), encoding="utf-8")
+    proc = run_script(
+        "bench_serve.py",
+        "--model",
+        str(translator_run["dir"]),
+        "--input",
+        str(source),
+        "--sentences",
+        "40",  # more than the file: its lines again
+        "--clients",
+        "4",
+        "--request-size",
+        "3",
+        "--repeats",
+        "1",
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = {line.split("|")[1].strip(): line for line in proc.stdout.splitlines() if line.startswith("| ")}
+    for name in (
+        "translate.py --input FILE (in process, model loaded)",
+        "nmt serve, 1 client",
+        "nmt serve, 4 concurrent clients",
+    ):
+        assert name in rows, proc.stdout
+    cells = [cell.strip() for cell in rows["nmt serve, 1 client"].split("|")[1:-1]]
+    assert cells[3] == "14" and int(cells[5]) == 14, cells  # 14 requests (13 of 3, 1 of 1), one call each
+    assert "4 clients / 1 client: " in proc.stdout and "4 clients / translate.py: " in proc.stdout
+    assert "1 client / translate.py: " in proc.stdout
+
+
+def test_bench_serve_rejects_a_bad_option_in_one_line(tmp_path):
+    proc = run_script("bench_serve.py", "--model", str(tmp_path), "--clients", "0")
+    assert proc.returncode == 2 and proc.stderr == "error: --clients: received 0, expected a positive integer\n"
+    proc = run_script("bench_serve.py", "--model", str(tmp_path / "none"))
+    assert proc.returncode == 2 and proc.stderr.startswith(f"error: --model {tmp_path / 'none'}: no such run")
