@@ -3,7 +3,9 @@
     POST /translate   {"sentences": [...], "beam_size"?, "nbest"?, "length_penalty"?}
                       -> 200 {"translations": [...]}: one per sentence, in request order; a string, or with
                          n-best > 1 a list of {"text", "score"} (best first; score log P / lp, null where no
-                         hypothesis filled the slot)
+                         hypothesis filled the slot); and, only when a sentence was longer than the run's
+                         max_input_len tokens and translated from its first ones, "truncated":
+                         [{"index", "tokens", "kept"}]
     GET  /health      -> 200 {"status": "ok", "model", "defaults", "settings", "limits", counters};
                          503 {"status": "stopping"} once shutdown began
 
@@ -80,6 +82,17 @@ def present(translation, nbest: int):
     ]
 
 
+def truncated(translations) -> list[dict]:
+    """The sentences translated from their first tokens only (longer than the run's max_input_len), as
+    {"index", "tokens", "kept"}: said in the answer, as translate.py warns on standard error."""
+    cut = []
+    for index, translation in enumerate(translations):
+        full = getattr(translation, "truncated_from", None)
+        if full is not None:
+            cut.append({"index": index, "tokens": int(full), "kept": len(translation.source_ids)})
+    return cut
+
+
 _dumps = partial(json.dumps, ensure_ascii=False, allow_nan=False)
 
 
@@ -124,7 +137,11 @@ async def _translate(request: web.Request, service: Service) -> web.Response:
         log.warning(f"error: POST /translate: {message}")
         return error_response(500, message)
     nbest = parsed.settings.nbest
-    return web.json_response({"translations": [present(t, nbest) for t in translations]}, dumps=_dumps)
+    payload = {"translations": [present(t, nbest) for t in translations]}
+    cut = truncated(translations)
+    if cut:
+        payload["truncated"] = cut
+    return web.json_response(payload, dumps=_dumps)
 
 
 async def health(request: web.Request) -> web.Response:

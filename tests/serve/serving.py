@@ -36,6 +36,8 @@ class FakeHypothesis(NamedTuple):
 class FakeTranslation(NamedTuple):
     source: str
     hypotheses: list
+    source_ids: list = []
+    truncated_from: int | None = None  # as Translation: the source's token count when it was cut
 
     @property
     def text(self) -> str:
@@ -43,14 +45,22 @@ class FakeTranslation(NamedTuple):
 
 
 def fake_translation(sentence: str, settings: SearchSettings) -> FakeTranslation:
-    """The oracle: what FakeTranslator answers for sentence with settings, whatever else is in the call."""
+    """The oracle: what FakeTranslator answers for sentence with settings, whatever else is in the call. A
+    sentence of more than MAX_WORDS words is "cut" to its first MAX_WORDS, as a source longer than
+    max_input_len tokens is."""
+    words = sentence.split()
     return FakeTranslation(
         sentence,
         [
             FakeHypothesis(f"{sentence[::-1]}|b{settings.beam_size}|lp{settings.length_penalty:g}|{k}", -1.0 - k)
             for k in range(settings.nbest)
         ],
+        list(range(min(len(words), MAX_WORDS))),
+        len(words) if len(words) > MAX_WORDS else None,
     )
+
+
+MAX_WORDS = 20
 
 
 def expected_answer(sentence: str, settings: SearchSettings):

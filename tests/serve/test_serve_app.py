@@ -61,6 +61,16 @@ def test_translations_come_in_request_order_as_strings_or_nbest_lists(server, fa
     assert status == 200 and answer == {"translations": []}
 
 
+def test_a_sentence_cut_to_max_input_len_is_said_in_the_answer(server, fake):
+    sentences = ["short", " ".join(["w"] * 25), "", " ".join(["v"] * 21)]
+    status, _, answer = call(f"{server.url}/translate", {"sentences": sentences})
+    assert status == 200
+    assert answer["translations"] == [expected_answer(s, fake.settings()) for s in sentences]
+    assert answer["truncated"] == [{"index": 1, "tokens": 25, "kept": 20}, {"index": 3, "tokens": 21, "kept": 20}]
+    status, _, answer = call(f"{server.url}/translate", {"sentences": ["short"]})
+    assert "truncated" not in answer
+
+
 def test_health_says_the_model_defaults_limits_and_counts(server):
     state = health(server.url)
     assert state["status"] == "ok" and state["model"] == "fake-run"

@@ -168,3 +168,26 @@ def test_a_request_over_the_process_and_a_second_server_on_its_port(translator_r
     translator = translate_cli.get_translator(translator_run["dir"], False)
     want = [t.text for t in translator.translate([s for s, _ in translator_run["test"][:5]])]
     assert answer["translations"] == want
+
+
+@pytest.mark.slow
+def test_a_run_that_cannot_be_loaded_is_one_line_and_exit_2(tmp_path):
+    """A run directory that passes the checks made before TensorFlow loads (config.yaml, tokenizer/,
+    model.keras are there) but whose files are not what train.py writes: one line naming the run."""
+    from nmt import config
+
+    run = tmp_path / "broken_run"
+    (run / "tokenizer").mkdir(parents=True)
+    (run / "config.yaml").write_text(config.load(None).to_yaml(), encoding="utf-8")
+    (run / "model.keras").write_bytes(b"not a model")
+    proc = subprocess.run(
+        [sys.executable, "-m", "nmt", "serve", "--model", str(run), "--port", "0"],
+        cwd=ROOT,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {run}"), proc.stderr[-3000:]
