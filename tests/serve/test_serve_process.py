@@ -190,4 +190,5 @@ def test_a_run_that_cannot_be_loaded_is_one_line_and_exit_2(tmp_path):
     )
     assert proc.returncode == 2, proc.stderr[-3000:]
     lines = proc.stderr.splitlines()
-    assert len(lines) == 1 and lines[0].startswith(f"error: {run}"), proc.stderr[-3000:]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and str(run) in lines[0], proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr
