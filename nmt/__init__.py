@@ -12,7 +12,7 @@ The Python API (each name is imported on first use, so ``import nmt`` loads no T
     nmt.score(hypotheses, references).format()                       # BLEU and chrF, sacreBLEU signatures
 
 docs/ARCHITECTURE.md maps the package: nmt.text (reading, corpora, SentencePiece, scoring), nmt.model
-(the networks), nmt.train, nmt.decode, nmt.cli.
+(the networks), nmt.train, nmt.decode, nmt.serve (translations over HTTP), nmt.cli.
 """
 
 from __future__ import annotations
