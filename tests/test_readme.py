@@ -36,6 +36,8 @@ ELSEWHERE = {
     "docker run": "TensorFlow Serving needs Docker; the ```python block runs the same SavedModel signatures",
     "TF_CONFIG=": "needs two hosts; test_two_multi_worker_processes_match_a_single_worker (tests/train/) runs "
     "the same two-worker training on 127.0.0.1",
+    "train.init_from=": "needs a corpus of one's own domain and a trained parent; "
+    "test_a_fine_tuned_run_starts_from_its_parent_and_resumes_exactly (tests/train/) fine-tunes a run the same way",
 }
 
 
