@@ -47,8 +47,16 @@ CONFIGS_DIR = ROOT / "configs"
 MANIFEST = "runs.yaml"
 SUMMARY_START, SUMMARY_END = "<!-- results-summary:start -->", "<!-- results-summary:end -->"
 # config.yaml keys a summary row may set differently from the shipped config
-RUN_SETTINGS = ("train.max_time", "train.epochs", "train.verbose", "corpus.src_lang", "corpus.tgt_lang")
-SHOWN_SETTINGS = ("train.epochs",)  # of those, the ones the row names
+RUN_SETTINGS = (
+    "train.max_time",
+    "train.epochs",
+    "train.verbose",
+    "corpus.src_lang",
+    "corpus.tgt_lang",
+    "train.keep_checkpoints",  # which checkpoints stay: no step of training changes
+    "train.average_checkpoints",  # what model.keras holds at the end (the row names it)
+)
+SHOWN_SETTINGS = ("train.epochs", "train.average_checkpoints")  # of those, the ones the row names
 
 
 def _flat(tree: dict, prefix: str = "") -> dict:
@@ -88,14 +96,15 @@ def shipped_config(run_config: dict, shipped: dict[str, dict], defaults: dict) -
     """(name of the shipped config the run used, its differing RUN_SETTINGS {key: run value}), or None
     when the run's flat config differs from every shipped one in anything else. A key the run does not
     have (it was added later) counts as the same when the shipped file leaves it null or at its declared
-    default, which keeps the earlier behaviour."""
+    default, which keeps the earlier behaviour; a RUN_SETTINGS key it does not have had its declared default."""
     for name, config in shipped.items():
         differing = {}
         for key in sorted(set(run_config) | set(config)):
             if key not in run_config and (config.get(key) is None or config.get(key) == defaults.get(key, KeyError)):
                 continue  # a key added after the run, set in the shipped file to what the run did
-            if run_config.get(key, KeyError) != config.get(key, KeyError):
-                differing[key] = run_config.get(key)
+            value = run_config.get(key, defaults.get(key, KeyError) if key in RUN_SETTINGS else KeyError)
+            if value != config.get(key, KeyError):
+                differing[key] = value
         if set(differing) <= set(RUN_SETTINGS):
             return name, differing
     return None
@@ -163,7 +172,9 @@ def summary_rows(results_dir: Path = RESULTS_DIR, configs_dir: Path = CONFIGS_DI
         beam5, greedy = beam_scores(run.results, 5) or {}, beam_scores(run.results, 1) or {}
         row = {
             "config": config_name,
-            "set": ", ".join(f"{k}={differing[k]}" for k in SHOWN_SETTINGS if k in differing),
+            "set": ", ".join(
+                f"{k}={yaml.safe_dump(differing[k]).split(chr(10))[0]}" for k in SHOWN_SETTINGS if k in differing
+            ),
             "direction": direction(run.config) or EMPTY,
             "budget": "none" if max_time is None else f"{max_time / 60:g} min",
             "cpu": f"{cpu['name']}, {cpu['flags']}" if cpu else _text(_get(run.results, "device", "cpu")),
