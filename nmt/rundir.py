@@ -283,8 +283,16 @@ def check_parent(cfg: Config, run_dir: Path) -> Path:
     return parent
 
 
-#: Config keys that may change between a run and its resumption (they do not change the computation).
-RESUMABLE_CHANGES = {("train", "epochs"), ("train", "max_time"), ("train", "max_steps"), ("train", "verbose")}
+#: Config keys that may change between a run and its resumption (they do not change the computation):
+#: the budget, the progress display, and which checkpoints are kept and what model.keras holds at the end.
+RESUMABLE_CHANGES = {
+    ("train", "epochs"),
+    ("train", "max_time"),
+    ("train", "max_steps"),
+    ("train", "verbose"),
+    ("train", "keep_checkpoints"),
+    ("train", "average_checkpoints"),
+}
 
 
 def config_differences(old: dict, new: dict, allowed: frozenset | set = frozenset()) -> list[str]:

@@ -38,6 +38,8 @@ ELSEWHERE = {
     "the same two-worker training on 127.0.0.1",
     "python -m nmt serve": "a server and clients: tests/serve/ start the same server (in process and as "
     "`python -m nmt serve`) and send the same requests with real HTTP clients on 127.0.0.1",
+    "train.init_from=": "needs a corpus of one's own domain and a trained parent; "
+    "test_a_fine_tuned_run_starts_from_its_parent_and_resumes_exactly (tests/train/) fine-tunes a run the same way",
 }
 
 

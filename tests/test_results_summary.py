@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from nmt.cli import report
+from nmt.cli import report, summary
 from nmt.errors import UserError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -99,7 +99,7 @@ def test_the_records_keep_the_figures_of_the_files_they_were_converted_from():
 
 
 def test_summary_rows_are_runs_of_the_shipped_configs_as_they_are_now():
-    rows = report.summary_rows()
+    rows = summary.summary_rows()
     assert {r["config"] for r in rows} >= {"multi30k.yaml", "multi30k_attention.yaml", "multi30k_cho2014.yaml"}
     for row in rows:
         run = yaml.safe_load((RESULTS / row["run"] / "config.yaml").read_text(encoding="utf-8"))
@@ -140,11 +140,11 @@ def results_dir(tmp_path) -> Path:
 
 
 def test_a_record_written_by_training_makes_a_row(results_dir):
-    [row] = report.summary_rows(results_dir, ROOT / "configs")
+    [row] = summary.summary_rows(results_dir, ROOT / "configs")
     assert row["config"] == "multi30k.yaml" and row["budget"] == "15 min" and row["direction"] == "de→en"
     assert (row["cpu"], row["precision"], row["date"]) == ("Some CPU 1234", "float32", "2027-01-02")
     assert (row["steps"], row["bleu_beam5"], row["chrf_beam5"], row["bleu_greedy"]) == (3000, 41.5, 61.25, None)
-    line = report.summary_table([row]).splitlines()[2]
+    line = summary.summary_table([row]).splitlines()[2]
     assert "| 3,000 | 15.0 | 41.50 | — | 61.25 |" in line, line
 
 
@@ -152,14 +152,14 @@ def test_records_that_the_summary_cannot_use_are_one_line_errors(results_dir):
     record = results_dir / "new_run" / "results.json"
     (results_dir / "new_run" / "config.yaml").write_text("corpus: {}\n", encoding="utf-8")
     with pytest.raises(UserError, match="config_sha256 is not the sha256"):
-        report.summary_rows(results_dir, ROOT / "configs")
+        summary.summary_rows(results_dir, ROOT / "configs")
     record.write_text("{", encoding="utf-8")
     with pytest.raises(UserError, match=f"{record}: damaged"):
-        report.summary_rows(results_dir, ROOT / "configs")
+        summary.summary_rows(results_dir, ROOT / "configs")
     record.unlink()  # an old-style --json file whose run has no record is not skipped silently
     (results_dir / "figures.json").write_text(json.dumps([{"run": "runs/new_run"}]), encoding="utf-8")
     with pytest.raises(UserError, match="run 'new_run' has no record .* --keep"):
-        report.summary_rows(results_dir, ROOT / "configs")
+        summary.summary_rows(results_dir, ROOT / "configs")
 
 
 def test_check_fails_on_a_hand_edit_and_the_summary_writes_it_back(tmp_path):
@@ -169,9 +169,9 @@ def test_check_fails_on_a_hand_edit_and_the_summary_writes_it_back(tmp_path):
     edited = tmp_path / "RESULTS.md"
     edited.write_text(original.replace("| 40.28 |", "| 41.28 |", 1), encoding="utf-8")
     out, err = io.StringIO(), io.StringIO()
-    assert report.write_summary(True, out, err, results_md=edited) == 1
+    assert summary.write_summary(True, out, err, results_md=edited) == 1
     assert err.getvalue() == f"error: {edited}: the summary table is out of date; run python -m nmt report --summary\n"
-    assert report.write_summary(False, out, err, results_md=edited) == 0
+    assert summary.write_summary(False, out, err, results_md=edited) == 0
     assert edited.read_text(encoding="utf-8") == original
 
 

@@ -9,6 +9,9 @@ Each output line is ``log_prob <TAB> per_token <TAB> length`` for the pair on th
 score translate.py prints with --length-penalty 0), that log-probability divided by the length, and the
 length (the target's subword tokens plus the end-of-sentence token). An empty target scores the
 end-of-sentence token alone. Used to filter a corpus or rerank n-best lists (`nmt.decode.scoring`).
+--model given more than once scores with an ensemble (the log of the mean of the models' per-step
+probabilities, as translate.py decodes one); --checkpoint scores with a checkpoint's weights (best, last,
+average or a step, `nmt.checkpoint`) instead of model.keras.
 """
 
 from __future__ import annotations

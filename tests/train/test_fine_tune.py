@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -119,3 +120,20 @@ def test_init_from_its_own_directory_is_refused(tiny_run, tmp_path):
     assert proc.stderr.strip() == (
         f"error: train.init_from {own}: is this run's own directory; expected another run to start from"
     )
+
+
+def test_resume_may_change_which_checkpoints_are_kept_and_averaged(tmp_path):
+    from nmt import config as config_module
+    from nmt.errors import UserError
+    from nmt.rundir import check_for_training
+
+    toy = Path(__file__).resolve().parents[2] / "configs" / "toy.yaml"
+    cfg = config_module.load(toy)
+    (tmp_path / "config.yaml").write_text(cfg.to_yaml(), encoding="utf-8")
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "last.json").write_text('{"dir": "ckpt-00000010"}', encoding="utf-8")
+    kept = config_module.load(toy, ["train.keep_checkpoints=3", "train.average_checkpoints=true"])
+    assert check_for_training(kept, tmp_path, resume=True, overwrite=False) is True
+    other = config_module.load(toy, ["train.keep_checkpoints=3", "train.init_from=elsewhere"])
+    with pytest.raises(UserError, match=r"holds a different config \(train.init_from: None -> 'elsewhere'\)"):
+        check_for_training(other, tmp_path, resume=True, overwrite=False)
