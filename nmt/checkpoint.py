@@ -323,3 +323,18 @@ def average_weights(model, directories: list[Path]) -> None:
         total = values if total is None else [t + v for t, v in zip(total, values)]
     for variable, summed in zip(model.weights, total):
         variable.assign((summed / len(directories)).astype(variable.dtype))
+
+
+def check_models(models, checkpoint: str | None = None) -> tuple[list[Path], str]:
+    """The run directories of `--model` given once or more (an ensemble), checked before TensorFlow loads:
+    each a complete run, all with the first one's tokenizer, and `--checkpoint`'s weights there in each.
+    -> (the directories, what --checkpoint loads in each, for a line on standard error; "" without it)."""
+    from nmt.rundir import check_run_dir, check_same_tokenizer
+
+    run_dirs = [check_run_dir(model, what="--model") for model in models]
+    if len(run_dirs) > 1:
+        check_same_tokenizer(run_dirs)
+    if checkpoint is None:
+        return run_dirs, ""
+    chosen = [CheckpointChoice(run_dir, checkpoint).resolve() for run_dir in run_dirs]
+    return run_dirs, "; ".join(f"{d}: {', '.join(p.name for p in found)}" for d, found in zip(run_dirs, chosen))

@@ -65,20 +65,13 @@ def check(args) -> tuple[list[Path], object]:
     from nmt import config as config_module
     from nmt.config.fields import FieldError
     from nmt.decode.settings import Batching
-    from nmt.rundir import CONFIG_FILE, check_run_dir
+    from nmt.rundir import CONFIG_FILE
 
     if args.source == "-" and args.target == "-":
         raise UserError("--source and --target: only one of them can be standard input (-)")
-    run_dirs = [check_run_dir(model, what="--model") for model in args.model]
-    if len(run_dirs) > 1:
-        from nmt.rundir import check_same_tokenizer
+    from nmt.checkpoint import check_models
 
-        check_same_tokenizer(run_dirs)
-    if args.checkpoint is not None:
-        from nmt.checkpoint import CheckpointChoice
-
-        for run_dir in run_dirs:
-            CheckpointChoice(run_dir, args.checkpoint).resolve()
+    run_dirs, _ = check_models(args.model, args.checkpoint)
     decode = config_module.load(run_dirs[0] / CONFIG_FILE).decode
     try:
         batching = Batching.from_decode(decode, batch_size=args.batch_size)

@@ -110,21 +110,13 @@ class Plan:
 def check(args) -> Plan:
     """The options and the run directories, checked without TensorFlow."""
     from nmt import config as config_module
+    from nmt.checkpoint import check_models
     from nmt.config.fields import FieldError
     from nmt.decode import tuning
     from nmt.decode.settings import Batching
-    from nmt.rundir import CONFIG_FILE, check_run_dir
+    from nmt.rundir import CONFIG_FILE
 
-    run_dirs = [check_run_dir(model, what="--model") for model in args.model]
-    if len(run_dirs) > 1:
-        from nmt.rundir import check_same_tokenizer
-
-        check_same_tokenizer(run_dirs)
-    if args.checkpoint is not None:
-        from nmt.checkpoint import CheckpointChoice
-
-        for run_dir in run_dirs:
-            CheckpointChoice(run_dir, args.checkpoint).resolve()
+    run_dirs, _ = check_models(args.model, args.checkpoint)
     decode = tuning.apply(run_dirs[0], config_module.load(run_dirs[0] / CONFIG_FILE).decode)
     given = {f.name: getattr(args, f.name) for f in dataclasses.fields(ServeLimits)}
     try:

@@ -34,7 +34,7 @@ from nmt.config import DecodeConfig
 from nmt.decode.settings import Batching, SearchSettings, check_chunk_lines
 from nmt.errors import UserError
 from nmt.files import AtomicFile
-from nmt.rundir import CONFIG_FILE, check_run_dir
+from nmt.rundir import CONFIG_FILE
 from nmt.text import textfile
 
 LINE_BREAKS = str.maketrans({c: " " for c in "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"})
@@ -322,24 +322,13 @@ def check_request(args, stdin: TextIO) -> Request:
     """Checks the options, the run directory's config and the files named, without TensorFlow (a mistake is
     reported in a fraction of a second, before the model loads). Creates the --attention-plot directory."""
     from nmt import config as config_module
+    from nmt.checkpoint import check_models
     from nmt.decode import tuning
 
-    run_dir, *ensemble = (check_run_dir(model, what="--model") for model in args.model)
+    (run_dir, *ensemble), weights = check_models(args.model, args.checkpoint)
     cfg = config_module.load(run_dir / CONFIG_FILE)
     architectures = {run_dir: cfg.model.architecture}
-    if ensemble:
-        from nmt.rundir import check_same_tokenizer
-
-        check_same_tokenizer([run_dir, *ensemble])
-        architectures.update({d: config_module.load(d / CONFIG_FILE).model.architecture for d in ensemble})
-    weights = ""
-    if args.checkpoint is not None:
-        from nmt.checkpoint import CheckpointChoice
-
-        chosen = [CheckpointChoice(d, args.checkpoint).resolve() for d in (run_dir, *ensemble)]
-        weights = "; ".join(
-            f"{d}: {', '.join(p.name for p in found)}" for d, found in zip((run_dir, *ensemble), chosen)
-        )
+    architectures.update({d: config_module.load(d / CONFIG_FILE).model.architecture for d in ensemble})
     decode = tuning.apply(run_dir, cfg.decode)  # the length penalty chosen on dev, where training tuned it
     settings = SearchSettings.from_decode(
         decode,
