@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Train a GRU encoder-decoder: nmt-train, from nmt/cli/train.py."""
+"""Train a GRU encoder-decoder: nmt train, from nmt/cli/train.py."""
 
 import sys
 from pathlib import Path

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Translate with a trained run directory: nmt-translate, from nmt/cli/translate.py."""
+"""Translate with a trained run directory: nmt translate, from nmt/cli/translate.py."""
 
 import sys
 from pathlib import Path

@@ -41,14 +41,14 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from nmt.errors import OneLineArgumentParser, UserError  # noqa: E402
+from nmt.errors import ArgumentParser, UserError  # noqa: E402
 
 DEFAULT_INPUT = ROOT / "data" / "numbers" / "test.en"
 REQUEST_TIMEOUT = 300  # seconds for any one request; every loop below is bounded by its count
 
 
 def parse_args(argv=None):
-    p = OneLineArgumentParser(description=__doc__.split("\n\n")[0])
+    p = ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model", required=True, metavar="RUN_DIR", help="a run directory written by train.py")
     p.add_argument("--input", metavar="FILE", help=f"sentences, one per line (default {DEFAULT_INPUT})")
     p.add_argument("--sentences", type=int, default=2000, metavar="N", help="sentences per pass (default 2000)")
@@ -270,9 +270,9 @@ def report(args, state: dict, script: dict, one: dict, many: dict) -> None:
 
 
 def main(argv=None) -> int:
-    args = parse_args(argv)
     server = None
     try:
+        args = parse_args(argv)
         sentences = check(args)
         server = Server(args)
         url = server.wait_ready()

@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from nmt.errors import OneLineArgumentParser, UserError  # noqa: E402
+from nmt.errors import ArgumentParser, UserError  # noqa: E402
 
 
 def parse_system(text: str) -> tuple[list[Path], str | None]:
@@ -89,13 +89,13 @@ def measure(text: str, dirs: list[Path], checkpoint: str | None, args) -> dict:
 
 
 def main(argv=None) -> int:
-    p = OneLineArgumentParser(description=__doc__.split("\n\n")[0])
+    p = ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("systems", nargs="+", metavar="SYSTEM", help="RUN_DIR[+RUN_DIR ...][@CHECKPOINT]")
     p.add_argument("--beam-size", type=int, metavar="K", help="beam size (default: the first run's decode.beam_size)")
     p.add_argument("--repeats", type=int, default=2, metavar="N", help="timed passes over test (best is reported)")
     p.add_argument("--sentences", type=int, metavar="N", help="only the first N dev and test pairs")
-    args = p.parse_args(argv)
     try:
+        args = p.parse_args(argv)
         for name, value in (
             ("--beam-size", args.beam_size),
             ("--repeats", args.repeats),

@@ -10,6 +10,7 @@ The Python API (each name is imported on first use, so ``import nmt`` loads no T
     [t.text for t in translator.translate(["three hundred and two"])]
     translator.translate(lines, translator.settings(beam_size=5, nbest=3))   # nmt.SearchSettings
     nmt.score(hypotheses, references).format()                       # BLEU and chrF, sacreBLEU signatures
+    model = nmt.load_model("runs/toy")                               # the keras.Model of model.keras
 
 docs/ARCHITECTURE.md maps the package: nmt.text (reading, corpora, SentencePiece, scoring), nmt.model
 (the networks), nmt.train, nmt.decode, nmt.serve (translations over HTTP), nmt.cli.
@@ -28,6 +29,7 @@ _API = {
     "prepare": ("nmt.train.prepare", "prepare"),
     "train": ("nmt.train.trainer", "train"),
     "load_run": ("nmt.decode.translator", "load_run"),
+    "load_model": ("nmt.decode.translator", "load_model"),
     "Translator": ("nmt.decode.translator", "Translator"),
     "SearchSettings": ("nmt.decode.settings", "SearchSettings"),
     "Batching": ("nmt.decode.settings", "Batching"),

@@ -1,4 +1,4 @@
-"""python -m nmt COMMAND [ARGS ...]: the toolkit's commands (python -m nmt --help lists them)."""
+"""nmt COMMAND [ARGS ...] (python -m nmt COMMAND ...): the toolkit's one command; nmt --help lists the verbs."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ import sys
 from nmt.cli import COMMANDS
 
 USAGE = (
-    "usage: python -m nmt {"
+    "usage: nmt {"
     + ",".join(COMMANDS)
     + "} [ARGS ...]\n\ncommands:\n"
     + "".join(f"  {name:<10} {text}\n" for name, (_, text) in COMMANDS.items())
-    + "\n'python -m nmt COMMAND --help' shows a command's options."
+    + "\n'nmt COMMAND --help' shows a command's options; from a checkout, 'python -m nmt' is 'nmt'."
 )
 
 
@@ -24,12 +24,12 @@ def main(argv=None) -> int:
     name, rest = argv[0], argv[1:]
     if name not in COMMANDS:
         print(
-            f"error: unknown command {name!r}; expected one of {', '.join(COMMANDS)} (see python -m nmt --help)",
+            f"error: unknown command {name!r}; expected one of {', '.join(COMMANDS)} (see nmt --help)",
             file=sys.stderr,
         )
         return 2
     module = importlib.import_module(COMMANDS[name][0])
-    sys.argv[0] = f"nmt-{name}"
+    sys.argv[0] = f"nmt {name}"  # each command's prog: "usage: nmt train ...", "(see nmt train --help)"
     return module.main(rest)
 
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Score translations with sacreBLEU: nmt-evaluate, from nmt/cli/evaluate.py."""
+"""Score translations with sacreBLEU: nmt evaluate, from nmt/cli/evaluate.py."""
 
 import sys
 from pathlib import Path

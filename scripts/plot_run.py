@@ -15,15 +15,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from nmt.errors import OneLineArgumentParser  # noqa: E402
+from nmt.errors import ArgumentParser, UserError, fail  # noqa: E402
 
 
 def main(argv=None) -> int:
-    p = OneLineArgumentParser(description=__doc__.split("\n\n")[0])
+    p = ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run directories written by train.py")
     p.add_argument("--output", "-o", default="curves.png", help="the PNG to write (default: curves.png)")
     p.add_argument("--labels", nargs="+", help="one label per run (default: the directory names)")
-    args = p.parse_args(argv)
+    try:
+        args = p.parse_args(argv)
+    except UserError as error:
+        return fail(error)
     from nmt.cli import report
 
     labels = ["--labels", *args.labels] if args.labels else []

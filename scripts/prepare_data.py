@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Prepare a parallel corpus: nmt-prepare, from nmt/cli/prepare.py."""
+"""Prepare a parallel corpus: nmt prepare, from nmt/cli/prepare.py."""
 
 import sys
 from pathlib import Path

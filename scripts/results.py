@@ -10,7 +10,7 @@ Multi30k's test2016.de / test2016.en):
 
 - test BLEU and chrF with sacreBLEU's signatures for each beam size of --beams (cased, 13a, detokenized
   output; the run's length penalty, the one it chose on dev included), and BLEU lowercased
-  (`nmt-evaluate --lowercase`, as `sacrebleu -lc`, for comparison with figures computed on lowercased text);
+  (`nmt evaluate --lowercase`, as `sacrebleu -lc`, for comparison with figures computed on lowercased text);
 - decoding speed: test sentences per second with a warm (traced) search, per beam size;
 - from the run's files: steps, epochs, wall-clock minutes of training, best dev BLEU, target tokens per
   second (steps x the mean target tokens per batch of an epoch: the tokenized training targets plus EOS
@@ -49,11 +49,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from nmt.errors import OneLineArgumentParser, UserError  # noqa: E402
+from nmt.errors import ArgumentParser, UserError, fail  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = OneLineArgumentParser(description=__doc__.split("\n\n")[0])
+    p = ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("runs", nargs="*", type=Path, metavar="RUN_DIR")
     p.add_argument("--data", type=Path, default=None, help="directory with the raw test files")
     p.add_argument("--summary", action="store_true", help="= python -m nmt report --summary")
@@ -278,7 +278,10 @@ def keep(figures: dict, run: Path, target: Path) -> Path:
 
 
 def main(argv=None) -> int:
-    args = parse_args(argv)
+    try:
+        args = parse_args(argv)
+    except UserError as error:
+        return fail(error)
     if args.summary:
         from nmt.cli import report
 

@@ -2,7 +2,7 @@
 
 A fresh virtual environment sees the already installed dependencies through a .pth file (so CI does not
 download TensorFlow twice), and `pip install --no-deps .` installs nmt into it; then, from a directory
-that is not the checkout, each console command answers --help, `python -m nmt --help` lists them, a
+that is not the checkout, `nmt VERB --help` answers for every verb, `nmt --help` and `python -m nmt --help` list them, a
 sentence is translated, and the installed metadata requires exactly the pins of requirements.txt.
 """
 
@@ -17,8 +17,9 @@ from pathlib import Path
 
 import pytest
 
+from nmt.cli import COMMANDS
+
 ROOT = Path(__file__).resolve().parent.parent
-COMMANDS = ("nmt-train", "nmt-translate", "nmt-evaluate", "nmt-prepare")
 
 
 def pins() -> list[str]:
@@ -78,24 +79,21 @@ def test_console_commands_answer_help_from_outside_the_checkout(venv):
         timeout=300,
     )
     assert where.returncode == 0 and where.stdout.startswith(str(env_dir)), (where.stdout, where.stderr[-2000:])
-    for command in COMMANDS:
+    assert sorted(p.name for p in (env_dir / "bin").glob("nmt*")) == ["nmt"]  # one command, no nmt-* aliases
+    for verb in COMMANDS:
         proc = subprocess.run(
-            [str(env_dir / "bin" / command), "--help"],
+            [str(env_dir / "bin" / "nmt"), verb, "--help"],
             cwd=outside,
             env=env,
             capture_output=True,
             text=True,
             timeout=300,
         )
-        assert proc.returncode == 0 and "usage:" in proc.stdout and command in proc.stdout, (
-            command,
-            proc.stderr[-2000:],
-        )
-    for argv in (["--help"], ["score", "--help"]):  # the one `nmt` command and a verb of it
-        proc = subprocess.run(
-            [str(env_dir / "bin" / "nmt"), *argv], cwd=outside, env=env, capture_output=True, text=True, timeout=300
-        )
-        assert proc.returncode == 0 and "score" in proc.stdout, (argv, proc.stdout, proc.stderr[-2000:])
+        assert proc.returncode == 0 and proc.stdout.startswith(f"usage: nmt {verb} "), (verb, proc.stderr[-2000:])
+    proc = subprocess.run(
+        [str(env_dir / "bin" / "nmt"), "--help"], cwd=outside, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0 and all(f"  {verb} " in proc.stdout for verb in COMMANDS), proc.stdout
     listing = subprocess.run(
         [str(env_dir / "bin" / "python"), "-m", "nmt", "--help"],
         cwd=outside,
@@ -118,7 +116,7 @@ def test_installed_translate_command_translates(venv, translator_run):
     sentence = run["test"][0][0]
     want = [t.text for t in load_run(run["dir"]).translate([sentence])][0]
     proc = subprocess.run(
-        [str(env_dir / "bin" / "nmt-translate"), "--model", str(run["dir"]), sentence],
+        [str(env_dir / "bin" / "nmt"), "translate", "--model", str(run["dir"]), sentence],
         cwd=outside,
         env=env,
         capture_output=True,

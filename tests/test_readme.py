@@ -31,6 +31,7 @@ USAGE = (ROOT / "docs" / "USAGE.md").read_text(encoding="utf-8")
 FENCE = r"^```(\w*)\n(.*?)^```"
 README_BLOCKS = re.findall(FENCE, README, flags=re.S | re.M)
 BLOCKS = README_BLOCKS + re.findall(FENCE, USAGE, flags=re.S | re.M)
+FIRST_SCREEN_LINES = 40  # what a reader sees before scrolling
 REDUCED_TRAINING = ["train.max_steps=40", "train.eval_max_sentences=20", "train.tensorboard=false", "train.verbose=0"]
 ELSEWHERE = {
     "docker run": "TensorFlow Serving needs Docker; the ```python block runs the same SavedModel signatures",
@@ -135,6 +136,12 @@ def test_main_job_trains_translates_and_scores(main_job):
         first = line.split()[0]
         if first not in ("...", "Epoch") and not first[0].isdigit():
             assert first in printed, f"README: the main job prints no line like {line!r}"
+    # the first screen shows how the main job ends: the excerpt's last lines (checked above)
+    first_screen = "\n".join(README.splitlines()[:FIRST_SCREEN_LINES])
+    (ending,) = re.findall(r"```bash\n[^`]*?train\.py[^`]*?```\n[^`]*?```text\n(.*?)```", first_screen, flags=re.S)
+    ending = ending.splitlines()
+    assert len(ending) >= 3 and excerpt.splitlines()[-len(ending) :] == ending, ending
+    assert ending[-2].startswith("BLEU = ") and ending[-1].startswith("chrF2 = ")  # translate.py --reference
 
 
 def test_lint_and_format_commands(tmp_path):
@@ -145,23 +152,36 @@ def test_lint_and_format_commands(tmp_path):
 
 @pytest.mark.slow
 def test_python_blocks_run_against_the_run(main_job):
-    """The README's Python API example (load_run(...).translate) and USAGE's SavedModel example."""
+    """The README's Python API examples (translate, score and load the model of a run; train from a config)
+    and USAGE's SavedModel example, each in a fresh interpreter as a user runs it."""
     tmp, _ = main_job
     python = blocks("python")
     assert any("load_run(" in b for b in python) and any("saved_model.load(" in b for b in python)
+    assert any("nmt.load_model(" in b for b in python) and any("nmt.train(" in b for b in python)
     for block in python:
         code = block.replace("runs/toy", str(tmp / "runs" / "toy"))
+        if "nmt.train(" in block:  # reduced as the main job is
+            (overrides,) = re.findall(r"load_config\([^,]+, (\[.*?\])\)", code)
+            code = code.replace(overrides, repr(REDUCED_TRAINING))
         proc = subprocess.run(
-            [sys.executable, "-c", code], cwd=ROOT, env=env(), capture_output=True, text=True, timeout=300
+            [sys.executable, "-c", code], cwd=ROOT, env=env(), capture_output=True, text=True, timeout=900
         )
         assert proc.returncode == 0, proc.stderr[-3000:]
+        lines = proc.stdout.splitlines()
         if "saved_model" in block:
             assert proc.stdout.startswith("[b'"), proc.stdout
-        else:  # two translations, then the 3-best list of one sentence: "score  text", best first
-            lines = proc.stdout.splitlines()
-            assert len(lines) == 5, proc.stdout
-            scores = [float(line.split("  ", 1)[0]) for line in lines[2:]]
+        elif "nmt.train(" in block:  # why it stopped, the steps and where; then the test scores
+            assert lines[0] == f"max_steps 40 {tmp / 'runs' / 'toy-python'}", proc.stdout
+            assert lines[1].startswith("BLEU = ") and lines[2].startswith("chrF2 = "), proc.stdout
+            assert (tmp / "runs" / "toy-python" / "model.keras").is_file()
+        else:
+            # two translations, the 3-best list of one sentence ("score  text", best first), the scores of
+            # 50 test lines, and the Keras model's class and size
+            assert len(lines) == 8, proc.stdout
+            scores = [float(line.split("  ", 1)[0]) for line in lines[2:5]]
             assert scores == sorted(scores, reverse=True) and all(s <= 0 for s in scores), proc.stdout
+            assert lines[5].startswith("BLEU = ") and lines[6].startswith("chrF2 = "), proc.stdout
+            assert re.fullmatch(r"\w+ [\d,]+ parameters", lines[7]), proc.stdout
 
 
 SYNOPSIS_COMMANDS = {

@@ -1,10 +1,10 @@
 #!/usr/bin/env python
 """Score hypothesis files against references with sacrebleu (BLEU, chrF), and compare two systems.
 
-    nmt-evaluate --ref REF HYP                 # scores with signatures
-    nmt-evaluate --ref REF1 --ref REF2 HYP     # several references per sentence
-    nmt-evaluate --ref REF BASELINE SYSTEM     # both scored + sacrebleu's paired bootstrap test
-    nmt-evaluate --ref REF HYP --lowercase     # case-insensitive BLEU (sacrebleu -lc)
+    nmt evaluate --ref REF HYP                 # scores with signatures
+    nmt evaluate --ref REF1 --ref REF2 HYP     # several references per sentence
+    nmt evaluate --ref REF BASELINE SYSTEM     # both scored + sacrebleu's paired bootstrap test
+    nmt evaluate --ref REF HYP --lowercase     # case-insensitive BLEU (sacrebleu -lc)
 
 Files are UTF-8, one sentence per line (trailing whitespace ignored, as by the sacrebleu command line). The
 numbers equal those of ``sacrebleu REF -i HYP -m bleu chrf`` and, for two systems,
@@ -18,12 +18,12 @@ import json
 import sys
 from dataclasses import asdict
 
-from nmt.errors import OneLineArgumentParser, UserError
+from nmt.errors import ArgumentParser, UserError
 from nmt.text import evaluation
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = OneLineArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "hypotheses", nargs="+", metavar="HYP", help="hypothesis file(s): one system, or baseline and system"
     )
@@ -82,8 +82,8 @@ def read_corpus(hypothesis_paths, reference_paths):
 
 
 def main(argv=None) -> int:
-    args = parse_args(argv)
     try:
+        args = parse_args(argv)
         systems, references = read_corpus(args.hypotheses, args.ref)
         scores = [
             evaluation.score(lines, references, args.metrics, bleu_tokenize=args.tokenize, lowercase=args.lowercase)

@@ -1,10 +1,10 @@
 #!/usr/bin/env python
 """Write prepared parallel corpora into data/<name>/ as {train,dev,test}.{lang} text files.
 
-    nmt-prepare numbers                  # the built-in corpus, no download
-    nmt-prepare multi30k                 # download Multi30k Task 1
-    nmt-prepare multi30k --source DIR    # or copy it from a local directory
-    nmt-prepare tsv deu.txt --src-col 1 --tgt-col 2 --src-lang en --tgt-lang de
+    nmt prepare numbers                  # the built-in corpus, no download
+    nmt prepare multi30k                 # download Multi30k Task 1
+    nmt prepare multi30k --source DIR    # or copy it from a local directory
+    nmt prepare tsv deu.txt --src-col 1 --tgt-col 2 --src-lang en --tgt-lang de
 
 Every file written is listed with its line count. A corpus directory is used for training with
 ``corpus: {dir: data/<name>, src_lang: .., tgt_lang: ..}``. Mistakes are one line, ``error: ...``,
@@ -22,7 +22,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from nmt.errors import OneLineArgumentParser, UserError
+from nmt.errors import ArgumentParser, UserError
 from nmt.files import AtomicFile, write_error
 from nmt.text import toy_corpus
 from nmt.text.corpus import TsvSource, check_file, split_indices
@@ -218,9 +218,7 @@ def prepare_numbers(args: argparse.Namespace) -> list[tuple[Path, int]]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = OneLineArgumentParser(
-        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    p = ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument(
         "--data-dir", type=Path, default=Path("data"), help="where corpora go (default: data/ in the current directory)"
     )
@@ -265,8 +263,8 @@ def _name_arg(value: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
     try:
+        args = build_parser().parse_args(argv)
         if args.command == "multi30k" and args.source is not None and not args.source.is_dir():
             raise UserError(f"--source: directory not found: {args.source}")
         written = args.run(args)

@@ -43,14 +43,14 @@ from pathlib import Path
 from typing import TextIO
 
 from nmt import rundir
-from nmt.errors import OneLineArgumentParser, UserError
+from nmt.errors import ArgumentParser, UserError
 
 EMPTY = "—"  # a cell without a value
 NO_RESULTS = f"no {rundir.RESULTS_FILE}"  # the "stopped" cell of a run without results.json
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineArgumentParser(prog="nmt report", description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "runs", nargs="*", metavar="RUN_DIR", help="run directories written by train.py (or kept in docs/results/)"
     )
@@ -375,8 +375,8 @@ def plot(runs: list[Run], labels: list[str], png: str) -> Path:
 def main(argv=None, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
     stdout = sys.stdout if stdout is None else stdout
     stderr = sys.stderr if stderr is None else stderr
-    args = parse_args(argv)
     try:
+        args = parse_args(argv)
         if args.summary:
             from nmt.cli.summary import write_summary
 

@@ -22,11 +22,11 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from nmt.errors import OneLineArgumentParser, UserError
+from nmt.errors import ArgumentParser, UserError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineArgumentParser(prog="nmt score", description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--model",
         required=True,

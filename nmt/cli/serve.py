@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from nmt.errors import OneLineArgumentParser, UserError
+from nmt.errors import ArgumentParser, UserError
 from nmt.serve.limits import ServeLimits
 
 DEFAULT_HOST = "127.0.0.1"
@@ -50,9 +50,7 @@ OPTION_NAMES = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = OneLineArgumentParser(
-        prog="nmt serve", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument(
         "--model",
         required=True,

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Train a GRU encoder-decoder: nmt-train (python train.py) --config FILE [--run-dir DIR] [--set k=v ...] [--resume]
+"""Train a GRU encoder-decoder: nmt train (python train.py) --config FILE [--run-dir DIR] [--set k=v ...] [--resume]
 
 Command line only; the work is in nmt.train.prepare (before TensorFlow is imported) and
 nmt.train.trainer. User mistakes end in one line on stderr ("error: ...", exit status 2), not a
@@ -154,9 +154,9 @@ class RunLog:
 
 
 def parse_args(argv=None):
-    from nmt.errors import OneLineArgumentParser
+    from nmt.errors import ArgumentParser
 
-    p = OneLineArgumentParser(description="Train an nmt model (see configs/ for commented configs).")
+    p = ArgumentParser(description="Train an nmt model (see configs/ for commented configs).")
     p.add_argument("--config", required=True, help="YAML config file, e.g. configs/toy.yaml")
     p.add_argument("--run-dir", help="where checkpoints, logs and the export go (default: runs/<config name>)")
     p.add_argument(
@@ -182,7 +182,12 @@ def parse_args(argv=None):
 
 
 def main(argv=None) -> int:
-    args = parse_args(argv)
+    from nmt.errors import UserError, fail
+
+    try:
+        args = parse_args(argv)
+    except UserError as error:
+        return fail(error)
     run_log = RunLog()
     try:
         return run(args, run_log)

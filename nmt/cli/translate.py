@@ -32,7 +32,7 @@ from typing import BinaryIO, TextIO
 
 from nmt.config import DecodeConfig
 from nmt.decode.settings import Batching, SearchSettings, check_chunk_lines
-from nmt.errors import UserError
+from nmt.errors import ArgumentParser, UserError
 from nmt.files import AtomicFile
 from nmt.rundir import CONFIG_FILE
 from nmt.text import textfile
@@ -42,13 +42,8 @@ PROMPT = "> "
 DEFAULT_CHUNK_LINES = 4000
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # one line, no usage block
-        raise UserError(f"{message} (see --help)")
-
-
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(
+    p = ArgumentParser(
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -292,25 +292,33 @@ def load_run(run_dir, jit_compile: bool = False, ensemble=(), checkpoint: str | 
     d = check_run_dir(run_dir)
     cfg = config_module.load(d / CONFIG_FILE)
     tokenizers = Tokenizers.load(d / TOKENIZER_DIR)
-    model = read_model(d, checkpoint)
+    model = load_model(d, checkpoint)
     if ensemble:
         from nmt.decode.ensemble import Ensemble
         from nmt.rundir import check_same_tokenizer
 
         others = [check_run_dir(other) for other in ensemble]
         check_same_tokenizer([d, *others])
-        model = Ensemble([model, *(read_model(other, checkpoint) for other in others)])
+        model = Ensemble([model, *(load_model(other, checkpoint) for other in others)])
     return Translator(model, tokenizers, tuning.apply(d, cfg.decode), jit_compile=jit_compile)
 
 
-def read_model(run_dir: Path, checkpoint: str | None = None):
-    """RUN_DIR/model.keras as a model (safe mode: a .keras file is data), or a one-line UserError; with
-    `checkpoint` ("best", "last", "average" or a step), that checkpoint's weights in it (nmt.checkpoint)."""
+def load_model(path, checkpoint: str | None = None):
+    """A trained model as a Keras model (`nmt.load_model`): path is a run directory (its model.keras) or a
+    .keras file that train.py wrote. Safe mode: a .keras file is data. With `checkpoint` ("best", "last",
+    "average" or a step), that checkpoint's weights of the run directory are put into it (nmt.checkpoint).
+    nmt's layers are registered first, so this works in a fresh process where keras.models.load_model
+    would not know them. A missing or foreign file is a one-line UserError."""
     import keras
 
     import nmt.model.seq2seq  # noqa: F401  (registers the serializable classes)
 
-    path = Path(run_dir) / MODEL_FILE
+    path = Path(path)
+    run_dir = path if path.is_dir() else path.parent
+    if path.is_dir():
+        path = path / MODEL_FILE
+    if not path.is_file():
+        raise UserError(f"{path}: no such file; expected a run directory or the model.keras that train.py wrote")
     try:
         # safe_mode: a .keras file is data; one holding Python code (a Lambda layer's bytecode) is refused.
         model = keras.models.load_model(path, compile=False, safe_mode=True)

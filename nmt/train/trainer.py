@@ -240,9 +240,9 @@ def init_from(model: keras.Model, parent: Path) -> None:
     """Sets the weights of `model` (a fine-tuning run at step 0) to those of the parent run's model.keras
     (its best, or the average it chose), one variable at a time by path and shape; the optimizer, its
     step and the random generators stay fresh."""
-    from nmt.decode.translator import read_model
+    from nmt.decode.translator import load_model
 
-    source = read_model(parent)
+    source = load_model(parent)
     theirs = {v.path: v for v in source.weights}
     for variable in model.weights:
         other = theirs.get(variable.path)

@@ -42,13 +42,13 @@ def test_best_translates_as_model_keras(tiny_run):
 
 
 def test_average_holds_the_mean_of_the_kept_checkpoints(tiny_run):
-    from nmt.decode.translator import read_model
+    from nmt.decode.translator import load_model
 
     names = kept(tiny_run)
     assert len(names) == 2
     steps = [name.removeprefix("ckpt-").split(".")[0].lstrip("0") for name in names]
-    singles = [[v.numpy() for v in read_model(tiny_run, step).weights] for step in steps]
-    average = read_model(tiny_run, "average")
+    singles = [[v.numpy() for v in load_model(tiny_run, step).weights] for step in steps]
+    average = load_model(tiny_run, "average")
     for variable, *values in zip(average.weights, *singles):
         np.testing.assert_allclose(variable.numpy(), np.mean(values, axis=0), rtol=1e-6, atol=1e-7)
     assert any(not np.array_equal(a, b) for a, b in zip(*singles))  # two different checkpoints were averaged

@@ -22,11 +22,11 @@ def run(translator_run):
 @pytest.fixture(scope="module")
 def other_run(run, tmp_path_factory):
     """A copy of the run with other weights (the same tokenizer): a second member that disagrees."""
-    from nmt.decode.translator import read_model
+    from nmt.decode.translator import load_model
 
     directory = tmp_path_factory.mktemp("ensemble") / "other"
     shutil.copytree(run["dir"], directory)
-    model = read_model(directory)
+    model = load_model(directory)
     rng = np.random.default_rng(0)
     for weight in model.weights:
         value = weight.numpy()

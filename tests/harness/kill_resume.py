@@ -38,14 +38,14 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO_ROOT))
 
-from nmt.errors import OneLineArgumentParser  # noqa: E402
+from nmt.errors import ArgumentParser  # noqa: E402
 
 TEMP_CHECKPOINT = re.compile(r"^\.ckpt-(\d+)(\.\d+)?\.")
 RESAVE = re.compile(r"^\.ckpt-\d+\.\d+\.")
 
 
 def parse_args(argv=None):
-    p = OneLineArgumentParser(description=__doc__.split("\n\n")[0])
+    p = ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument(
         "--config", default=str(REPO_ROOT / "configs" / "toy.yaml"), help="training config (default: configs/toy.yaml)"
     )

@@ -30,7 +30,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO_ROOT))
 
-from nmt.errors import OneLineArgumentParser  # noqa: E402
+from nmt.errors import ArgumentParser  # noqa: E402
 
 MAX_MEMORY_GROWTH = 1.20
 
@@ -59,7 +59,7 @@ def templates(sentences: list[str]) -> list[str]:
 
 
 def parse_args(argv=None):
-    p = OneLineArgumentParser(description=__doc__.split("\n\n")[0])
+    p = ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model", required=True, metavar="RUN_DIR", help="a run directory written by train.py")
     p.add_argument("--lines", type=int, default=100_000, help="input lines (default 100,000)")
     p.add_argument("--small-lines", type=int, default=10_000, help="lines of the memory baseline run (default 10,000)")

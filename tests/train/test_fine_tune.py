@@ -62,12 +62,12 @@ def test_a_fine_tuned_run_starts_from_its_parent_and_resumes_exactly(tiny_run, t
 
     import keras
 
-    from nmt.decode.translator import read_model
+    from nmt.decode.translator import load_model
 
-    model = read_model(child)
+    model = load_model(child)
     versions = []
     for name in kept:
-        version = read_model(child)
+        version = load_model(child)
         version.load_weights(child / "checkpoints" / name / "weights.weights.h5")
         versions.append([v.numpy() for v in version.weights])
     for variable, *values in zip(model.weights, *versions):
