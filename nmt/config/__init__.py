@@ -188,6 +188,12 @@ class DataConfig(Section):
         "pairs in the shuffle buffer; null: the whole split (a uniform random order every epoch); 0 or 1: no shuffling",
         min=0,
     )
+    shuffle_block: int = setting(
+        200_000,
+        "most pairs the whole-split shuffle holds in memory; a larger split is shuffled in blocks of lines, "
+        "read once each per epoch, in a uniform random order still",
+        min=1,
+    )
     seed: int = setting(0, "shuffle seed: the same seed gives the same batches, epoch by epoch")
     eval_batch_size: int | None = setting(None, "pairs per dev batch for the dev loss; null: like training", min=1)
 

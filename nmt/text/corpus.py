@@ -35,6 +35,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import random
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -296,7 +297,9 @@ class CorpusSplit:
 
     ``select`` (sorted line indices, from 0) keeps only those pairs (a held-out dev/test split);
     ``exclude`` drops those (held-out pairs and filtered pairs in the training split). After
-    `filter_split`, ``summary`` tells what was dropped and ``max_len`` bounds every kept side.
+    `filter_split`, ``summary`` tells what was dropped, ``max_len`` bounds every kept side and
+    ``length_counts`` maps each padded length a kept pair needs, max(source tokens, target tokens + 1),
+    to its number of pairs (what the batches of a pass are counted from, `nmt.train.batches`).
     """
 
     def __init__(
@@ -307,6 +310,7 @@ class CorpusSplit:
         exclude: Iterable[int] | None = None,
         summary: FilterSummary | None = None,
         max_len: int | None = None,
+        length_counts: dict[int, int] | None = None,
     ):
         self.name = name
         self.source = source
@@ -314,6 +318,7 @@ class CorpusSplit:
         self.exclude = _sorted_unique(exclude or ())
         self.summary = summary
         self.max_len = max_len
+        self.length_counts = length_counts
 
     def __repr__(self) -> str:
         return f"CorpusSplit({self.name!r}, {self.source.describe()}, {len(self)} pairs)"
@@ -354,11 +359,17 @@ class CorpusSplit:
 
     def tf_pairs(self):
         """Streaming `tf.data.Dataset` of (source, target) strings of this split, in file order."""
+        if self.select is None and not self.exclude:
+            return self.source.tf_dataset()
+        return self.tf_pair_blocks().map(lambda idx, src, tgt: (src, tgt)).unbatch()
+
+    def tf_pair_blocks(self, keep=None, block: int = 1024):
+        """Streaming `tf.data.Dataset` of blocks (line indices from 0 [n], sources [n], targets [n]) of this
+        split, in file order: ``block`` lines are read at a time and n <= block of them are the split's
+        (its selection, less its exclusions) and pass ``keep``, a function of the indices [n] -> bool [n]
+        (None: all). Vectorized over the block: a per-line filter costs ~4x the whole read."""
         import tensorflow as tf
 
-        ds = self.source.tf_dataset()
-        if self.select is None and not self.exclude:
-            return ds
         exclude = tf.constant(self.exclude, tf.int64) if self.exclude else None
         select = tf.constant(self.select, tf.int64) if self.select is not None else None
 
@@ -368,15 +379,16 @@ class CorpusSplit:
             return tf.equal(tf.gather(sorted_ids, pos), idx)
 
         def keep_block(idx, pair):
-            # Vectorized over a block of lines: a per-line filter costs ~4x the whole read.
             ok = tf.ones_like(idx, tf.bool)
             if exclude is not None:
                 ok = tf.logical_not(member(exclude, idx))
             if select is not None:
                 ok = tf.logical_and(ok, member(select, idx)) if self.select else tf.zeros_like(ok)
-            return tf.boolean_mask(pair[0], ok), tf.boolean_mask(pair[1], ok)
+            if keep is not None:
+                ok = tf.logical_and(ok, keep(idx))
+            return tf.boolean_mask(idx, ok), tf.boolean_mask(pair[0], ok), tf.boolean_mask(pair[1], ok)
 
-        return ds.enumerate().batch(1024).map(keep_block).unbatch()
+        return self.source.tf_dataset().enumerate().batch(block).map(keep_block)
 
 
 def _pair_key(s: str, t: str) -> int:
@@ -416,6 +428,7 @@ def filter_split(
     dropped: list[int] = []
     heldout = {_pair_key(s, t) for s, t in heldout_pairs} if dedup else set()
     seen: set[int] = set()
+    needs: Counter[int] = Counter()  # kept pairs by max(source length, target length + 1)
     read = 0
 
     def flush(block: list[tuple[int, str, str]]) -> None:
@@ -434,6 +447,8 @@ def filter_split(
             if reason is not None:
                 counts[reason] += 1
                 dropped.append(i)
+            else:
+                needs[max(len(a), len(b) + 1)] += 1
 
     block: list[tuple[int, str, str]] = []
     for item in split.indexed_pairs(progress=f"filtering {split.name}"):
@@ -465,6 +480,7 @@ def filter_split(
         exclude=list(split.exclude) + dropped,
         summary=summary,
         max_len=max_len,
+        length_counts=dict(sorted(needs.items())),
     )
 
 

@@ -30,6 +30,8 @@ bucket length (to a multiple of 8 beyond the longest bucket).
 
 from __future__ import annotations
 
+import bisect
+import math
 from typing import Any
 
 import tensorflow as tf
@@ -134,20 +136,19 @@ def make_eval_dataset(pairs_source: Any, tokenizers: Tokenizers, cfg: DataConfig
 _ENDLESS = 2**62  # epochs in the training stream (never reached)
 
 
-def _shuffle_epoch(ds: tf.data.Dataset, buffer_size: int, seed: int, epoch: tf.Tensor) -> tf.data.Dataset:
-    """`ds` shuffled once (tf.data's shuffle op) with the seed pair (seed, epoch + 1).
+def _shuffle_once(ds: tf.data.Dataset, buffer_size: int, seed: int, seed2: tf.Tensor) -> tf.data.Dataset:
+    """`ds` shuffled once (tf.data's shuffle op) with the seed pair (seed, seed2); seed2 >= 1.
 
     The op is called directly because `Dataset.shuffle` mixes in TensorFlow's global seed and
-    cannot take a seed tensor when that global seed is 0; here the order depends on (seed, epoch)
-    alone. seed2 = epoch + 1 is never 0, so the pair is never (0, 0), which the op reads as
-    "nondeterministic".
+    cannot take a seed tensor when that global seed is 0; here the order depends on (seed, seed2)
+    alone. seed2 is never 0, so the pair is never (0, 0), which the op reads as "nondeterministic".
     """
     specs = tf.nest.flatten(ds.element_spec)
     variant = tf.raw_ops.ShuffleDatasetV3(
         input_dataset=tf.data.experimental.to_variant(ds),
         buffer_size=tf.constant(buffer_size, tf.int64),
         seed=tf.constant(seed, tf.int64),
-        seed2=tf.cast(epoch, tf.int64) + 1,
+        seed2=tf.cast(seed2, tf.int64),
         seed_generator=tf.raw_ops.DummySeedGenerator(),
         output_types=[spec.dtype for spec in specs],
         output_shapes=[spec.shape for spec in specs],
@@ -174,12 +175,100 @@ def _planned_max_len(split: Any, cfg: DataConfig) -> int:
     return max_len
 
 
+def batches_per_pass(split: CorpusSplit, cfg: DataConfig | None = None) -> int | None:
+    """The number of batches in one pass over a filtered training split, counted from its length counts
+    (`CorpusSplit.length_counts`, made by the filter) without reading it: a bucket of padded length L and
+    batch size b receiving n pairs gives ceil(n / b) batches (group_by_window flushes each bucket's last,
+    smaller batch at the end of a pass); a pair goes to the shortest bucket >= max(source, target + 1)
+    tokens, as in `_tokenize_block`. None for a split without length counts (then count a pass)."""
+    cfg = cfg if cfg is not None else DataConfig()
+    if getattr(split, "length_counts", None) is None:
+        return None
+    plan = cfg.batch_plan(_planned_max_len(split, cfg))
+    lengths = [L for L, _ in plan]
+    pairs = [0] * len(plan)
+    for need, count in split.length_counts.items():
+        pairs[bisect.bisect_left(lengths, need)] += count
+    return sum(-(-n // size) for n, (_, size) in zip(pairs, plan))
+
+
 def shuffle_size(split: CorpusSplit, cfg: DataConfig) -> int:
     """The shuffle buffer of a training split: data.shuffle_buffer, or (None) all of the split's pairs, which
-    makes tf.data's shuffle a uniform random permutation of the whole split."""
+    makes tf.data's shuffle a uniform random permutation of the whole split, or, for a split of more than
+    data.shuffle_block pairs, that of one of its blocks (`_block_shuffled`)."""
     if cfg.shuffle_buffer is not None:
         return cfg.shuffle_buffer
+    if shuffle_blocks(split, cfg) > 1:
+        return _block_buffer(cfg.shuffle_block)
     return max(split.summary.kept, 1)
+
+
+def shuffle_blocks(split: CorpusSplit, cfg: DataConfig) -> int:
+    """How many blocks the whole-split shuffle reads the split's files in, each once per epoch: 1 where
+    data.shuffle_buffer is set or the split's kept pairs fit in data.shuffle_block, else
+    ceil(lines / data.shuffle_block) over the lines of its files (`_block_shuffled`)."""
+    if cfg.shuffle_buffer is not None or split.summary.kept <= cfg.shuffle_block:
+        return 1
+    return -(-split.source.count() // cfg.shuffle_block)
+
+
+def _shuffled_pairs(split: CorpusSplit, cfg: DataConfig, epoch: tf.Tensor) -> tf.data.Dataset:
+    """The (source, target) strings of pass ``epoch`` over the split, in its shuffled order: a pure function
+    of (data.seed, epoch)."""
+    if shuffle_blocks(split, cfg) > 1:
+        return _block_shuffled(split, cfg.shuffle_block, cfg.seed, epoch)
+    ds = split.tf_pairs()
+    buffer = shuffle_size(split, cfg)
+    return _shuffle_once(ds, buffer, cfg.seed, tf.cast(epoch, tf.int64) + 1) if buffer > 1 else ds
+
+
+def _block_shuffled(split: CorpusSplit, block: int, seed: int, epoch: tf.Tensor) -> tf.data.Dataset:
+    """The split in a uniform random order, holding about ``block`` pairs in memory, not all of them.
+
+    The Rao-Sandelius shuffle: each of the n lines of the split's files is dealt into one of
+    K = ceil(n / block) blocks at random, independently and uniformly; each block is shuffled uniformly;
+    the blocks follow each other. That is a uniform random permutation of the split, whatever K. The deal
+    is a hash, SplitMix64 of (seed, epoch, line), so it needs no table of n entries and is the same in
+    every process (exact resume). Block k is one read of the files keeping its own lines (sequential,
+    ahead of training), shuffled by tf.data's shuffle op with a buffer that holds the whole block: about
+    n / K <= ``block`` pairs, at most `_block_buffer` (``block`` + 8 standard deviations of its size).
+    """
+    blocks = -(-split.source.count() // block)
+    return tf.data.Dataset.range(blocks).flat_map(lambda k: _one_block(split, block, seed, epoch, k))
+
+
+def _block_buffer(block: int) -> int:
+    """The shuffle buffer of a block of `_block_shuffled`: its size is binomial with mean <= block, so this
+    bound (8 standard deviations above) is never reached and each block is shuffled whole."""
+    return block + 8 * math.isqrt(block) + 64
+
+
+_SPLITMIX = (0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB)
+
+
+def _splitmix64(z: tf.Tensor) -> tf.Tensor:
+    """SplitMix64's output function on uint64 (wrapping arithmetic): a well-mixed 64-bit hash of z."""
+    golden, m1, m2 = (tf.constant(c, tf.uint64) for c in _SPLITMIX)
+    z = z + golden
+    z = tf.bitwise.bitwise_xor(z, tf.bitwise.right_shift(z, tf.constant(30, tf.uint64))) * m1
+    z = tf.bitwise.bitwise_xor(z, tf.bitwise.right_shift(z, tf.constant(27, tf.uint64))) * m2
+    return tf.bitwise.bitwise_xor(z, tf.bitwise.right_shift(z, tf.constant(31, tf.uint64)))
+
+
+def _one_block(split: CorpusSplit, block: int, seed: int, epoch: tf.Tensor, k: tf.Tensor) -> tf.data.Dataset:
+    """Block k of pass ``epoch`` in `_block_shuffled`: the split's lines dealt to block k, in a uniform
+    random order."""
+    blocks = -(-split.source.count() // block)
+    seed_hash = _splitmix64(tf.cast(tf.constant(seed, tf.int64), tf.uint64))
+    key = _splitmix64(tf.bitwise.bitwise_xor(seed_hash, tf.cast(tf.cast(epoch, tf.int64), tf.uint64)))  # per epoch
+    k = tf.cast(k, tf.int64)
+
+    def dealt_here(idx):  # line indices [n] -> bool [n]
+        draw = _splitmix64(key + tf.cast(idx, tf.uint64))
+        return tf.equal(tf.cast(draw % tf.constant(blocks, tf.uint64), tf.int64), k)
+
+    pairs = split.tf_pair_blocks(keep=dealt_here).map(lambda idx, src, tgt: (src, tgt)).unbatch()
+    return _shuffle_once(pairs, _block_buffer(block), seed, tf.cast(epoch, tf.int64) * blocks + k + 1)
 
 
 def _training_dataset(
@@ -191,11 +280,7 @@ def _training_dataset(
     lengths = tuple(L for L, _ in plan)
     lengths_t = tf.constant(lengths, tf.int64)
     sizes_t = tf.constant([b for _, b in plan], tf.int64)
-    ds = split.tf_pairs()
-    buffer = shuffle_size(split, cfg)
-    if buffer > 1:
-        ds = _shuffle_epoch(ds, buffer, cfg.seed, epoch)
-    ds = ds.batch(_TOKENIZE_BLOCK)
+    ds = _shuffled_pairs(split, cfg, epoch).batch(_TOKENIZE_BLOCK)
     ds = ds.map(_tokenize_block(tokenizers, max_len, lengths), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     ds = ds.unbatch()
 

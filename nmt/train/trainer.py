@@ -66,7 +66,7 @@ from nmt.text.corpus import Corpus, CorpusSplit
 from nmt.text.tokenizer import Tokenizers
 from nmt.train import callbacks as cb
 from nmt.train import precision
-from nmt.train.batches import make_eval_dataset, make_training_stream
+from nmt.train.batches import batches_per_pass, make_eval_dataset, make_training_stream
 from nmt.train.distribute import STRATEGY_CLASSES, make_strategy, patch_fit, same_on_every_worker, training_input
 from nmt.train.losses import BatchLoss, MaskedAccuracy, MaskedCrossEntropy, Perplexity
 from nmt.train.optim import make_optimizer
@@ -176,8 +176,8 @@ def resume_point(run: RunContext, data: TrainingData) -> tuple[dict | None, int]
     steps_per_epoch = run.cfg.train.steps_per_epoch
     if state is not None:
         steps_per_epoch = state["steps_per_epoch"]
-    if steps_per_epoch is None:
-        steps_per_epoch = count_batches(data.stream(epochs=1))
+    if steps_per_epoch is None:  # from the filter's length counts, else one pass read through
+        steps_per_epoch = batches_per_pass(data.train_split, data.data_cfg) or count_batches(data.stream(epochs=1))
         logger.info(f"one pass over the training data: {steps_per_epoch:,} batches = 1 epoch")
     return state, steps_per_epoch
 
