@@ -156,7 +156,10 @@ class TokenizerConfig(Section):
         1.0, "share of characters covered by pieces; the rest become bytes or <unk>", min=0.9, max=1.0
     )
     input_sentence_size: int = setting(
-        1_000_000, "most sentences per side sampled into memory to train the tokenizer", min=1
+        200_000,
+        "most sentences per side sampled into memory to train the tokenizer (SentencePiece's memory and time "
+        "grow with it)",
+        min=1,
     )
     seed: int = setting(0, "seed of that sample")
     byte_fallback: bool = setting(True, "spell unknown characters as UTF-8 bytes instead of <unk>")
