@@ -41,6 +41,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from nmt.config import SPLITS, CorpusConfig  # noqa: F401  (CorpusConfig re-exported)
 from nmt.errors import UserError
 from nmt.text.textfile import is_gzip, read_lines
@@ -432,10 +434,24 @@ def filter_split(
     read = 0
 
     def flush(block: list[tuple[int, str, str]]) -> None:
-        src_ids = tokenizers.src.encode_batch([s for _, s, _ in block])
-        tgt_ids = tokenizers.tgt.encode_batch([t for _, _, t in block])
-        for (i, s, t), a, b in zip(block, src_ids, tgt_ids):
-            reason = drop_reason(len(a), len(b), max_len, max_ratio)
+        src_lens = [len(ids) for ids in tokenizers.src.encode_batch([s for _, s, _ in block])]
+        tgt_lens = [len(ids) for ids in tokenizers.tgt.encode_batch([t for _, _, t in block])]
+        if not dedup:  # the length filters alone, vectorized (drop_reason's rules, in its order)
+            la, lb = np.asarray(src_lens), np.asarray(tgt_lens)
+            empty = (la == 0) | (lb == 0)
+            too_long = ~empty & ((la > max_len) | (lb > max_len))
+            ratio = np.zeros_like(empty)
+            if max_ratio:
+                ratio = ~empty & ~too_long & (np.maximum(la, lb) > max_ratio * np.minimum(la, lb))
+            for reason, mask in (("empty", empty), ("too_long", too_long), ("ratio", ratio)):
+                counts[reason] += int(mask.sum())
+            drop = empty | too_long | ratio
+            dropped.extend(int(block[j][0]) for j in np.flatnonzero(drop))
+            kept_needs = np.maximum(la, lb + 1)[~drop]
+            needs.update(dict(zip(*(x.tolist() for x in np.unique(kept_needs, return_counts=True)))))
+            return
+        for (i, s, t), a, b in zip(block, src_lens, tgt_lens):
+            reason = drop_reason(a, b, max_len, max_ratio)
             if reason is None and dedup:
                 key = _pair_key(s, t)
                 if key in heldout:
@@ -448,7 +464,7 @@ def filter_split(
                 counts[reason] += 1
                 dropped.append(i)
             else:
-                needs[max(len(a), len(b) + 1)] += 1
+                needs[max(a, b + 1)] += 1
 
     block: list[tuple[int, str, str]] = []
     for item in split.indexed_pairs(progress=f"filtering {split.name}"):

@@ -176,23 +176,46 @@ def _lines_of(source: Any, what: str) -> Iterator[str]:
         yield line
 
 
+class Reservoir:
+    """A seeded uniform sample of at most k non-empty lines of a stream (reservoir sampling)."""
+
+    def __init__(self, k: int, seed: int):
+        self.k, self.rng = k, random.Random(seed)
+        self.kept: list[tuple[int, str]] = []
+        self.n = 0  # non-empty lines seen
+
+    def add(self, line: str) -> None:
+        if not line.strip():
+            return
+        if len(self.kept) < self.k:
+            self.kept.append((self.n, line))
+        else:
+            j = self.rng.randrange(self.n + 1)
+            if j < self.k:
+                self.kept[j] = (self.n, line)
+        self.n += 1
+
+    def sample(self) -> list[str]:
+        """The sampled lines in input order."""
+        return [line for _, line in sorted(self.kept)]
+
+
 def sample_lines(lines: Iterable[str], k: int, seed: int) -> list[str]:
     """A seeded uniform sample of at most k non-empty lines (reservoir sampling), in input order."""
-    rng = random.Random(seed)
-    reservoir: list[tuple[int, str]] = []
-    n = 0
+    reservoir = Reservoir(k, seed)
     for line in lines:
-        if not line.strip():
-            continue
-        if len(reservoir) < k:
-            reservoir.append((n, line))
-        else:
-            j = rng.randrange(n + 1)
-            if j < k:
-                reservoir[j] = (n, line)
-        n += 1
-    reservoir.sort()
-    return [line for _, line in reservoir]
+        reservoir.add(line)
+    return reservoir.sample()
+
+
+def sample_pairs(pairs: Iterable[tuple[str, str]], k: int, seed: int) -> tuple[list[str], list[str]]:
+    """The samples `train_models` takes of each side, `sample_lines(sources, k, seed)` and
+    `sample_lines(targets, k, seed + 1)`, drawn in one pass over the pairs (one read of a corpus)."""
+    src, tgt = Reservoir(k, seed), Reservoir(k, seed + 1)
+    for s, t in pairs:
+        src.add(s)
+        tgt.add(t)
+    return src.sample(), tgt.sample()
 
 
 def _train_one(cfg: TokenizerConfig, sentences: list[str], what: str) -> bytes:
@@ -263,10 +286,14 @@ def train_tokenizers(
     return train_models(cfg, src, tgt).write(out_dir)
 
 
-def train_models(cfg: TokenizerConfig, src: Any, tgt: Any) -> TrainedTokenizers:
-    """`train_tokenizers` without writing: the trained model(s) and their description, in memory."""
-    src_sample = sample_lines(_lines_of(src, "tokenizer source text"), cfg.input_sentence_size, cfg.seed)
-    tgt_sample = sample_lines(_lines_of(tgt, "tokenizer target text"), cfg.input_sentence_size, cfg.seed + 1)
+def train_models(cfg: TokenizerConfig, src: Any, tgt: Any = None) -> TrainedTokenizers:
+    """`train_tokenizers` without writing: the trained model(s) and their description, in memory. With
+    tgt None, src is an iterable of (source, target) pairs (a corpus split's ``pairs()``), read once."""
+    if tgt is None:
+        src_sample, tgt_sample = sample_pairs(src, cfg.input_sentence_size, cfg.seed)
+    else:
+        src_sample = sample_lines(_lines_of(src, "tokenizer source text"), cfg.input_sentence_size, cfg.seed)
+        tgt_sample = sample_lines(_lines_of(tgt, "tokenizer target text"), cfg.input_sentence_size, cfg.seed + 1)
     for side, sample in (("source", src_sample), ("target", tgt_sample)):
         if not sample:
             raise UserError(f"tokenizer {side} text: no non-empty lines to train the tokenizer on")

@@ -85,7 +85,7 @@ def prepare(cfg: Config, run_dir: str | Path, resume: bool = False, overwrite: b
         pair = SubwordPair.load(parent / rundir.TOKENIZER_DIR)
     else:
         started = time.monotonic()
-        trained = train_models(cfg.tokenizer, corpus.train.sources(), corpus.train.targets())
+        trained = train_models(cfg.tokenizer, corpus.train.pairs(progress="sampling"))  # one read of both files
         pair = trained.pair()
     train_split = corpus.filtered_train(pair)
 

@@ -229,6 +229,22 @@ def test_filters_without_dedup_and_ratio():
     assert "ratio" not in out.summary.format() and "duplicate" not in out.summary.format()
 
 
+def test_length_filters_alone_drop_and_count_by_the_same_rules():
+    """Without dedup the length filters run vectorized over a block: the same decisions and counts as the
+    per-pair rules (drop_reason), and the kept pairs' padded lengths max(source, target + 1) counted."""
+    split = CorpusSplit("train", MemorySource(FILTER_PAIRS))
+    out = filter_split(split, _WordTokenizers(), max_len=5, max_ratio=2, dedup=False, chunk=4)
+    assert out.summary.dropped == {"empty": 3, "too_long": 1, "ratio": 1, "duplicate": 0, "heldout_duplicate": 0}
+    kept = [FILTER_PAIRS[i] for i in (0, 6, 7, 8, 9, 10)]
+    assert list(out.pairs()) == kept
+    assert out.length_counts == Counter(max(len(s.split()), len(t.split()) + 1) for s, t in kept)
+    with_dedup = filter_split(
+        split, _WordTokenizers(), max_len=5, max_ratio=2, dedup=True, heldout_pairs=[("dev s", "dev t")]
+    )
+    deduped = [FILTER_PAIRS[i] for i in (0, 8, 9, 10)]  # the per-pair path (dedup) counts the same way
+    assert with_dedup.length_counts == Counter(max(len(s.split()), len(t.split()) + 1) for s, t in deduped)
+
+
 def test_corpus_filtered_train_uses_config(tmp_path):
     write(tmp_path / "train.en", b"a b\n\na b\nq\n" + b"w " * 8 + b"\n")
     write(tmp_path / "train.de", b"x y\nz\nx y\nr\nv\n")

@@ -235,6 +235,18 @@ def test_sample_lines_is_seeded_uniform_and_skips_blank_lines():
     assert 30 < first_half < 70
 
 
+def test_one_pass_over_pairs_samples_each_side_as_two_passes_would(numbers_corpus):
+    """`train_models(cfg, pairs)` (what training does: one read of the corpus) against the two samples and
+    the models of `train_models(cfg, sources, targets)`: the same lines and byte-identical models."""
+    from nmt.text.subword import sample_pairs, train_models
+
+    pairs = [(s, t) for s, t in numbers_corpus["train"][:800]] + [("", "leer"), ("blank target", " ")]
+    src, tgt = [s for s, _ in pairs], [t for _, t in pairs]
+    assert sample_pairs(iter(pairs), 300, seed=4) == (sample_lines(src, 300, seed=4), sample_lines(tgt, 300, seed=5))
+    cfg = TokenizerConfig(vocab_size=400, input_sentence_size=300, seed=4)
+    assert train_models(cfg, iter(pairs)).models == train_models(cfg, src, tgt).models
+
+
 def test_empty_training_text(tmp_path):
     with pytest.raises(UserError, match="no non-empty lines"):
         train_tokenizers(TokenizerConfig(vocab_size=50), ["", " "], ["x"], tmp_path)
