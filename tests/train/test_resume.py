@@ -52,22 +52,28 @@ def test_kill_9_mid_epoch_then_resume_gives_the_same_losses(tmp_path, tiny_run):
     assert_logs_have_no_duplicates(run, steps=60, epochs=3)
 
 
-def test_resume_with_whole_passes_as_epochs(tmp_path, tiny_run):
+@pytest.mark.parametrize("shuffle", ["whole split", "in blocks"])
+def test_resume_with_whole_passes_as_epochs(tmp_path, tiny_run, shuffle):
     """Epochs that are whole passes over a small corpus (steps_per_epoch: null, as in the shipped
     configs), so the stream crosses epoch boundaries and reshuffles, and the last, partial epoch
     (max_steps) runs in a fit call of its own: an uninterrupted run against one killed in epoch 2
-    and resumed from an epoch-end checkpoint. With dropout, whose generators resume too."""
+    and resumed from an epoch-end checkpoint. With dropout, whose generators resume too. The split is
+    shuffled whole, or (data.shuffle_block=150) in 4 blocks as a corpus too large to hold would be."""
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     for split, n in (("train", 600), ("dev", 10), ("test", 10)):
         for lang in ("en", "de"):
             lines = (ROOT / "data" / "numbers" / f"{split}.{lang}").read_text(encoding="utf-8").splitlines()[:n]
             (corpus / f"{split}.{lang}").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    overrides = [o for o in TINY if not o.startswith("train.steps_per_epoch=")] + [
-        f"corpus.dir={corpus}",
-        "corpus.src_lang=en",
-        "corpus.tgt_lang=de",
-    ]
+    overrides = (
+        [o for o in TINY if not o.startswith("train.steps_per_epoch=")]
+        + [
+            f"corpus.dir={corpus}",
+            "corpus.src_lang=en",
+            "corpus.tgt_lang=de",
+        ]
+        + (["data.shuffle_block=150"] if shuffle == "in blocks" else [])
+    )
     whole = fresh_run(tmp_path, tiny_run, "whole")
     proc = run_train(whole, *overrides)
     assert proc.returncode == 0, proc.stderr[-3000:]
