@@ -46,6 +46,7 @@ from nmt.text.progress import Progress
 
 GZIP_MAGIC = b"\x1f\x8b"
 _PROGRESS_EVERY = 4096  # lines between two progress updates
+_BLOCK_BYTES = 1 << 20  # bytes read at a time by read_lines
 
 _CORPUS_WORDING = (
     "{name} line {line}: invalid UTF-8 at byte {byte} of the line (0x{value:02x}); corpus files must be UTF-8 text"
@@ -186,6 +187,53 @@ class LineReader:
                 progress.update(lines, self.bytes_read)
             yield cut(text)
 
+    def blocks(self, size: int = _BLOCK_BYTES) -> Iterator[str]:
+        """The lines `__iter__` gives, read and decoded a block of about ``size`` bytes at a time: a few
+        times faster on big files (the decoding and, for `TENSORFLOW`, the CR removal run once per block).
+        For files only: a read waits for a whole block (a prompt or a slow pipe needs `__iter__`). A
+        block's bad byte is found line by line, so the error is the one `__iter__` gives."""
+        read = getattr(self.stream, "read1", self.stream.read)  # read1: what was read before an error is kept
+        pending = b""
+        while True:
+            data = read(size)
+            if not data:
+                break
+            data = pending + data
+            end = data.rfind(b"\n") + 1
+            if end == 0:
+                pending = data
+                continue
+            pending = data[end:]
+            yield from self._block(data[:end])
+        if pending:
+            yield from self._block(pending)
+
+    def _block(self, block: bytes) -> Iterator[str]:
+        """The lines of a block of whole lines (each ends with LF, but perhaps the file's last)."""
+        try:
+            text = block.decode("utf-8")  # LF is never inside a UTF-8 sequence: valid as a whole = line by line
+        except UnicodeDecodeError:
+            for raw in _split_lf(block):
+                self.lines_read += 1
+                self._bytes += len(raw)
+                yield decode_line(raw, self.name, self.lines_read, self.convention)
+            return
+        if self.convention is TENSORFLOW:  # its cut, once for the block: the LFs split, every CR removed
+            text = text.replace("\r", "")
+        pieces = text.split("\n")
+        last = pieces.pop()  # "" after a final LF, else the file's last line (no LF)
+        ends_with_lf = block.endswith(b"\n")
+        if self.convention is TENSORFLOW:
+            lines = pieces if ends_with_lf else pieces + [last]
+        else:
+            cut = self.convention.cut
+            lines = [cut(piece + "\n") for piece in pieces] + ([] if ends_with_lf else [cut(last)])
+        self.lines_read += len(lines)
+        self._bytes += len(block)
+        if self.progress is not None:
+            self.progress.update(self.lines_read, self.bytes_read)
+        yield from lines
+
     def readline(self) -> str | None:
         raw = self.stream.readline()
         if not raw:
@@ -193,6 +241,13 @@ class LineReader:
         self._bytes += len(raw)
         self.lines_read += 1
         return decode_line(raw, self.name, self.lines_read, self.convention)
+
+
+def _split_lf(block: bytes) -> list[bytes]:
+    """The lines of a block, LF kept, split at LF only (bytes.splitlines also splits at CR)."""
+    parts = block.split(b"\n")
+    lines = [part + b"\n" for part in parts[:-1]]
+    return lines + [parts[-1]] if parts[-1] else lines
 
 
 def read_lines(
@@ -214,7 +269,7 @@ def read_lines(
     bar = Progress(f"{progress} {path.name}", total_bytes=os.fstat(stream.fileno()).st_size) if progress else None
     reader = LineReader(stream, str(path), convention, bar)
     try:
-        yield from reader
+        yield from reader.blocks()
     except (OSError, EOFError, zlib.error) as error:
         raise _read_error(path, stream, reader.lines_read + 1, error) from None
     finally:

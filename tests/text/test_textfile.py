@@ -229,3 +229,37 @@ def test_progress_does_not_change_the_lines(tmp_path, monkeypatch, capsys):
         path = write(tmp_path / f"p{int(gz)}", data, gz=gz)
         assert list(read_lines(path, progress="checking")) == [str(i) for i in range(10_000)]
     capsys.readouterr()
+
+
+@pytest.mark.parametrize("convention", [TENSORFLOW, SACREBLEU, CRLF], ids=lambda c: c.name)
+@pytest.mark.parametrize("size", [1, 3, 7, 64, 1 << 20])
+def test_reading_in_blocks_gives_the_lines_of_reading_line_by_line(tmp_path, convention, size):
+    """read_lines reads blocks of bytes (LineReader.blocks) for speed: against LineReader's line-by-line
+    iteration, on text with CR, CRLF, a BOM, empty lines, multi-byte characters split across blocks, a last
+    line without LF (or only a CR), for block sizes from 1 byte up."""
+    rng = random.Random(size)
+    pieces = ["a", "ä", "€", "𝄞", " ", "\r", "\t", "x y", "\u2028", "\ufeff", ""]
+    for case in range(12):
+        lines = ["".join(rng.choice(pieces) for _ in range(rng.randrange(6))) for _ in range(rng.randrange(1, 30))]
+        data = ("\ufeff" if case % 3 == 0 else "") + "\n".join(lines) + ("\n" if case % 2 else "")
+        if case == 5:
+            data += "\r"  # a last line of one CR, no LF
+        path = write(tmp_path / f"t{case}.txt", data.encode("utf-8"))
+        with open(path, "rb") as stream:
+            want = list(LineReader(stream, str(path), convention))
+        with open(path, "rb") as stream:
+            reader = LineReader(stream, str(path), convention)
+            got = list(reader.blocks(size))
+        assert got == want, (case, data)
+        assert reader.lines_read == len(want) and reader.bytes_read == len(data.encode("utf-8"))
+    # a bad byte: the same error, after the same lines, in a block or line by line
+    path = write(tmp_path / "bad.txt", "one\nzwei ä\n".encode() + b"dr\xc3i\nvier\n")
+    for read in (
+        lambda s: LineReader(s, str(path), convention),
+        lambda s: LineReader(s, str(path), convention).blocks(size),
+    ):
+        got = []
+        with open(path, "rb") as stream, pytest.raises(UserError) as error:
+            for line in read(stream):
+                got.append(line)
+        assert len(got) == 2 and "line 3" in str(error.value) and "byte 3" in str(error.value)
