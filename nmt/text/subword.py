@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import random
 import re
@@ -177,23 +178,36 @@ def _lines_of(source: Any, what: str) -> Iterator[str]:
 
 
 class Reservoir:
-    """A seeded uniform sample of at most k non-empty lines of a stream (reservoir sampling)."""
+    """A seeded uniform sample of at most k non-empty lines of a stream: reservoir sampling by Li's
+    Algorithm L (ACM TOMS 20(4), 1994), which draws random numbers only for the lines it keeps (about
+    k·log(n/k) of n), not for every line."""
 
     def __init__(self, k: int, seed: int):
         self.k, self.rng = k, random.Random(seed)
         self.kept: list[tuple[int, str]] = []
         self.n = 0  # non-empty lines seen
+        self.w = self._shrink(1.0)
+        self.next = k + self._skip()  # the index of the next non-empty line to keep, once the sample is full
+
+    def _shrink(self, w: float) -> float:
+        return w * math.exp(math.log(1.0 - self.rng.random()) / self.k)
+
+    def _skip(self) -> int:
+        if self.w >= 1.0:
+            return 0
+        return int(math.floor(math.log(1.0 - self.rng.random()) / math.log1p(-self.w)))
 
     def add(self, line: str) -> None:
         if not line.strip():
             return
-        if len(self.kept) < self.k:
-            self.kept.append((self.n, line))
-        else:
-            j = self.rng.randrange(self.n + 1)
-            if j < self.k:
-                self.kept[j] = (self.n, line)
-        self.n += 1
+        n = self.n
+        self.n = n + 1
+        if n < self.k:
+            self.kept.append((n, line))
+        elif n == self.next:
+            self.kept[self.rng.randrange(self.k)] = (n, line)
+            self.w = self._shrink(self.w)
+            self.next = n + 1 + self._skip()
 
     def sample(self) -> list[str]:
         """The sampled lines in input order."""

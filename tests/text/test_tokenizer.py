@@ -338,3 +338,19 @@ def test_graph_tokenizer_survives_a_random_seed_reset(tmp_path):
     keras.utils.set_random_seed(3)
     assert tok.tf_tokenize(["sentence number 7"]).to_list() == before == [tok.encode("sentence number 7")]
     assert tok.tf_detokenize(tf.constant(before)).numpy().tolist() == [b"sentence number 7"]
+
+
+def test_the_reservoir_keeps_every_line_with_equal_chance():
+    """Over 4,000 seeds, each of 12 lines is in a 3-line sample about 1,000 times (binomial, sd 27), and two
+    given lines together about 182 times (sd 13), for pairs at the start, the end and both ends."""
+    from collections import Counter
+
+    lines = [f"line {i}" for i in range(12)]
+    counts, pairs = Counter(), Counter()
+    for seed in range(4000):
+        sample = set(sample_lines(lines, 3, seed))
+        assert len(sample) == 3
+        counts.update(sample)
+        pairs.update((a, b) for a, b in ((0, 1), (10, 11), (0, 11)) if lines[a] in sample and lines[b] in sample)
+    assert all(abs(counts[line] - 1000) < 4 * 27 for line in lines), counts
+    assert all(abs(pairs[pair] - 4000 * 3 / 12 * 2 / 11) < 4 * 13 for pair in ((0, 1), (10, 11), (0, 11))), pairs
