@@ -86,6 +86,7 @@ def prepare(cfg: Config, run_dir: str | Path, resume: bool = False, overwrite: b
     else:
         started = time.monotonic()
         trained = train_models(cfg.tokenizer, corpus.train.pairs(progress="sampling"))  # one read of both files
+        seconds = time.monotonic() - started  # sampling and training, not the filter below
         pair = trained.pair()
     train_split = corpus.filtered_train(pair)
 
@@ -113,7 +114,7 @@ def prepare(cfg: Config, run_dir: str | Path, resume: bool = False, overwrite: b
         write_tokenizer(trained, tokenizer_dir, run_dir / rundir.TOKENIZER_TMP)
         logger.info(
             f"tokenizer: trained {cfg.tokenizer.model_type} {'joint' if joint else 'source/target'} vocabulary of "
-            f"{pair.tgt.vocab_size:,} pieces in {time.monotonic() - started:.1f}s -> {tokenizer_dir}"
+            f"{pair.tgt.vocab_size:,} pieces in {seconds:.1f}s -> {tokenizer_dir}"
         )
     logger.info(train_split.summary.format())
     return PreparedRun(cfg, run_dir, from_checkpoint, corpus, train_split, lock, parent)
