@@ -70,7 +70,7 @@ def run_precision(run: Path) -> tuple[str, bool]:
     """The Keras policy and XLA flag a run trained with (train.precision auto resolved here, as
     train.py resolves it on this machine)."""
     from nmt import config
-    from nmt.train import precision
+    from nmt.model import precision
 
     cfg = config.load(run / "config.yaml")
     return precision.resolve(cfg.train.precision)[0], cfg.train.jit_compile

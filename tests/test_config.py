@@ -137,7 +137,7 @@ def test_train_cli_checks_the_config_before_loading_tensorflow(tmp_path):
 
 
 def test_precision_auto_picks_bfloat16_only_where_it_is_fast(tmp_path):
-    from nmt.train import precision
+    from nmt.model import precision
 
     assert config.load(None, ["train.precision=auto"]).train.precision == "auto"
     cpuinfo = tmp_path / "cpuinfo"

@@ -281,6 +281,7 @@ class Translator:
 def load_run(run_dir, jit_compile: bool = False, ensemble=(), checkpoint: str | None = None) -> Translator:
     """The Translator of a run directory: its model.keras, tokenizer/ and the decode section of config.yaml
     (with the length penalty chosen on dev, where training tuned it: decode_tuned.yaml, nmt.decode.tuning).
+    The model decodes in the precision `for_decoding` picks for this machine.
 
     ensemble: more run directories whose models are decoded together with this one, their per-step
     probabilities averaged (`nmt.decode.ensemble`); they must have this run's tokenizer (the same
@@ -292,15 +293,25 @@ def load_run(run_dir, jit_compile: bool = False, ensemble=(), checkpoint: str | 
     d = check_run_dir(run_dir)
     cfg = config_module.load(d / CONFIG_FILE)
     tokenizers = Tokenizers.load(d / TOKENIZER_DIR)
-    model = load_model(d, checkpoint)
+    model = for_decoding(load_model(d, checkpoint))
     if ensemble:
         from nmt.decode.ensemble import Ensemble
         from nmt.rundir import check_same_tokenizer
 
         others = [check_run_dir(other) for other in ensemble]
         check_same_tokenizer([d, *others])
-        model = Ensemble([model, *(load_model(other, checkpoint) for other in others)])
+        model = Ensemble([model, *(for_decoding(load_model(other, checkpoint)) for other in others)])
     return Translator(model, tokenizers, tuning.apply(d, cfg.decode), jit_compile=jit_compile)
+
+
+def for_decoding(model):
+    """The model as decoding runs it on this machine (`nmt.model.precision.decoding_policy`): a model trained
+    with mixed_bfloat16 gets bfloat16 variables where bfloat16 is fast (the same products without a cast of
+    every kernel at every step) and float32 ones where it is emulated; any other model is returned as is."""
+    from nmt.model import precision
+
+    policy = precision.decoding_policy(model)
+    return model if policy is None else precision.with_policy(model, policy)
 
 
 def load_model(path, checkpoint: str | None = None):

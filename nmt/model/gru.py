@@ -48,6 +48,17 @@ def state_dtype(compute_dtype):
     return tf.float32 if compute_dtype in (tf.bfloat16, tf.float16) else compute_dtype
 
 
+def in_float32(initializer):
+    """`initializer` computed in float32 and cast to the variable's dtype: the orthogonal initializer's
+    tf.linalg.qr has no bfloat16 kernel, so a cell with bfloat16 variables (a model copied for decoding,
+    `nmt.model.precision.with_policy`) could not be built otherwise. The same values for float32 variables."""
+
+    def init(shape, dtype=None):
+        return keras.ops.cast(initializer(shape, dtype="float32"), dtype)
+
+    return init
+
+
 def matmul_weights(a, w):
     """a [..., K] · w [K, N] -> [..., N] in a's dtype. Under mixed precision the state and the gate
     arithmetic stay in float32 while the weights are bfloat16 (or float16): only the product runs in
@@ -290,7 +301,7 @@ class GRUCell(keras.layers.Layer):
         self.recurrent_kernel = self.add_weight(
             name="recurrent_kernel",
             shape=(self.units, 3 * self.units),
-            initializer=self.recurrent_initializer,
+            initializer=in_float32(self.recurrent_initializer),
         )
         self.bias = self.add_weight(name="bias", shape=(3 * self.units,), initializer=self.bias_initializer)
         if context_shape is not None:

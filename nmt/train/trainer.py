@@ -60,12 +60,12 @@ from nmt.checkpoint import CheckpointChoice, CheckpointStore
 from nmt.decode import tuning
 from nmt.errors import UserError
 from nmt.files import atomic_write_text, write_error
+from nmt.model import precision
 from nmt.model.seq2seq import build_model
 from nmt.text import evaluation
 from nmt.text.corpus import Corpus, CorpusSplit
 from nmt.text.tokenizer import Tokenizers
 from nmt.train import callbacks as cb
-from nmt.train import precision
 from nmt.train.batches import batches_per_pass, make_eval_dataset, make_training_stream
 from nmt.train.distribute import STRATEGY_CLASSES, make_strategy, patch_fit, same_on_every_worker, training_input
 from nmt.train.losses import BatchLoss, MaskedAccuracy, MaskedCrossEntropy, Perplexity
