@@ -95,7 +95,10 @@ def test_the_records_keep_the_figures_of_the_files_they_were_converted_from():
             for key in ("dev", "stopped", "device", "precision", "versions"):  # not measured then
                 assert record[key] is None, (run.name, key)
             checked += 1
-    assert checked == len(list(RESULTS.glob("*/results.json"))) == 22
+    # the 22 converted records; records kept since (scripts/results.py --keep) were not converted
+    records = [json.loads(p.read_text(encoding="utf-8")) for p in RESULTS.glob("*/results.json")]
+    converted = [record for record in records if record.get("converted_from")]
+    assert checked == len(converted) == 22
 
 
 MULTI30K_TRAIN_PAIRS = 29_000
