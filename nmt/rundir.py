@@ -4,6 +4,7 @@
     tokenizer/           SentencePiece model(s) and tokenizer.json
     checkpoints/         ckpt-<step>/ (weights, state.json), last.json, best.json (nmt.checkpoint)
     model.keras          the best model by dev BLEU
+    shortlist.npz        the lexical shortlist's table (nmt.decode.shortlist)
     export/              the text-to-text SavedModel
     decode_tuned.yaml    the length penalty chosen on dev (decode.tune_length_penalty; nmt.decode.tuning)
     curves.png           loss, dev BLEU (against steps and minutes) and learning rate (nmt.train.plotting)
@@ -51,6 +52,7 @@ TOKENIZER_DIR = "tokenizer"
 CHECKPOINTS_DIR = "checkpoints"
 MODEL_FILE = "model.keras"
 EXPORT_DIR = "export"
+SHORTLIST_FILE = "shortlist.npz"
 TUNED_DECODE_FILE = "decode_tuned.yaml"
 CURVES_FILE = "curves.png"
 LOGS_DIR = "logs"
@@ -75,6 +77,7 @@ ENTRIES = (
     CHECKPOINTS_DIR,
     MODEL_FILE,
     EXPORT_DIR,
+    SHORTLIST_FILE,
     TUNED_DECODE_FILE,
     LOGS_DIR,
     CURVES_FILE,

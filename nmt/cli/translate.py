@@ -80,6 +80,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="A",
         help="GNMT length penalty alpha >= 0 (default: the run's decode_tuned.yaml, else config decode.length_penalty)",
     )
+    p.add_argument(
+        "--shortlist",
+        type=int,
+        metavar="K",
+        help="score only the run's lexical shortlist at each step: K translations per source piece besides the "
+        "frequent pieces (0: the whole vocabulary; default: config decode.shortlist; runs without shortlist.npz "
+        "always score the whole vocabulary)",
+    )
     group = p.add_mutually_exclusive_group()
     group.add_argument(
         "--batch-size", type=int, metavar="N", help="sentences per batch (default: config decode.batch_size)"
@@ -284,6 +292,7 @@ OPTION_NAMES = {
     "beam_size": "--beam-size",
     "nbest": "--nbest",
     "length_penalty": "--length-penalty",
+    "shortlist": "--shortlist",
     "batch_size": "--batch-size",
     "batch_tokens": "--batch-tokens",
     "max_input_len": "--max-input-len",
@@ -330,6 +339,7 @@ def check_request(args, stdin: TextIO) -> Request:
         beam_size=args.beam_size,
         nbest=args.nbest,
         length_penalty=args.length_penalty,
+        shortlist=args.shortlist,
         attention=bool(args.attention_plot),
     )
     batching = Batching.from_decode(

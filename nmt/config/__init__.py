@@ -456,6 +456,14 @@ class DecodeConfig(Section):
     max_input_len: int = setting(
         256, "source tokens translated per sentence; longer inputs are cut, with a warning", min=1
     )
+    shortlist: int = setting(
+        50,
+        "lexical shortlist: a batch's search scores only the reserved ids, the shortlist_frequent most frequent "
+        "target pieces and this many translations of each of its source pieces (IBM Model 1 on the training pairs, "
+        "RUN_DIR/shortlist.npz; at most 100); 0: every step scores the whole vocabulary",
+        min=0,
+    )
+    shortlist_frequent: int = setting(300, "see shortlist: the most frequent target pieces always scored", min=0)
     tune_length_penalty: tuple[float, ...] | None = setting(
         None,
         "after training, decode dev (beam beam_size) with each of these α values and keep the best by dev BLEU "

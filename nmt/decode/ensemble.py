@@ -48,15 +48,20 @@ class Ensemble(tf.Module):
             "recurrent": {self._key(i): s["recurrent"] for i, s in enumerate(states)},
         }
 
+    def output_weights(self, vocabulary):
+        """Every model's output projection restricted to vocabulary int32[V'] (`Seq2Seq.output_weights`)."""
+        return {self._key(i): m.output_weights(vocabulary) for i, m in enumerate(self.models)}
+
     def decode_step(self, tokens, state):
-        """tokens int32[R], state -> (log of the mean probability float32[R, V], new state, mean attention
-        float32[R, S] where every model returns attention, else None)."""
+        """tokens int32[R], state -> (log of the mean probability float32[R, V] (V' with state["output"]),
+        new state, mean attention float32[R, S] where every model returns attention, else None)."""
         log_probs, recurrent, attentions = [], {}, []
         for i, model in enumerate(self.models):
             key = self._key(i)
-            lp, new, attention = model.decode_step(
-                tokens, {"memory": state["memory"][key], "recurrent": state["recurrent"][key]}
-            )
+            member = {"memory": state["memory"][key], "recurrent": state["recurrent"][key]}
+            if "output" in state:
+                member["output"] = state["output"][key]
+            lp, new, attention = model.decode_step(tokens, member)
             log_probs.append(tf.cast(lp, tf.float32))
             recurrent[key] = new["recurrent"]
             attentions.append(attention)

@@ -16,8 +16,10 @@ which does, with N sentences:
 4. cut the sorted sources into batches (`plan_batches`): batch_size sentences, or, with batch_tokens > 0,
    at most batch_tokens padded tokens (rows x longest) and at least one sentence; with attention, a batch
    is split again so that the search's attention buffers stay within ATTENTION_BUFFER_BYTES
-5. search each batch (`nmt.decode.search.search`; with jit_compile under XLA, the batch padded to a bounded set
-   of shapes: rows to batch_size, or a power of two with batch_tokens, and width to a multiple of 8)
+5. search each batch (`nmt.decode.search.search`), over the batch's lexical shortlist where the graph has a
+   table and settings.shortlist > 0 (`nmt.decode.shortlist.batch_vocabulary`); with jit_compile under XLA
+   (the batch padded to a bounded set of shapes: rows to batch_size, or a power of two with batch_tokens,
+   and width to a multiple of 8), over the whole vocabulary: a shortlist's width changes with every batch
 6. detokenize, and put every output back in input order.
 
 Outputs (a dict; K = settings.nbest, L = the output buffer length of the longest cut source):
@@ -43,6 +45,7 @@ import tensorflow as tf
 
 from nmt.decode.search import Reserved, buffer_length, search
 from nmt.decode.settings import Batching, SearchSettings
+from nmt.decode.shortlist import LexicalTable, batch_vocabulary
 from nmt.text.tokenizer import BOS_ID, EOS_ID, PAD_ID, Tokenizers
 
 SERVING_SIGNATURE = "serving_default"
@@ -148,16 +151,25 @@ class TranslationGraph(tf.Module):
 
     model: an `nmt.model.seq2seq.Seq2Seq` (``encode`` / ``decode_step``); tokenizers: `Tokenizers` (their
     tensorflow-text ops, so a saved module carries the SentencePiece models); jit_compile: run each batch's
-    search under XLA.
+    search under XLA; shortlist: the run's `LexicalTable` or None (its arrays become constants of the
+    graph, so a saved module carries them too).
     """
 
-    def __init__(self, model, tokenizers: Tokenizers, jit_compile: bool = False, name: str = "nmt_translator"):
+    def __init__(
+        self,
+        model,
+        tokenizers: Tokenizers,
+        jit_compile: bool = False,
+        name: str = "nmt_translator",
+        shortlist: LexicalTable | None = None,
+    ):
         super().__init__(name=name)
         self.model = model
         self.source_tokenizer = tokenizers.src
         self.target_tokenizer = tokenizers.tgt
         self.jit_compile = bool(jit_compile)
         self._cache = _Cache()
+        self._cache.shortlist = shortlist
 
     def function(self, settings: SearchSettings):
         """The translation function of settings (traced once, cached):
@@ -189,10 +201,21 @@ class TranslationGraph(tf.Module):
         or float32[0] without settings.attention)."""
         key = ("search", settings)
         if key not in self._cache.functions:
-            model = self.model
+            model, jit_compile = self.model, self.jit_compile
+            table = self._cache.shortlist if settings.shortlist and not self.jit_compile else None
+            if table is not None:
+                translations = tf.constant(table.translations[:, : settings.shortlist], tf.int32)
+                frequent = tf.constant(table.frequent[: settings.shortlist_frequent], tf.int32)
 
             def run(source_ids):
-                result = search(model, source_ids, settings, reserved=RESERVED)
+                vocabulary = None
+                if table is not None:
+                    vocabulary = batch_vocabulary(
+                        translations, frequent, source_ids, settings.shortlist, settings.shortlist_frequent
+                    )
+                result = search(
+                    model, source_ids, settings, reserved=RESERVED, vocabulary=vocabulary, compact=not jit_compile
+                )
                 attention = result.attention if settings.attention else tf.zeros([0])
                 return result.tokens, result.lengths, result.scores, attention
 

@@ -8,6 +8,10 @@ The decoder protocol (implemented by the models):
 - ``log_probs, new_state, attention = decode_step(tokens, state)``: tokens int32[R] (the previous target
   token, BOS first), log_probs float32[R, V] normalized log-softmax, new_state of the same structure
   (memory passed through), attention float32[R, S] or None.
+- With a shortlist (`nmt.decode.shortlist`): ``state["output"] = model.output_weights(vocabulary)`` for the
+  batch's vocabulary int32[V'] (sorted target ids), and decode_step's log_probs are over those V' ids,
+  normalized over them: [R, V']. The search maps its choices back to target ids; it is the full search of a
+  model whose logits outside the vocabulary are -inf.
 
 The search runs its whole loop in one ``tf.while_loop`` over preallocated, fixed-shape buffers, so it
 work eagerly, inside ``tf.function`` and inside ``tf.function(jit_compile=True)`` (XLA). Beam search tiles the
@@ -146,8 +150,12 @@ def output_length_limits(
 
 
 def tile_beams(state: State, beam_size: int) -> State:
-    """Repeats every leaf K times along axis 0: [B, ...] -> [B*K, ...], row b*K + k = beam k of sentence b."""
-    return tf.nest.map_structure(lambda x: tf.repeat(x, beam_size, axis=0), state)
+    """Repeats every memory and recurrent leaf K times along axis 0: [B, ...] -> [B*K, ...], row b*K + k =
+    beam k of sentence b (state["output"], the same for every row, is kept as it is)."""
+    tiled = {key: value for key, value in state.items() if key not in ("memory", "recurrent")}
+    for key in ("memory", "recurrent"):
+        tiled[key] = tf.nest.map_structure(lambda x: tf.repeat(x, beam_size, axis=0), state[key])
+    return tiled
 
 
 def reorder_recurrent(recurrent, flat_indices: tf.Tensor):
@@ -155,17 +163,24 @@ def reorder_recurrent(recurrent, flat_indices: tf.Tensor):
     return tf.nest.map_structure(lambda x: tf.gather(x, flat_indices, axis=0), recurrent)
 
 
-def _best_allowed(log_probs: tf.Tensor, k: int, pad_id: int, bos_id: int):
+def _best_allowed(log_probs: tf.Tensor, k: int, pad_id: int, bos_id: int, vocabulary=None):
     """Candidates for the k best tokens of every row other than PAD and BOS.
 
     log_probs float32[R, V] -> (values float32[R, C], ids int32[R, C]) with C = min(k + 2, V): the C best
     tokens (ties: lower id first) with PAD/BOS set to -inf, so at least k allowed ones remain. One top_k over
     the raw rows, and the masking happens on the small result: no elementwise pass over [R, V].
+    vocabulary: int32[V] ascending, the target id of each column (a shortlist); None: column = id.
     """
+    if vocabulary is not None:  # a shortlist narrower than k + 2 is padded with PAD columns at -inf
+        short = tf.maximum(k + 2 - tf.shape(log_probs)[-1], 0)
+        log_probs = tf.pad(log_probs, [[0, 0], [0, short]], constant_values=NEG_INF)
+        vocabulary = tf.pad(vocabulary, [[0, short]], constant_values=pad_id)
     vocab = log_probs.shape[-1]
     width = k + 2 if vocab is None else min(k + 2, vocab)
     values, ids = tf.math.top_k(log_probs, k=width)  # [R, C]
     ids = tf.cast(ids, tf.int32)
+    if vocabulary is not None:
+        ids = tf.gather(vocabulary, ids)
     forbidden = tf.logical_or(tf.equal(ids, pad_id), tf.equal(ids, bos_id))
     return tf.where(forbidden, NEG_INF, values), ids
 
@@ -182,14 +197,19 @@ def _write_step(buffer: tf.Tensor, t, values: tf.Tensor, mask: tf.Tensor) -> tf.
     return tf.where(hit, tf.expand_dims(values, 2), buffer)
 
 
-def _keep_shapes(new, old):
-    """Pins the static shapes of loop variables (the while loop needs them unchanged)."""
-    return tf.nest.map_structure(lambda n, o: tf.ensure_shape(n, o.shape), new, old)
+def _keep_shapes(new, old, relax: bool = False):
+    """Pins the static shapes of loop variables (the while loop needs them unchanged); relax: all but the
+    leading dimension (compaction changes that one)."""
+    shape = _relaxed if relax else (lambda x: x)
+    return tf.nest.map_structure(lambda n, o: tf.ensure_shape(n, shape(o.shape)), new, old)
 
 
-def _step(decode_step: DecodeStep, tokens, memory, recurrent, return_attention: bool):
+def _step(decode_step: DecodeStep, tokens, memory, recurrent, return_attention: bool, output=None):
     """One decoder call; returns (log_probs float32[R, V], new recurrent, attention float32[R, S] or None)."""
-    log_probs, new_state, attention = decode_step(tokens, {"memory": memory, "recurrent": recurrent})
+    state = {"memory": memory, "recurrent": recurrent}
+    if output is not None:
+        state["output"] = output
+    log_probs, new_state, attention = decode_step(tokens, state)
     if return_attention and attention is None:
         raise UserError("attention weights were requested but this model's decode_step returns no attention")
     attention = tf.cast(attention, tf.float32) if return_attention else None
@@ -236,13 +256,22 @@ def beam_search(
     *,
     max_length: int | None = None,
     reserved: Reserved = RESERVED,
+    vocabulary: tf.Tensor | None = None,
+    compact: bool = True,
 ) -> SearchResult:
     """Batched beam search with K = settings.beam_size beams per sentence; returns the N = settings.nbest
     best hypotheses.
 
-    state: ``model.encode(source_ids)`` (leaves [B, ...], not tiled); source_ids int32[B, S]; max_length: the
-    output buffer length (default: from the source width, `output_length_limits`).
+    state: ``model.encode(source_ids)`` (leaves [B, ...], not tiled; with a shortlist, ``state["output"]``
+    of the vocabulary); source_ids int32[B, S]; max_length: the output buffer length (default: from the
+    source width, `output_length_limits`); vocabulary: the shortlist's target ids int32[V'], ascending, that
+    decode_step's columns stand for (None: the whole vocabulary). compact: drop the sentences that are done
+    from the loop's tensors (see below); False keeps every shape fixed, as XLA needs.
     See the module docstring for the scoring, freezing and stopping rules.
+
+    Compaction: a done sentence is frozen, so its rows need no more decoder steps. Whenever at least
+    COMPACT_SHARE of the sentences still in the loop are done, their n-best lists go to the result and every
+    per-sentence and per-row tensor (memory included) is cut to the others: B' <= B sentences, B'*K rows.
     """
     K, N, penalty = settings.beam_size, settings.nbest, settings.length_penalty
     return_attention, pad_id, bos_id, eos_id = settings.attention, reserved.pad, reserved.bos, reserved.eos
@@ -250,7 +279,7 @@ def beam_search(
     batch = tf.shape(source_ids)[0]
     width = tf.shape(source_ids)[1]
     state = tile_beams(state, K)  # leaves [B*K, ...]
-    memory = state["memory"]
+    output = state.get("output")
     first_beam = tf.concat([[0.0], tf.fill([K - 1], NEG_INF)], axis=0)  # [K]
 
     def empty(m):
@@ -270,45 +299,51 @@ def beam_search(
     beams["finished"] = tf.zeros([batch, K], tf.bool)
     loop_vars = dict(
         t=tf.constant(0),
-        prev=tf.fill([batch * K], tf.constant(bos_id, tf.int32)),  # [B*K]
+        # per sentence (B' of them; compaction cuts these)
+        index=tf.range(batch),  # [B'] each sentence's row in the batch
+        limits=limits,  # [B'] maximum output lengths
         done=tf.zeros([batch], tf.bool),
         beams=beams,
         archive=empty(N),
+        # per row (B'*K)
+        prev=tf.fill([batch * K], tf.constant(bos_id, tf.int32)),  # [B'*K]
+        memory=state["memory"],
         recurrent=state["recurrent"],
     )
-    lp_limits = lp(limits, penalty)  # [B]
+    results = empty(N)  # [B, ...]: the n-best lists of the sentences compaction dropped
 
-    def cond(v):
+    def cond(v, results):
         return tf.logical_and(v["t"] < buffer_length, tf.logical_not(tf.reduce_all(v["done"])))
 
-    def body(v):
+    def body(v, results):
         t, beams = v["t"], v["beams"]
+        batch = tf.shape(v["done"])[0]  # B'
         step_log_probs, recurrent, step_attention = _step(
-            decode_step, v["prev"], memory, v["recurrent"], return_attention
+            decode_step, v["prev"], v["memory"], v["recurrent"], return_attention, output
         )
-        top_log_probs, top_tokens = _best_allowed(step_log_probs, K, pad_id, bos_id)  # [B*K, C]
+        top_log_probs, top_tokens = _best_allowed(step_log_probs, K, pad_id, bos_id, vocabulary)  # [B'*K, C]
         C = top_log_probs.shape[1]
-        top_log_probs = tf.reshape(top_log_probs, [batch, K, C])  # [B, K, C]
+        top_log_probs = tf.reshape(top_log_probs, [batch, K, C])  # [B', K, C]
         candidates = _candidate_scores(
             top_log_probs, beams["log_probs"], beams["lengths"], beams["finished"], v["done"], t, penalty
-        )  # [B, K, C+1]
-        top_scores, top = tf.math.top_k(tf.reshape(candidates, [batch, K * (C + 1)]), k=K)  # [B, K]
-        source_beam = top // (C + 1)  # [B, K]
+        )  # [B', K, C+1]
+        top_scores, top = tf.math.top_k(tf.reshape(candidates, [batch, K * (C + 1)]), k=K)  # [B', K]
+        source_beam = top // (C + 1)  # [B', K]
 
         def from_source(x):
             return tf.gather(x, source_beam, axis=1, batch_dims=1)
 
         def from_candidates(x, frozen_value):
-            x = tf.concat([tf.reshape(x, [batch, K, C]), tf.fill([batch, K, 1], frozen_value)], axis=2)  # [B, K, C+1]
-            return tf.gather(tf.reshape(x, [batch, K * (C + 1)]), top, batch_dims=1)  # [B, K]
+            x = tf.concat([tf.reshape(x, [batch, K, C]), tf.fill([batch, K, 1], frozen_value)], axis=2)  # [B', K, C+1]
+            return tf.gather(tf.reshape(x, [batch, K * (C + 1)]), top, batch_dims=1)  # [B', K]
 
-        was_finished = from_source(beams["finished"])  # [B, K]
+        was_finished = from_source(beams["finished"])  # [B', K]
         live = top_scores > NEG_INF
         extended = tf.logical_and(live, tf.logical_not(was_finished))
-        token = from_candidates(top_tokens, tf.constant(pad_id, tf.int32))  # [B, K]; PAD for frozen beams
-        token_log_probs = from_candidates(top_log_probs, 0.0)  # [B, K]
+        token = from_candidates(top_tokens, tf.constant(pad_id, tf.int32))  # [B', K]; PAD for frozen beams
+        token_log_probs = from_candidates(top_log_probs, 0.0)  # [B', K]
         log_probs = tf.where(live, from_source(beams["log_probs"]) + token_log_probs, NEG_INF)
-        ends = tf.logical_or(tf.equal(token, eos_id), (t + 1 >= limits)[:, None])
+        ends = tf.logical_or(tf.equal(token, eos_id), (t + 1 >= v["limits"])[:, None])
         newly_finished = tf.logical_and(extended, ends)
         new_beams = dict(
             log_probs=log_probs,
@@ -317,7 +352,7 @@ def beam_search(
             finished=tf.logical_or(was_finished, newly_finished),
         )
         if return_attention:
-            step_attention = tf.reshape(step_attention, [batch, K, width])  # [B, K, S]
+            step_attention = tf.reshape(step_attention, [batch, K, width])  # [B', K, S]
             new_attention = from_source(beams["attention"])
             new_beams["attention"] = _write_step(new_attention, t, from_source(step_attention), extended)
 
@@ -326,23 +361,38 @@ def beam_search(
         archive = _merge_finished(v["archive"], finishing, N)
 
         unfinished = tf.logical_and(live, tf.logical_not(new_beams["finished"]))
-        best_unfinished = tf.reduce_max(tf.where(unfinished, log_probs, NEG_INF), axis=1)  # [B]
-        cannot_improve = archive["scores"][:, N - 1] >= best_unfinished / lp_limits
-        done = v["done"] | cannot_improve | (t + 1 >= limits)
+        best_unfinished = tf.reduce_max(tf.where(unfinished, log_probs, NEG_INF), axis=1)  # [B']
+        cannot_improve = archive["scores"][:, N - 1] >= best_unfinished / lp(v["limits"], penalty)
+        done = v["done"] | cannot_improve | (t + 1 >= v["limits"])
 
-        rows = tf.reshape(tf.range(batch)[:, None] * K + source_beam, [batch * K])  # [B*K]
+        rows = tf.reshape(tf.range(batch)[:, None] * K + source_beam, [batch * K])  # [B'*K]
         new = dict(
+            v,
             t=t + 1,
-            prev=tf.reshape(token, [batch * K]),  # [B*K]; PAD for frozen beams
             done=done,
             beams=new_beams,
             archive=archive,
+            prev=tf.reshape(token, [batch * K]),  # [B'*K]; PAD for frozen beams
             recurrent=reorder_recurrent(recurrent, rows),
         )
-        return (_keep_shapes(new, v),)
+        if compact:
+            finished_sentences = tf.reduce_sum(tf.cast(done, tf.int32))
+            worth = tf.logical_and(
+                finished_sentences > 0,
+                tf.cast(finished_sentences, tf.float32) >= COMPACT_SHARE * tf.cast(batch, tf.float32),
+            )
+            new, results = tf.cond(worth, lambda: _compact(new, results, K), lambda: (new, results))
+        return _keep_shapes(new, v, relax=compact), results
 
-    (v,) = tf.while_loop(cond, body, (loop_vars,))
-    archive = v["archive"]
+    shape_invariants = None
+    if compact:
+        shape_invariants = (
+            tf.nest.map_structure(lambda x: _relaxed(x.shape), loop_vars),
+            tf.nest.map_structure(lambda x: x.shape, results),
+        )
+        shape_invariants[0]["t"] = tf.TensorShape([])
+    v, results = tf.while_loop(cond, body, (loop_vars, results), shape_invariants=shape_invariants)
+    archive = _scatter_archive(results, v["index"], v["archive"])
     filled = archive["scores"] > NEG_INF  # [B, N]
     return SearchResult(
         tokens=tf.where(filled[:, :, None], archive["tokens"], pad_id),
@@ -351,6 +401,38 @@ def beam_search(
         log_probs=archive["log_probs"],
         attention=archive.get("attention"),
     )
+
+
+#: Compaction happens once at least this share of the sentences in the loop are done (`beam_search`).
+COMPACT_SHARE = 0.25
+
+
+def _relaxed(shape: tf.TensorShape) -> tf.TensorShape:
+    """shape with its leading (batch or row) dimension unknown; a scalar stays a scalar."""
+    return shape if shape.rank == 0 else tf.TensorShape([None]).concatenate(shape[1:])
+
+
+def _scatter_archive(results, index, archive):
+    """results (the batch's n-best lists, [B, ...]) with rows index int32[B'] replaced by archive ([B', ...])."""
+    return {key: tf.tensor_scatter_nd_update(results[key], index[:, None], archive[key]) for key in results}
+
+
+def _compact(v, results, K: int):
+    """The loop's tensors without the sentences that are done (their n-best lists written to results)."""
+    results = _scatter_archive(results, v["index"], v["archive"])
+    keep = tf.cast(tf.where(tf.logical_not(v["done"]))[:, 0], tf.int32)  # [B'']
+    keep_rows = tf.reshape(keep[:, None] * K + tf.range(K)[None, :], [-1])  # [B''*K]
+
+    def sentences(x):
+        return tf.nest.map_structure(lambda leaf: tf.gather(leaf, keep, axis=0), x)
+
+    def rows(x):
+        return tf.nest.map_structure(lambda leaf: tf.gather(leaf, keep_rows, axis=0), x)
+
+    kept = dict(v, prev=rows(v["prev"]), memory=rows(v["memory"]), recurrent=rows(v["recurrent"]))
+    for key in ("index", "limits", "done", "beams", "archive"):
+        kept[key] = sentences(v[key])
+    return kept, results
 
 
 # ------------------------------------------------------------------------------------------------- entry point
@@ -363,11 +445,27 @@ def search(
     *,
     max_length: int | None = None,
     reserved: Reserved = RESERVED,
+    vocabulary=None,
+    compact: bool = True,
 ) -> SearchResult:
     """Encodes source_ids int32[B, S] with ``model.encode`` and runs `beam_search` over ``model.decode_step``
-    (beam size 1: greedy search). Wrap in ``tf.function`` (optionally ``jit_compile=True``) for speed."""
+    (beam size 1: greedy search); vocabulary: a shortlist int32[V'] of target ids, ascending, holding the
+    reserved ids (`nmt.decode.shortlist.batch_vocabulary`), or None for the whole vocabulary; compact: see
+    `beam_search` (False under XLA). Wrap in ``tf.function`` (optionally ``jit_compile=True``) for speed."""
     if not isinstance(settings, SearchSettings):
         raise TypeError(f"settings: expected a SearchSettings, got {type(settings).__name__}")
     source_ids = tf.convert_to_tensor(source_ids, tf.int32)
     state = model.encode(source_ids)
-    return beam_search(model.decode_step, state, source_ids, settings, max_length=max_length, reserved=reserved)
+    if vocabulary is not None:
+        vocabulary = tf.convert_to_tensor(vocabulary, tf.int32)
+        state = dict(state, output=model.output_weights(vocabulary))
+    return beam_search(
+        model.decode_step,
+        state,
+        source_ids,
+        settings,
+        max_length=max_length,
+        reserved=reserved,
+        vocabulary=vocabulary,
+        compact=compact,
+    )

@@ -39,8 +39,9 @@ class SearchSettings(Section):
 
     beam_size: K >= 1 beams per sentence (1: greedy search). nbest: N, 1 <= N <= K hypotheses returned.
     length_penalty: the GNMT α >= 0 of lp(|y|) = ((5 + |y|) / 6)^α (`nmt.decode.search`). max_len_a,
-    max_len_b >= 0: the maximum output length a·|x| + b. attention: return the attention weights of every
-    hypothesis. Defaults and bounds: those of `nmt.config.DecodeConfig`.
+    max_len_b >= 0: the maximum output length a·|x| + b. shortlist, shortlist_frequent: the lexical shortlist
+    (`nmt.decode.shortlist`; shortlist 0: the whole vocabulary). attention: return the attention weights of
+    every hypothesis. Defaults and bounds: those of `nmt.config.DecodeConfig`.
     """
 
     NAME = "decode"
@@ -50,12 +51,16 @@ class SearchSettings(Section):
     max_len_a: float = _declared("max_len_a")
     max_len_b: int = _declared("max_len_b")
     attention: bool = setting(False, "return the attention weights of every hypothesis")
+    shortlist: int = _declared("shortlist")
+    shortlist_frequent: int = _declared("shortlist_frequent")
 
     def check(self) -> None:
         check_search_rules(self)
 
     @classmethod
-    def from_decode(cls, decode: DecodeConfig, *, beam_size=None, nbest=None, length_penalty=None, attention=False):
+    def from_decode(
+        cls, decode: DecodeConfig, *, beam_size=None, nbest=None, length_penalty=None, shortlist=None, attention=False
+    ):
         """The settings of a run: its ``decode:`` section (with the tuned length penalty, `nmt.decode.tuning`)
         and the options given instead, where not None. nbest defaults to decode.nbest, at most the beam size."""
         if beam_size is None:
@@ -68,6 +73,8 @@ class SearchSettings(Section):
             length_penalty=decode.length_penalty if length_penalty is None else length_penalty,
             max_len_a=decode.max_len_a,
             max_len_b=decode.max_len_b,
+            shortlist=decode.shortlist if shortlist is None else shortlist,
+            shortlist_frequent=decode.shortlist_frequent,
             attention=attention,
         )
 

@@ -6,6 +6,8 @@ A run directory (written by training) holds::
     decode_tuned.yaml   where training chose the length penalty on dev: that α (nmt.decode.tuning)
     tokenizer/     the SentencePiece model(s), read by `Tokenizers.load`
     model.keras    the model to translate with (the best checkpoint by dev BLEU)
+    shortlist.npz  the lexical shortlist's table (`nmt.decode.shortlist`; older runs have none and decode
+                   over the whole vocabulary)
     export/        the SavedModel written by `export_translator` (text -> text, for TF Serving)
 
 In process::
@@ -59,6 +61,7 @@ from nmt.decode.graph import (  # noqa: F401  (re-exported)
     serving_signatures,
 )
 from nmt.decode.settings import Batching, SearchSettings, check_chunk_lines
+from nmt.decode.shortlist import LexicalTable, check_table, read_for_run
 from nmt.errors import UserError
 from nmt.files import atomic_directory
 from nmt.rundir import CONFIG_FILE, EXPORT_DIR, MODEL_FILE, TOKENIZER_DIR, check_run_dir  # noqa: F401  (re-exported)
@@ -108,15 +111,24 @@ class Translator:
 
     model: an `nmt.model.seq2seq.Seq2Seq` (``encode``/``decode_step``); tokenizers: `Tokenizers`; decode:
     `DecodeConfig` (defaults when None; read at every call). jit_compile: run the search under XLA (batches
-    padded to a bounded set of shapes). The work is done by ``self.graph``, a `TranslationGraph`: one traced
-    function per `SearchSettings`.
+    padded to a bounded set of shapes). shortlist: the run's `LexicalTable` (`nmt.decode.shortlist`), used where
+    the settings' shortlist is > 0 and not under XLA; None: the whole vocabulary. The work is done by
+    ``self.graph``, a `TranslationGraph`: one traced function per `SearchSettings`.
     """
 
-    def __init__(self, model, tokenizers: Tokenizers, decode: DecodeConfig | None = None, jit_compile: bool = False):
+    def __init__(
+        self,
+        model,
+        tokenizers: Tokenizers,
+        decode: DecodeConfig | None = None,
+        jit_compile: bool = False,
+        shortlist: LexicalTable | None = None,
+    ):
         self.model = model
         self.tokenizers = tokenizers
         self.decode = decode if decode is not None else DecodeConfig()
         self.jit_compile = bool(jit_compile)
+        self.shortlist = shortlist
         for side, tokenizer, size in (
             ("source", tokenizers.src, model.src_vocab_size),
             ("target", tokenizers.tgt, model.tgt_vocab_size),
@@ -126,7 +138,9 @@ class Translator:
                     f"{side} vocabulary: the tokenizer has {tokenizer.vocab_size} pieces, the model expects {size}; "
                     "the model and tokenizer come from different runs"
                 )
-        self.graph = TranslationGraph(model, tokenizers, jit_compile=self.jit_compile)
+        if shortlist is not None:
+            check_table(shortlist, model.src_vocab_size, model.tgt_vocab_size)
+        self.graph = TranslationGraph(model, tokenizers, jit_compile=self.jit_compile, shortlist=shortlist)
         self._forced = None  # the traced forced decoding of `score`, made at its first call
 
     # ----------------------------------------------------------------------------------------- settings
@@ -140,12 +154,19 @@ class Translator:
         explicit = getattr(self.model, "has_attention", None)  # an ensemble says whether all its models have it
         return self.architecture == "attention" if explicit is None else bool(explicit)
 
-    def settings(self, beam_size=None, nbest=None, length_penalty=None, attention=False) -> SearchSettings:
+    def settings(
+        self, beam_size=None, nbest=None, length_penalty=None, attention=False, shortlist=None
+    ) -> SearchSettings:
         """The run's search settings (its ``decode:`` section with the tuned length penalty) with the options
         given instead, where not None: the one place where a call's options meet the run's defaults."""
         return self._check_attention(
             SearchSettings.from_decode(
-                self.decode, beam_size=beam_size, nbest=nbest, length_penalty=length_penalty, attention=attention
+                self.decode,
+                beam_size=beam_size,
+                nbest=nbest,
+                length_penalty=length_penalty,
+                shortlist=shortlist,
+                attention=attention,
             )
         )
 
@@ -301,7 +322,8 @@ def load_run(run_dir, jit_compile: bool = False, ensemble=(), checkpoint: str | 
         others = [check_run_dir(other) for other in ensemble]
         check_same_tokenizer([d, *others])
         model = Ensemble([model, *(for_decoding(load_model(other, checkpoint)) for other in others)])
-    return Translator(model, tokenizers, tuning.apply(d, cfg.decode), jit_compile=jit_compile)
+    decode = tuning.apply(d, cfg.decode)
+    return Translator(model, tokenizers, decode, jit_compile=jit_compile, shortlist=read_for_run(d))
 
 
 def for_decoding(model):
@@ -359,7 +381,7 @@ def export_translator(translator: Translator, path) -> Path:
     "nbest": -> translations string[N, K], scores float32[N, K]) for the run's settings (translator.settings()).
     The search runs without XLA (a SavedModel that loads anywhere). Returns the path."""
     path = Path(path)
-    graph = TranslationGraph(translator.model, translator.tokenizers)
+    graph = TranslationGraph(translator.model, translator.tokenizers, shortlist=translator.shortlist)
     signatures = serving_signatures(graph, translator.settings(), translator.batching())
     with atomic_directory(path) as tmp:
         try:

@@ -266,14 +266,15 @@ class AttentionDecoder(Decoder):
         return self.readout(hidden_seq, embedded, self.readout_context(context_seq), training)
 
     def step(self, tokens, state):
-        """tokens int [B], state -> (logits float32 [B, V], new state, attention float32 [B, S])."""
+        """tokens int [B], state -> (logits float32 [B, V], new state, attention float32 [B, S]); with
+        state["output"] (`output_weights`), logits of those V' ids: [B, V']."""
         memory = state["memory"]
         embedded = self.embed(tokens)  # [B, E]
         hidden_dtype = state_dtype(self.compute_dtype)  # float32 under mixed precision
         projected = ops.cast(self.cell.input_projection(embedded), hidden_dtype)  # [B, 3H]
         hidden = ops.cast(state["recurrent"]["hidden"], hidden_dtype)
         hidden, context, attention = self._advance(projected, hidden, memory, self._step_weights())
-        logits = self.readout(hidden, embedded, self.readout_context(context))
+        logits = self.readout(hidden, embedded, self.readout_context(context), output=state.get("output"))
         return logits, {"memory": memory, "recurrent": {"hidden": hidden}}, attention
 
     def get_config(self):

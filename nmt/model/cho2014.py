@@ -77,11 +77,12 @@ class Cho2014Decoder(Decoder):
         return self.readout(hidden, embedded, memory["context_readout"][:, None, :], training)
 
     def step(self, tokens, state):
-        """tokens int [B], state -> (logits float32 [B, V], new state, None)."""
+        """tokens int [B], state -> (logits float32 [B, V], new state, None); with state["output"]
+        (`output_weights`), logits of those V' ids: [B, V']."""
         memory = state["memory"]
         embedded = self.embed(tokens)  # [B, E]
         cell = self.gru.cell
         projected = cell.input_projection(embedded) + memory["context_gates"]  # [B, 3H]
         hidden = cell.step(projected, state["recurrent"]["hidden"])  # [B, H]
-        logits = self.readout(hidden, embedded, memory["context_readout"])
+        logits = self.readout(hidden, embedded, memory["context_readout"], output=state.get("output"))
         return logits, {"memory": memory, "recurrent": {"hidden": hidden}}, None

@@ -116,25 +116,43 @@ class Decoder(keras.layers.Layer):
         """tokens int [...] -> embeddings [..., E] (dropout when training)."""
         return self.embedding_drop(self.embedding(tf.cast(tokens, tf.int32)), training=training)
 
-    def readout(self, hidden, embedded, context_term, training=None):
+    def readout(self, hidden, embedded, context_term, training=None, output=None):
         """hidden [..., H], embedded [..., E], context_term O_c·c [..., D]
-        -> logits float32 [..., V]."""
+        -> logits float32 [..., V] (output: see `project`)."""
         s = self.readout_state(hidden) + self.readout_embedding(embedded) + context_term
         if self.deep_output == "maxout":
             u = tf.maximum(*tf.split(s, 2, axis=-1))  # [..., D/2]
         else:
             u = tf.tanh(s)  # [..., D]
-        return self.project(u, training)
+        return self.project(u, training, output)
 
-    def project(self, u, training=None):
-        """u [..., readout_dim] -> logits float32 [..., V] (dropout when training)."""
+    def project(self, u, training=None, output=None):
+        """u [..., readout_dim] -> logits float32 [..., V] (dropout when training); with output (from
+        `output_weights(vocabulary)`), the logits of those V' ids only: float32 [..., V']."""
         u = self.output_drop(u, training=training)
-        if self.tie_embeddings:
+        if output is not None:
+            u = ops.cast(u, output["kernel"].dtype)
+            logits = tf.tensordot(u, output["kernel"], [[-1], [0]]) + output["bias"]
+        elif self.tie_embeddings:
             table = ops.cast(self.embedding.embeddings, self.compute_dtype)  # [V, E]
             logits = tf.tensordot(u, table, [[-1], [1]]) + ops.cast(self.projection_bias, self.compute_dtype)
         else:
             logits = self.projection(u)  # [..., V]
         return tf.cast(logits, tf.float32)
+
+    def output_weights(self, vocabulary):
+        """The vocabulary projection restricted to the target ids vocabulary int32[V'] (a lexical shortlist,
+        `nmt.decode.shortlist`), gathered once per batch: {"kernel": float32 [readout_dim, V'], "bias": float32
+        [V']}. `project(u, output=...)` then computes the logits of those ids, in that order, in float32 whatever
+        the compute dtype: a shortlist's projection is small, and bfloat16 logits (8 significant bits) cost
+        test BLEU at beam 5 (docs/BENCHMARKS.md)."""
+        if self.tie_embeddings:
+            kernel = tf.transpose(tf.gather(self.embedding.embeddings, vocabulary))  # [E, V']
+            bias = tf.gather(self.projection_bias, vocabulary)
+        else:
+            kernel = tf.gather(self.projection.kernel, vocabulary, axis=1)  # [readout_dim, V']
+            bias = tf.gather(self.projection.bias, vocabulary)
+        return {"kernel": ops.cast(kernel, "float32"), "bias": ops.cast(bias, "float32")}
 
     def get_config(self):
         config = super().get_config()

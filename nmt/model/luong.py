@@ -103,9 +103,9 @@ class LuongDecoder(Decoder):
             "recurrent": {"hidden": hidden},  # h_0: [B, H]
         }
 
-    def _attend_and_read(self, hidden, embedded, memory, training):
-        """hidden h_t [B, T, H], embedded e(y_{t-1}) [B, T, E] -> (logits float32 [B, T, V],
-        attention float32 [B, T, S])."""
+    def _attend_and_read(self, hidden, embedded, memory, training, restricted=None):
+        """hidden h_t [B, T, H], embedded e(y_{t-1}) [B, T, E] -> (logits float32 [B, T, V] (restricted: V' ids,
+        `Decoder.project`), attention float32 [B, T, S])."""
         context, attention = self.attention.attend_all(
             hidden, memory["keys"], memory["encoder_outputs"], memory["source_mask"]
         )  # [B, T, C], [B, T, S]
@@ -115,8 +115,8 @@ class LuongDecoder(Decoder):
             output = self.combine(tf.concat([context, hidden], axis=-1))  # [B, T, H]
         output = ops.cast(output, self.compute_dtype)
         if self.deep_output == "none":
-            return self.project(output, training), attention
-        return self.readout(output, embedded, self.readout_context(context), training), attention
+            return self.project(output, training, restricted), attention
+        return self.readout(output, embedded, self.readout_context(context), training, restricted), attention
 
     def call(self, target_in, state, training=None):
         """target_in int [B, T] (BOS first, 0-padded), state from `start` -> logits float32 [B, T, V]."""
@@ -125,12 +125,15 @@ class LuongDecoder(Decoder):
         return self._attend_and_read(hidden, embedded, state["memory"], training)[0]
 
     def step(self, tokens, state):
-        """tokens int [B], state -> (logits float32 [B, V], new state, attention float32 [B, S])."""
+        """tokens int [B], state -> (logits float32 [B, V], new state, attention float32 [B, S]); with
+        state["output"] (`output_weights`), logits of those V' ids: [B, V']."""
         memory = state["memory"]
         embedded = self.embed(tokens)  # [B, E]
         cell = self.gru.cell
         hidden = cell.step(cell.input_projection(embedded), state["recurrent"]["hidden"])  # [B, H]
-        logits, attention = self._attend_and_read(hidden[:, None], embedded[:, None], memory, None)
+        logits, attention = self._attend_and_read(
+            hidden[:, None], embedded[:, None], memory, None, restricted=state.get("output")
+        )
         return logits[:, 0], {"memory": memory, "recurrent": {"hidden": hidden}}, attention[:, 0]
 
     def get_config(self):

@@ -104,9 +104,15 @@ class Seq2Seq(keras.Model):
     def decode_step(self, tokens, state):
         """tokens int [B] (the previous target token, BOS first), state ->
         (log_probs float32 [B, V], new state (memory unchanged), attention float32 [B, S] or
-        None)."""
+        None). With state["output"] = `output_weights(vocabulary)`, log_probs over those V' ids only
+        (normalized over them): [B, V']."""
         logits, new_state, attention = self.decoder.step(tokens, state)
         return tf.nn.log_softmax(logits, axis=-1), new_state, attention
+
+    def output_weights(self, vocabulary):
+        """The output projection restricted to the target ids vocabulary int32[V'] (a shortlist,
+        `nmt.decode.shortlist`), for state["output"] of `decode_step` (`Decoder.output_weights`)."""
+        return self.decoder.output_weights(vocabulary)
 
     def call(self, inputs, training=None):
         """(source_ids int [B, S], target_in int [B, T]) -> logits float32 [B, T, V]."""

@@ -178,9 +178,9 @@ def _lines_of(source: Any, what: str) -> Iterator[str]:
 
 
 class Reservoir:
-    """A seeded uniform sample of at most k non-empty lines of a stream: reservoir sampling by Li's
-    Algorithm L (ACM TOMS 20(4), 1994), which draws random numbers only for the lines it keeps (about
-    k·log(n/k) of n), not for every line."""
+    """A seeded uniform sample of at most k non-empty lines of a stream (`add`), or of any items (`offer`):
+    reservoir sampling by Li's Algorithm L (ACM TOMS 20(4), 1994), which draws random numbers only for the
+    items it keeps (about k·log(n/k) of n), not for every item."""
 
     def __init__(self, k: int, seed: int):
         self.k, self.rng = k, random.Random(seed)
@@ -198,19 +198,22 @@ class Reservoir:
         return int(math.floor(math.log(1.0 - self.rng.random()) / math.log1p(-self.w)))
 
     def add(self, line: str) -> None:
-        if not line.strip():
-            return
+        """Offers line unless it is empty or blank."""
+        if line.strip():
+            self.offer(line)
+
+    def offer(self, item) -> None:
         n = self.n
         self.n = n + 1
         if n < self.k:
-            self.kept.append((n, line))
+            self.kept.append((n, item))
         elif n == self.next:
-            self.kept[self.rng.randrange(self.k)] = (n, line)
+            self.kept[self.rng.randrange(self.k)] = (n, item)
             self.w = self._shrink(self.w)
             self.next = n + 1 + self._skip()
 
-    def sample(self) -> list[str]:
-        """The sampled lines in input order."""
+    def sample(self) -> list:
+        """The sampled lines (items) in input order."""
         return [line for _, line in sorted(self.kept)]
 
 

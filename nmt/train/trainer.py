@@ -7,6 +7,7 @@ the tokenizer, the filtered training pairs) and adds to its run directory (RUN_D
     model.keras              the best model by dev BLEU (the last one without a dev set; the mean of
                              the kept checkpoints with train.average_checkpoints)
     export/                  the text-to-text SavedModel (nmt.decode.translator)
+    shortlist.npz            the lexical shortlist's table, from the training pairs (nmt.decode.shortlist)
     decode_tuned.yaml        the length penalty chosen on dev (decode.tune_length_penalty)
     curves.png               loss, dev BLEU and learning rate (nmt.train.plotting)
     logs/train.csv           one row per epoch (Keras CSVLogger): loss, val_loss, val_bleu, ...
@@ -27,7 +28,7 @@ uninterrupted run.
 train() runs these pieces in turn: start_run (seed, precision, checkpoint store), start_strategy,
 load_data (the tokenizer in TensorFlow, the dev batches), resume_point (checkpoint state, steps per
 epoch), build_run_model and restore, make_callbacks, fit (the fit calls), stop_reason and finish
-(best checkpoint, model.keras, length penalty, export, scores). What running under tf.distribute
+(best checkpoint, model.keras, shortlist, length penalty, export, scores). What running under tf.distribute
 needs (the strategy, each replica's rows of a batch, and the Keras workarounds) is in
 nmt.train.distribute.
 
@@ -47,6 +48,7 @@ import math
 import os
 import platform
 import sys
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -552,8 +554,8 @@ def final_weights(run: RunContext, model: keras.Model) -> str:
 def finish(
     run: RunContext, data: TrainingData, model: keras.Model, step: int, stopped: str, minutes: float | None = None
 ) -> TrainResult:
-    """Loads the best checkpoint, saves model.keras, exports the translator, plots the curves,
-    scores dev and test and writes results.json (`minutes`: the training's wall-clock time, earlier
+    """Loads the best checkpoint, saves model.keras and the shortlist, exports the translator, plots the
+    curves, scores dev and test and writes results.json (`minutes`: the training's wall-clock time, earlier
     processes of a resumed run included). -> the run's result."""
     from nmt.decode.translator import Translator, export_translator
 
@@ -566,7 +568,8 @@ def finish(
     except OSError as error:
         tmp.unlink(missing_ok=True)
         raise write_error(run_dir / rundir.MODEL_FILE, error) from None
-    translator, scores = tune_decode(run, data, Translator(model, data.tokenizers, cfg.decode))
+    table = write_shortlist(run, data)
+    translator, scores = tune_decode(run, data, Translator(model, data.tokenizers, cfg.decode, shortlist=table))
     export_translator(translator, run_dir / rundir.EXPORT_DIR)
     try:
         from nmt.train.plotting import plot_runs
@@ -592,6 +595,21 @@ def finish(
     result = TrainResult(run_dir, step, step // run.steps_per_epoch, stopped, scores["dev"], scores["test"])
     write_results(result, translator.decode, minutes, weights=weights, init_from=cfg.train.init_from)
     return result
+
+
+def write_shortlist(run: RunContext, data: TrainingData):
+    """Estimates the lexical shortlist's table on (a sample of) the training pairs and writes it to
+    RUN_DIR/shortlist.npz (`nmt.decode.shortlist`). -> the table."""
+    from nmt.decode import shortlist
+
+    started = time.monotonic()
+    table, used = shortlist.estimate(data.train_split.pairs(), data.tokenizers, seed=run.cfg.train.seed)
+    path = table.save(run.run_dir / rundir.SHORTLIST_FILE)
+    logger.info(
+        f"shortlist: IBM Model 1 on {used:,} training pairs in {time.monotonic() - started:.1f}s -> {path} "
+        f"(decode.shortlist {run.cfg.decode.shortlist}, decode.shortlist_frequent {run.cfg.decode.shortlist_frequent})"
+    )
+    return table
 
 
 # ------------------------------------------------------------------------------------------ results.json

@@ -120,7 +120,7 @@ def test_bench_translate_runs(multi30k_dir):
         "1,2",
         "--no-xla",
         "--no-savedmodel",
-        "--no-profile",
+        "--no-flops",
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "in-process, beam 1" in proc.stdout and "in-process, beam 2" in proc.stdout

@@ -207,6 +207,7 @@ def test_one_line_errors(run, cho_run, tmp_path):
             ["--length-penalty: received -0.5, expected a number >= 0"],
         ),
         (["--model", model, "--max-input-len", 0, "x"], ["--max-input-len: received 0, expected a positive integer"]),
+        (["--model", model, "--shortlist", -1, "x"], ["--shortlist: received -1, expected an integer >= 0"]),
         (["--model", model, "--chunk-lines", 0, "x"], ["--chunk-lines: received 0, expected a positive integer"]),
         (["--model", model, "--batch-tokens", -3, "x"], ["--batch-tokens: received -3, expected a positive integer"]),
         (["--model", model, "--beam-size", "five", "x"], ["--beam-size", "invalid int value: 'five'"]),

@@ -26,6 +26,7 @@ def test_run_directory_layout(tiny_run):
         "config.yaml",
         "tokenizer/tokenizer.json",
         "model.keras",
+        "shortlist.npz",
         "export/saved_model.pb",
         "checkpoints/last.json",
         "checkpoints/best.json",
@@ -44,6 +45,7 @@ def test_run_directory_layout(tiny_run):
     for path in (
         "config.yaml",
         "model.keras",
+        "shortlist.npz",
         "export",
         "export/saved_model.pb",
         "checkpoints",
@@ -63,6 +65,13 @@ def test_run_directory_layout(tiny_run):
     with open(run / "logs" / "train.csv", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 3 and {"loss", "val_loss", "val_bleu", "learning_rate"} <= set(rows[0])
+    # the shortlist's table fits the model, and training says where it came from
+    from nmt.decode.shortlist import LexicalTable, check_table
+    from nmt.text.subword import SubwordPair
+
+    pair = SubwordPair.load(run / "tokenizer")
+    check_table(LexicalTable.load(run / "shortlist.npz"), pair.src.vocab_size, pair.tgt.vocab_size)
+    assert "shortlist: IBM Model 1 on " in (run / "train.log").read_text(encoding="utf-8")
 
 
 @pytest.mark.slow
