@@ -40,7 +40,7 @@ ATTENTION_SCORES = ("additive", "dot", "scaled_dot")
 ENCODER_MERGES = ("concat", "sum")
 DECODER_INITS = ("projection", "backward", "zeros")
 OPTIMIZERS = ("adam", "adamw")
-SCHEDULES = ("constant", "inverse_sqrt", "plateau")
+SCHEDULES = ("constant", "inverse_sqrt", "plateau", "budget")
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16", "auto")
 STRATEGIES = ("default", "mirrored", "multi_worker")
 MONITORS = ("bleu", "loss")
@@ -375,14 +375,16 @@ class TrainConfig(Section):
     clip_norm: float | None = setting(1.0, "clip gradients to this global norm; null: no clipping", above=0)
     schedule: str = setting(
         "constant",
-        "constant, inverse_sqrt (warm-up then 1/sqrt(step)) or plateau (reduce on a dev plateau)",
+        "constant, inverse_sqrt (warm-up then 1/sqrt(step)), plateau (reduce on a dev plateau) or budget "
+        "(warm-up, then cosine decay to min_learning_rate at the run's last step: max_steps, the steps max_time buys, "
+        "or epochs)",
         choices=SCHEDULES,
     )
-    warmup_steps: int = setting(0, "warm-up steps for inverse_sqrt", min=0)
+    warmup_steps: int = setting(0, "warm-up steps for inverse_sqrt and budget", min=0)
     plateau_monitor: str = setting("bleu", "what plateau watches: bleu (dev BLEU) or loss (dev loss)", choices=MONITORS)
     plateau_factor: float = setting(0.5, "learning-rate factor on a plateau", above=0, below=1)
     plateau_patience: int = setting(2, "epochs without improvement before the learning rate drops", min=0)
-    min_learning_rate: float = setting(1e-6, "lower bound for plateau", min=0)
+    min_learning_rate: float = setting(1e-6, "lower bound for plateau; the final rate of budget", min=0)
     label_smoothing: float = setting(0.0, "label smoothing of the cross-entropy", min=0, below=1)
     early_stopping_patience: int | None = setting(
         None, "stop after this many epochs without dev improvement; null: never", min=1
@@ -426,6 +428,15 @@ class TrainConfig(Section):
             self.fail("weight_decay", "0 with optimizer adam (use adamw)")
         if self.schedule == "inverse_sqrt" and self.warmup_steps <= 0:
             self.fail("warmup_steps", "a positive integer with schedule inverse_sqrt")
+        if self.schedule == "budget" and self.max_time is not None and self.distribute == "multi_worker":
+            self.fail(
+                "schedule",
+                "not budget with max_time under multi_worker (each worker would estimate the steps on its own "
+                "clock and set its own rate); give train.max_steps instead",
+                "budget",
+            )
+        if self.schedule == "budget" and self.min_learning_rate > self.learning_rate:
+            self.fail("min_learning_rate", f"at most learning_rate ({self.learning_rate:g}) with schedule budget")
         if self.average_checkpoints and self.keep_checkpoints < 2:
             self.fail("keep_checkpoints", "at least 2 with average_checkpoints: true (the checkpoints averaged)")
 

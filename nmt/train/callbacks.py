@@ -11,6 +11,8 @@ CSVLogger, TerminateOnNaN's check). Added here:
 - `Checkpointer`: atomic last/best checkpoints (nmt.checkpoint), every N steps and each epoch.
 - `TimeBudget`: stops cleanly when train.max_time is spent (the run still exports).
 - `StopOnNaN`: Keras' TerminateOnNaN that remembers the step, so training can report it.
+- `BudgetSchedule`: train.schedule "budget", a learning rate that warms up and then decays to the end of
+  the run's step or time budget.
 - `ResumableEarlyStopping`, `ResumableReduceLROnPlateau`: Keras' callbacks whose counters survive a
   restart (`get_state`/`set_state`), since Keras resets them in on_train_begin; the lines they print
   ("Epoch 5: early stopping", a reduced learning rate) go to the logger like the other messages.
@@ -132,6 +134,48 @@ class TimeBudget(keras.callbacks.Callback):
         if self.seconds is not None and self.spent() >= self.seconds:
             self.stopped = True
             self.model.stop_training = True
+
+
+class BudgetSchedule(_ResumableMixin, keras.callbacks.Callback):
+    """The learning rate of train.schedule "budget", set before every step: linear warm-up from 0 to
+    `peak` over `warmup_steps`, then a cosine decay from `peak` to `floor` that ends at the run's last step T,
+    `floor` after it:
+
+        lr(s) = peak · (s + 1) / W                                          s < W
+        lr(s) = floor + (peak - floor) · (1 + cos(π · (s - W) / (T - W))) / 2     W <= s < T
+
+    T is the run's step budget `max_steps` (train.max_steps, or train.epochs times the steps of an epoch,
+    whichever ends first). With train.max_time, T is the smaller of that and the steps the time buys,
+    estimated at every epoch end from the pace so far, s · max_time / (time spent), dev evaluation and
+    start-up included. T is part of the checkpoint's state: a resumed run goes on with it.
+    """
+
+    _state_keys = ("total_steps",)
+
+    def __init__(self, peak, warmup_steps, floor, max_steps: int, max_time=None, budget: TimeBudget | None = None):
+        super().__init__()
+        self.peak, self.warmup, self.floor = float(peak), int(warmup_steps), float(floor)
+        self.max_steps, self.max_time, self.budget = max_steps, max_time, budget
+        self.total_steps = max_steps
+
+    def rate(self, step: int) -> float:
+        """The learning rate of (0-based) step."""
+        if step < self.warmup:
+            return self.peak * (step + 1) / self.warmup
+        if step >= self.total_steps:
+            return self.floor
+        span = max(self.total_steps - self.warmup, 1)
+        return self.floor + (self.peak - self.floor) * 0.5 * (1.0 + math.cos(math.pi * (step - self.warmup) / span))
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self.model.optimizer.learning_rate = self.rate(int(self.model.optimizer.iterations.numpy()))
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.max_time is None or self.budget is None:
+            return
+        step, spent = int(self.model.optimizer.iterations.numpy()), self.budget.spent()
+        if step > 0 and spent > 0:
+            self.total_steps = min(int(step * self.max_time / spent), self.max_steps)
 
 
 class RunClock(keras.callbacks.Callback):

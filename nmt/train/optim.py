@@ -5,7 +5,10 @@ Schedules:
 - "inverse_sqrt": linear warm-up to the learning rate over `warmup_steps`, then decay with
   1/sqrt(step) (Vaswani et al. 2017): lr · min(step / warmup, sqrt(warmup / step));
 - "plateau": the learning rate as given, multiplied by `plateau_factor` by Keras'
-  ReduceLROnPlateau when dev BLEU (or dev loss) stops improving (the callback is in training.py).
+  ReduceLROnPlateau when dev BLEU (or dev loss) stops improving (the callback is in nmt.train.trainer);
+- "budget": linear warm-up over `warmup_steps`, then a cosine decay to `min_learning_rate` at the run's
+  last step, which a time budget (`max_time`) sets by the pace of training: a callback sets the rate
+  before every step (`nmt.train.callbacks.BudgetSchedule`).
 Gradients are clipped by their global norm (`clip_norm`), Keras' `global_clipnorm`.
 """
 

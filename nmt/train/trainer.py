@@ -285,10 +285,11 @@ class RunCallbacks:
     time_budget: cb.TimeBudget
     plateau: cb.ResumableReduceLROnPlateau | None
     early: cb.ResumableEarlyStopping | None
+    budget: cb.BudgetSchedule | None = None
 
     def resumable(self) -> list[keras.callbacks.Callback]:
-        """-> the callbacks whose counters a checkpoint keeps (plateau, early stopping)."""
-        return [c for c in (self.plateau, self.early) if c is not None]
+        """-> the callbacks whose counters a checkpoint keeps (plateau, early stopping, the budget schedule)."""
+        return [c for c in (self.plateau, self.early, self.budget) if c is not None]
 
 
 def make_callbacks(run: RunContext, data: TrainingData, model: keras.Model) -> RunCallbacks:
@@ -312,7 +313,17 @@ def make_callbacks(run: RunContext, data: TrainingData, model: keras.Model) -> R
         )
         callbacks.append(dev_bleu)
     monitor_name = lambda m: "val_bleu" if (m == "bleu" and dev_bleu) else "val_loss"
-    plateau = early = None
+    plateau = early = budget = None
+    if tc.schedule == "budget":
+        steps = (
+            tc.epochs * run.steps_per_epoch
+            if tc.max_steps is None
+            else min(tc.max_steps, tc.epochs * run.steps_per_epoch)
+        )
+        budget = cb.BudgetSchedule(
+            tc.learning_rate, tc.warmup_steps, tc.min_learning_rate, steps, tc.max_time, time_budget
+        )
+        callbacks.append(budget)
     if tc.schedule == "plateau" and data.dev_ds is not None:
         mon = monitor_name(tc.plateau_monitor)
         plateau = cb.ResumableReduceLROnPlateau(
@@ -333,7 +344,7 @@ def make_callbacks(run: RunContext, data: TrainingData, model: keras.Model) -> R
             verbose=1,
         )
         callbacks.append(early)
-    result = RunCallbacks(callbacks, nan_guard, time_budget, plateau, early)
+    result = RunCallbacks(callbacks, nan_guard, time_budget, plateau, early, budget)
     if state is not None:
         for callback in result.resumable():
             callback.set_state(state["callbacks"].get(type(callback).__name__))
