@@ -13,10 +13,12 @@ The decoder protocol (implemented by the models):
   normalized over them: [R, V']. The search maps its choices back to target ids; it is the full search of a
   model whose logits outside the vocabulary are -inf.
 
-The search runs its whole loop in one ``tf.while_loop`` over preallocated, fixed-shape buffers, so it
-work eagerly, inside ``tf.function`` and inside ``tf.function(jit_compile=True)`` (XLA). Beam search tiles the
-state once to [B*K, ...] (row ``b*K + k`` is beam k of sentence b) and afterwards reorders only the recurrent
-leaves; memory is never gathered.
+The search runs its whole loop in one ``tf.while_loop`` over preallocated buffers, so it works eagerly,
+inside ``tf.function`` and inside ``tf.function(jit_compile=True)`` (XLA). Beam search tiles the state once to
+[B*K, ...] (row ``b*K + k`` is beam k of sentence b) and afterwards reorders only the recurrent leaves at each
+step. Once enough sentences of the batch are done, they leave the loop (compaction, `beam_search`): every
+per-sentence and per-row tensor, memory included, is cut to the sentences still searching, so the decoder
+steps run on fewer rows; ``compact=False`` keeps every shape fixed (the translation graph's XLA path).
 
 The options of a search are one `SearchSettings` (`nmt.decode.settings`: beam size, n-best, length penalty,
 output length, attention), validated where it is made, with errors that name the setting;
