@@ -181,7 +181,13 @@ def test_check_fails_on_a_hand_edit_and_the_summary_writes_it_back(tmp_path):
 
     original = (ROOT / "docs" / "RESULTS.md").read_text(encoding="utf-8")
     edited = tmp_path / "RESULTS.md"
-    edited.write_text(original.replace("| 40.28 |", "| 41.28 |", 1), encoding="utf-8")
+    start = original.index("<!-- results-summary:start -->")
+    row_start = original.index("\n| `configs/", start) + 1  # the summary's first row
+    row = original[row_start : original.index("\n", row_start)]
+    cells = row.split(" | ")
+    cells[9] = "99.99"  # its test BLEU, by hand
+    edited.write_text(original.replace(row, " | ".join(cells), 1), encoding="utf-8")
+    assert edited.read_text(encoding="utf-8") != original
     out, err = io.StringIO(), io.StringIO()
     assert summary.write_summary(True, out, err, results_md=edited) == 1
     assert err.getvalue() == f"error: {edited}: the summary table is out of date; run python -m nmt report --summary\n"
