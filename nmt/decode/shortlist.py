@@ -22,8 +22,8 @@ t(y | x) uniform at first; each EM iteration:
                t(y | x) / Σ_i' t(y | x_i')
     t(y | x) = c(y | x) / Σ_y' c(y' | x)
 
-The training pairs are a uniform sample of at most SAMPLE_PAIRS (memory is linear in the links,
-Σ |x|·|y|, of the sample). The table is saved beside the model as RUN_DIR/shortlist.npz:
+The training pairs are a uniform sample of at most SAMPLE_PAIRS; memory is about 8 bytes per link (Σ
+(|x| + 1)·|y| over the sample) plus the pairs' own lists. The table is saved beside the model as RUN_DIR/shortlist.npz:
 
     translations   int32[V_src, M]   the M best y of every source piece x by t(y | x), best first
                                      (ties: lower id), -1 where x has fewer than M
@@ -47,6 +47,8 @@ SAMPLE_PAIRS = 50_000
 ITERATIONS = 5
 #: Translations kept per source piece in the file (decode.shortlist may use fewer).
 KEPT = 100
+#: Pairs whose links are built at once (the memory of `train_table` beyond 8 bytes a link).
+CHUNK_PAIRS = 2048
 RESERVED_IDS = (0, 1, 2, 3)  # PAD, UNK, BOS, EOS (`nmt.text.tokenizer`)
 NULL = 0
 
@@ -102,41 +104,60 @@ def train_table(
     tgt_vocab_size: int,
     iterations: int = ITERATIONS,
     keep: int = KEPT,
+    chunk_pairs: int = CHUNK_PAIRS,
 ) -> LexicalTable:
     """IBM Model 1 on id pairs (source ids without BOS/EOS, target ids likewise); see the module docstring.
-    Vectorized over all links of the pairs at once: memory about 30 bytes per link."""
-    src_parts, tgt_parts, group_parts = [], [], []
-    groups = 0  # one group per target position: the source positions that can have generated it
+
+    Vectorized over the links (x_i, y_j) of chunk_pairs pairs at a time. What stays in memory is one int32
+    index per link (its (x, y) pair) and one int32 group per link (its target position within the chunk),
+    about 8 bytes a link, and t over the co-occurring (x, y) pairs."""
+    chunks, groups = [], []  # per chunk: link keys (x·V + y, then the pair's index), target positions
+    target_counts = np.zeros(tgt_vocab_size, np.int64)
+    unique_keys = []
+    pending: list = []
+
+    def close_chunk():
+        src_parts, tgt_parts, group_parts, positions = [], [], [], 0
+        for src, tgt in pending:
+            src = np.concatenate([[NULL], np.asarray(src, np.int64)])
+            tgt = np.asarray(tgt, np.int64)
+            src_parts.append(np.tile(src, tgt.size))
+            tgt_parts.append(np.repeat(tgt, src.size))
+            group_parts.append(np.repeat(np.arange(positions, positions + tgt.size, dtype=np.int32), src.size))
+            positions += tgt.size
+            np.add.at(target_counts, tgt, 1)
+        keys = np.concatenate(src_parts) * tgt_vocab_size + np.concatenate(tgt_parts)
+        unique_keys.append(np.unique(keys))
+        chunks.append(keys)
+        groups.append((np.concatenate(group_parts), positions))
+        pending.clear()
+
     for src, tgt in pairs:
-        src = np.concatenate([[NULL], np.asarray(src, np.int64)])
-        tgt = np.asarray(tgt, np.int64)
-        if tgt.size == 0:
-            continue
-        src_parts.append(np.tile(src, tgt.size))
-        tgt_parts.append(np.repeat(tgt, src.size))
-        group_parts.append(np.repeat(np.arange(groups, groups + tgt.size, dtype=np.int64), src.size))
-        groups += tgt.size
+        if len(tgt):
+            pending.append((src, tgt))
+            if len(pending) == chunk_pairs:
+                close_chunk()
+    if pending:
+        close_chunk()
     frequent = np.zeros(0, np.int32)
     translations = np.full((src_vocab_size, keep), -1, np.int32)
-    if not groups:
+    if not chunks:
         return LexicalTable(translations, frequent)
-    link_src, link_tgt = np.concatenate(src_parts), np.concatenate(tgt_parts)
-    group = np.concatenate(group_parts)
-    del src_parts, tgt_parts, group_parts
-    pair_keys, link_pair = np.unique(link_src * tgt_vocab_size + link_tgt, return_inverse=True)
-    del link_src
+    pair_keys = np.unique(np.concatenate(unique_keys))  # every co-occurring (x, y), as x·V + y
+    del unique_keys
+    for i, keys in enumerate(chunks):
+        chunks[i] = np.searchsorted(pair_keys, keys).astype(np.int32)  # each link's (x, y) pair
     pair_src, pair_tgt = pair_keys // tgt_vocab_size, pair_keys % tgt_vocab_size
-    table = np.full(pair_keys.size, 1.0 / tgt_vocab_size)  # t(y | x) of every co-occurring (x, y)
+    table = np.full(pair_keys.size, 1.0 / tgt_vocab_size)  # t(y | x)
     for _ in range(iterations):
-        link_t = table[link_pair]
-        share = link_t / np.bincount(group, link_t, minlength=groups)[group]  # the link's share of its target word
-        counts = np.bincount(link_pair, share, minlength=pair_keys.size)  # c(y | x)
+        counts = np.zeros(pair_keys.size)  # c(y | x)
+        for link_pair, (group, positions) in zip(chunks, groups):
+            link_t = table[link_pair]
+            share = link_t / np.bincount(group, link_t, minlength=positions)[group]  # the link's share of its y_j
+            counts += np.bincount(link_pair, share, minlength=pair_keys.size)
         table = counts / np.bincount(pair_src, counts, minlength=src_vocab_size)[pair_src]
-    # Every target position is one group: its word counts once.
-    first = np.r_[True, group[1:] != group[:-1]]
-    counts = np.bincount(link_tgt[first], minlength=tgt_vocab_size)
-    occurring = np.flatnonzero(counts)
-    frequent = occurring[np.lexsort((occurring, -counts[occurring]))].astype(np.int32)
+    occurring = np.flatnonzero(target_counts)
+    frequent = occurring[np.lexsort((occurring, -target_counts[occurring]))].astype(np.int32)
     order = np.lexsort((pair_tgt, -table, pair_src))  # by source, then t descending, then target id
     sorted_src = pair_src[order]
     rank = np.arange(order.size) - np.searchsorted(sorted_src, sorted_src)  # position within its source piece

@@ -81,6 +81,15 @@ def test_the_table_ranks_translations_as_ibm_model_1_does(seed):
         assert all(y == -1 for y in table.translations[x][len(ranked) :])
 
 
+def test_chunks_of_pairs_give_the_table_of_all_at_once():
+    pairs = random_pairs(5, n=50)
+    whole = shortlist.train_table(pairs, 30, 30, keep=8, chunk_pairs=1000)
+    for chunk in (1, 7):
+        part = shortlist.train_table(pairs, 30, 30, keep=8, chunk_pairs=chunk)
+        np.testing.assert_array_equal(part.translations, whole.translations)
+        np.testing.assert_array_equal(part.frequent, whole.frequent)
+
+
 def test_a_textbook_corpus_learns_the_word_translations():
     das, haus, buch, ein = 10, 11, 12, 13
     the, house, book, a = 20, 21, 22, 23
