@@ -144,7 +144,7 @@ def train_table(
     if not chunks:
         return LexicalTable(translations, frequent)
     pair_keys = np.unique(np.concatenate(unique_keys))  # every co-occurring (x, y), as x·V + y
-    del unique_keys
+    unique_keys.clear()
     for i, keys in enumerate(chunks):
         chunks[i] = np.searchsorted(pair_keys, keys).astype(np.int32)  # each link's (x, y) pair
     pair_src, pair_tgt = pair_keys // tgt_vocab_size, pair_keys % tgt_vocab_size
