@@ -250,3 +250,24 @@ def test_keep_writes_the_record_the_summary_reads(tmp_path, results_dir):
     record = report.read_results(newer / "results.json")
     assert {k: v for k, v in record.items() if k in trained} == trained  # training's own figures stay
     assert record["decoded"]["5"]["chrf"] == 59.75 and record["best_dev_bleu"] == 20.0
+
+
+@pytest.mark.parametrize("stopped", ["max_time", "completed", "early_stopping", None])
+def test_early_stopping_that_did_not_stop_the_run_does_not_set_it_apart(results_dir, stopped):
+    """A run with early stopping set is the shipped config's run (early stopping off) when its record says it
+    ended otherwise; one that early stopping ended, or whose record does not say, is not."""
+    run = results_dir / "new_run"
+    config = yaml.safe_load((run / "config.yaml").read_text(encoding="utf-8"))
+    assert config["train"]["early_stopping_patience"] is None  # as shipped
+    config["train"]["early_stopping_patience"] = 5
+    (run / "config.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    record = json.loads((run / "results.json").read_text(encoding="utf-8"))
+    record["stopped"] = stopped
+    record["config_sha256"] = hashlib.sha256((run / "config.yaml").read_bytes()).hexdigest()
+    (run / "results.json").write_text(json.dumps(record), encoding="utf-8")
+    rows = summary.summary_rows(results_dir, ROOT / "configs")
+    if stopped in ("max_time", "completed"):
+        [row] = rows
+        assert row["config"] == "multi30k.yaml" and row["set"] == "" and row["run"] == "new_run"
+    else:
+        assert rows == []

@@ -1,19 +1,20 @@
 """The summary of docs/RESULTS.md (`python -m nmt report --summary [--check]`), from kept run records.
 
 `--summary` writes the table of current figures at the top of docs/RESULTS.md (between its
-results-summary markers) from the records kept under docs/results/: one directory per kept run with
-its results.json (the schema train.py writes; the runs older than results.json were converted from
+results-summary markers) from the records kept under docs/results/: one directory per kept run with its
+results.json (the schema train.py writes; the runs older than results.json were converted from
 scripts/results.py's --json files beside them, with null for what was not measured then), config.yaml
 and train.csv, and docs/results/runs.yaml, which says on which CPU and on which day each run ran, with
 an optional note. A row is a run of a shipped config (configs/*.yaml) as the file is now: its
 config.yaml may differ from the shipped one only in the time budget (train.max_time), the epoch bound
 (train.epochs, shown), the progress display (train.verbose), the translation direction
-(corpus.src_lang/tgt_lang) and keys that did not exist yet and that the shipped file leaves null or at
-their declared default. Of the runs of one config, direction, budget, CPU and precision the latest is
-shown. "test BLEU beam 5" and "chrF beam 5" are the record's re-decoded beam-5 figures (its `decoded`
-field, written by scripts/results.py) or else its test score when it was decoded with beam 5; "greedy"
-is the re-decoded beam-1 BLEU, "—" where the run was not re-decoded. --check changes nothing and exits
-with status 1 when the table in docs/RESULTS.md is not the one these files give.
+(corpus.src_lang/tgt_lang), early stopping where the record says it did not stop the run, and keys that
+did not exist yet and that the shipped file leaves null or at their declared default. Of the runs of one
+config, direction, budget, CPU and precision the latest is shown. "test BLEU beam 5" and "chrF beam 5"
+are the record's re-decoded beam-5 figures (its `decoded` field, written by scripts/results.py) or else
+its test score when it was decoded with beam 5; "greedy" is the re-decoded beam-1 BLEU, "—" where the
+run was not re-decoded. --check changes nothing and exits with status 1 when the table in
+docs/RESULTS.md is not the one these files give.
 """
 
 from __future__ import annotations
@@ -60,6 +61,9 @@ RUN_SETTINGS = (
     "tokenizer.input_sentence_size",
 )
 SHOWN_SETTINGS = ("train.epochs", "train.average_checkpoints")  # of those, the ones the row names
+# keys that only stop training: a run they did not stop is the run without them
+EARLY_STOPPING = ("train.early_stopping_patience", "train.early_stopping_monitor")
+NOT_STOPPED_EARLY = ("completed", "max_time", "max_steps")
 
 
 def _flat(tree: dict, prefix: str = "") -> dict:
@@ -95,11 +99,14 @@ def declared_defaults() -> dict:
     }
 
 
-def shipped_config(run_config: dict, shipped: dict[str, dict], defaults: dict) -> tuple[str, dict] | None:
+def shipped_config(
+    run_config: dict, shipped: dict[str, dict], defaults: dict, inert: tuple[str, ...] = ()
+) -> tuple[str, dict] | None:
     """(name of the shipped config the run used, its differing RUN_SETTINGS {key: run value}), or None
     when the run's flat config differs from every shipped one in anything else. A key the run does not
     have (it was added later) counts as the same when the shipped file leaves it null or at its declared
-    default, which keeps the earlier behaviour; a RUN_SETTINGS key it does not have had its declared default."""
+    default, which keeps the earlier behaviour; a RUN_SETTINGS key it does not have had its declared default.
+    `inert` keys did not act in the run (early stopping in a run it did not stop) and may differ too."""
     for name, config in shipped.items():
         differing = {}
         for key in sorted(set(run_config) | set(config)):
@@ -108,8 +115,8 @@ def shipped_config(run_config: dict, shipped: dict[str, dict], defaults: dict) -
             value = run_config.get(key, defaults.get(key, KeyError) if key in RUN_SETTINGS else KeyError)
             if value != config.get(key, KeyError):
                 differing[key] = value
-        if set(differing) <= set(RUN_SETTINGS):
-            return name, differing
+        if set(differing) <= set(RUN_SETTINGS) | set(inert):
+            return name, {k: v for k, v in differing.items() if k not in inert}
     return None
 
 
@@ -160,7 +167,8 @@ def summary_rows(results_dir: Path = RESULTS_DIR, configs_dir: Path = CONFIGS_DI
         if digest is not None and digest != hashlib.sha256(config_path.read_bytes()).hexdigest():
             raise UserError(f"{record}: its config_sha256 is not the sha256 of {config_path}")
         run_config = _flat(run.config)
-        match = shipped_config(run_config, shipped, defaults)
+        inert = EARLY_STOPPING if run.results.get("stopped") in NOT_STOPPED_EARLY else ()
+        match = shipped_config(run_config, shipped, defaults, inert)
         if match is None:
             continue
         config_name, differing = match

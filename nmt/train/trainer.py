@@ -292,6 +292,15 @@ class RunCallbacks:
         return [c for c in (self.plateau, self.early, self.budget) if c is not None]
 
 
+def early_stopping_against_budget(tc: config_lib.TrainConfig) -> str:
+    """-> the warning for early stopping beside the budget schedule: a dev plateau while the rate is still
+    high ends the run before the decay, where the budget schedule's best checkpoints come."""
+    return (
+        f"train.early_stopping_patience={tc.early_stopping_patience} with train.schedule=budget: a dev plateau "
+        "before the decay ends the run at a high learning rate; null turns early stopping off"
+    )
+
+
 def make_callbacks(run: RunContext, data: TrainingData, model: keras.Model) -> RunCallbacks:
     """-> the run's callbacks. Order matters at epoch end: the progress bar first (its epoch line
     is finished before the dev BLEU line is printed), dev BLEU before those that read val_bleu
@@ -344,6 +353,8 @@ def make_callbacks(run: RunContext, data: TrainingData, model: keras.Model) -> R
             verbose=1,
         )
         callbacks.append(early)
+    if budget is not None and early is not None:
+        logger.warning(early_stopping_against_budget(tc))
     result = RunCallbacks(callbacks, nan_guard, time_budget, plateau, early, budget)
     if state is not None:
         for callback in result.resumable():

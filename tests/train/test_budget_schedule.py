@@ -97,7 +97,7 @@ def _rates(run) -> dict:
 @pytest.mark.slow
 def test_train_py_follows_the_schedule_and_resumes_it_exactly(tmp_path, tiny_run):
     """Every step's logged learning rate is the formula's (TINY: 60 steps), and a run killed mid-way and
-    resumed gives the uninterrupted run's losses and rates."""
+    resumed gives the uninterrupted run's losses and rates; early stopping beside the schedule is warned of."""
     overrides = [*TINY, "train.schedule=budget", "train.warmup_steps=10", "train.min_learning_rate=1.0e-5"]
     whole = fresh_run(tmp_path, tiny_run, "whole")
     proc = run_train(whole, *overrides)
@@ -109,9 +109,13 @@ def test_train_py_follows_the_schedule_and_resumes_it_exactly(tmp_path, tiny_run
         assert rate == pytest.approx(cosine(step - 1, peak, 10, 1e-5, 60), rel=1e-6), step
     want = step_losses(whole)
     run = fresh_run(tmp_path, tiny_run, "killed")
-    got, resumed_from = kill_and_resume(run, overrides, kill_after=33)
+    # early stopping that never fires (patience 100) changes no step, only adds a warning to train.log
+    got, resumed_from = kill_and_resume(run, [*overrides, "train.early_stopping_patience=100"], kill_after=33)
     assert 10 < resumed_from < 60, resumed_from
     assert sorted(got) == list(range(1, 61))
     for step in want:
         assert abs(got[step] - want[step]) <= 1e-6, (step, got[step], want[step])
     assert _rates(run) == pytest.approx(rates, rel=1e-6)
+    warning = "WARNING train.early_stopping_patience=100 with train.schedule=budget: a dev plateau before the decay"
+    assert warning in (run / "train.log").read_text(encoding="utf-8")
+    assert "with train.schedule=budget" not in (whole / "train.log").read_text(encoding="utf-8")
