@@ -294,10 +294,10 @@ class RunCallbacks:
 
 def early_stopping_against_budget(tc: config_lib.TrainConfig) -> str:
     """-> the warning for early stopping beside the budget schedule: a dev plateau while the rate is still
-    high ends the run before the decay, where the budget schedule's best checkpoints come."""
+    high can end the run before the decay, which is where the budget schedule's best checkpoints came."""
     return (
         f"train.early_stopping_patience={tc.early_stopping_patience} with train.schedule=budget: a dev plateau "
-        "before the decay ends the run at a high learning rate; null turns early stopping off"
+        "before the decay can end the run at a high learning rate; null turns early stopping off"
     )
 
 
