@@ -266,7 +266,7 @@ def keep_dir(keep: Path, run: Path) -> Path:
 def keep(figures: dict, run: Path, target: Path) -> Path:
     """Writes target/ (config.yaml, train.csv, results.json: the record) from a run directory."""
     from nmt import rundir
-    from nmt.cli.report import read_results
+    from nmt.cli.records import read_results
     from nmt.files import atomic_write_text
 
     target.mkdir(parents=True)
@@ -294,7 +294,7 @@ def main(argv=None) -> int:
         if len(set(targets)) < len(targets):
             raise UserError(f"--keep {args.keep}: two runs of the same name")
         if args.keep:  # a damaged results.json is said now, not after the decoding
-            from nmt.cli.report import read_results
+            from nmt.cli.records import read_results
 
             for run in args.runs:
                 read_results(run / "results.json")

@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from nmt.cli import report, summary
+from nmt.cli import summary
+from nmt.cli.records import read_results
 from nmt.errors import UserError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -70,7 +71,7 @@ def test_the_records_keep_the_figures_of_the_files_they_were_converted_from():
     for path in LEGACY:
         for figures in json.loads(path.read_text(encoding="utf-8")):
             run = RESULTS / Path(figures["run"]).name
-            record = report.read_results(run / "results.json")  # the schema's checks pass
+            record = read_results(run / "results.json")  # the schema's checks pass
             config = yaml.safe_load((run / "config.yaml").read_text(encoding="utf-8"))
             assert record["converted_from"] == f"docs/results/{path.name}"
             assert record["config_sha256"] == hashlib.sha256((run / "config.yaml").read_bytes()).hexdigest()
@@ -234,7 +235,7 @@ def test_keep_writes_the_record_the_summary_reads(tmp_path, results_dir):
     kept_dir = tmp_path / "kept"
     older = script.keep(figures, run, script.keep_dir(kept_dir, run))
     assert sorted(p.name for p in older.iterdir()) == ["config.yaml", "results.json", "train.csv"]
-    record = report.read_results(older / "results.json")
+    record = read_results(older / "results.json")
     signatures = {"bleu_signature": "nrefs:1|case:mixed|eff:no", "chrf_signature": "nrefs:1|case:mixed|nc:6"}
     assert record["test"] == {"bleu": 40.5, "chrf": 59.75, **signatures}  # the config's beam_size, 5
     assert (record["beam_size"], record["length_penalty"], record["steps"], record["minutes"]) == (5, 0.8, 900, 9.5)
@@ -247,7 +248,7 @@ def test_keep_writes_the_record_the_summary_reads(tmp_path, results_dir):
     trained = json.loads((results_dir / "new_run" / "results.json").read_text(encoding="utf-8"))
     (run / "results.json").write_text(json.dumps(trained), encoding="utf-8")
     newer = script.keep(figures, run, script.keep_dir(tmp_path / "kept2", run))
-    record = report.read_results(newer / "results.json")
+    record = read_results(newer / "results.json")
     assert {k: v for k, v in record.items() if k in trained} == trained  # training's own figures stay
     assert record["decoded"]["5"]["chrf"] == 59.75 and record["best_dev_bleu"] == 20.0
 

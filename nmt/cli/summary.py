@@ -27,18 +27,7 @@ from typing import TextIO
 import yaml
 
 from nmt import rundir
-from nmt.cli.report import (
-    EMPTY,
-    Run,
-    _count,
-    _fixed,
-    _get,
-    _reading_error,
-    _text,
-    direction,
-    read_run,
-    write_text,
-)
+from nmt.cli.records import EMPTY, Run, cell, count, direction, fixed, get, read_run, reading_error, write_text
 from nmt.errors import UserError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -82,7 +71,7 @@ def _yaml(path: Path) -> dict:
     try:
         values = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
-        raise _reading_error(path, error, "a YAML mapping") from None
+        raise reading_error(path, error, "a YAML mapping") from None
     if not isinstance(values, dict):
         raise UserError(f"{path}: expected a YAML mapping")
     return values
@@ -137,7 +126,7 @@ def kept_records(results_dir: Path) -> dict[str, Run]:
             figures = json.loads(path.read_text(encoding="utf-8"))
             names = [Path(entry["run"]).name for entry in figures]
         except (OSError, UnicodeDecodeError, ValueError, TypeError, KeyError) as error:
-            raise _reading_error(path, error, "a list of scripts/results.py figures") from None
+            raise reading_error(path, error, "a list of scripts/results.py figures") from None
         for name in names:
             if name not in records:
                 raise UserError(
@@ -188,7 +177,7 @@ def summary_rows(results_dir: Path = RESULTS_DIR, configs_dir: Path = CONFIGS_DI
             ),
             "direction": direction(run.config) or EMPTY,
             "budget": "none" if max_time is None else f"{max_time / 60:g} min",
-            "cpu": f"{cpu['name']}, {cpu['flags']}" if cpu else _text(_get(run.results, "device", "cpu")),
+            "cpu": f"{cpu['name']}, {cpu['flags']}" if cpu else cell(get(run.results, "device", "cpu")),
             "precision": precision,
             "date": str(entry["date"]),
             "run": name,
@@ -224,8 +213,8 @@ def summary_table(rows: list[dict]) -> str:
     for r in rows:
         config = f"`configs/{r['config']}`" + (f" ({r['set']})" if r["set"] else "")
         cells = [config, r["direction"], r["budget"], r["cpu"], r["precision"], r["date"], f"`{r['run']}`"]
-        cells += [_count(r["steps"]), _fixed(r["minutes"], 1), _fixed(r["bleu_beam5"], 2)]
-        cells += [_fixed(r["bleu_greedy"], 2), _fixed(r["chrf_beam5"], 2), r["note"]]
+        cells += [count(r["steps"]), fixed(r["minutes"], 1), fixed(r["bleu_beam5"], 2)]
+        cells += [fixed(r["bleu_greedy"], 2), fixed(r["chrf_beam5"], 2), r["note"]]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
