@@ -5,6 +5,8 @@
   is a function of the sentence and the settings alone (``fake_translation``), so an answer given to the
   wrong request, or in the wrong order, shows. It records its calls and can be held (a gate) or fail.
 - ``ServerThread``: `nmt.serve.server.serve` on 127.0.0.1 and a free port, in a thread of this process.
+- ``ServingProcess``: a serving child process (``python -m nmt serve`` or a stand-in script), its standard
+  error read into lines by a thread, its URL taken from its ready line.
 - Real HTTP clients on 127.0.0.1: ``call`` (urllib, one request) and ``run_clients`` (aiohttp, concurrent
   clients, each with its own connection, bounded in count and time).
 Everything here talks to 127.0.0.1 only.
@@ -14,16 +16,24 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import queue
+import re
+import subprocess
 import threading
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 from typing import NamedTuple
+
+import pytest
 
 from nmt.config import DecodeConfig
 from nmt.decode.settings import Batching, SearchSettings
 
 HOST = "127.0.0.1"
+ROOT = Path(__file__).resolve().parents[2]
 
 # ------------------------------------------------------------------------------------------ the stand-in
 
@@ -179,6 +189,67 @@ class ServerThread:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+class ServingProcess:
+    """A child process that serves on 127.0.0.1 (argv: its command line, run in the repository root with it
+    on PYTHONPATH), its standard error read by a thread into ``lines`` (a queue) and ``stderr`` (a list)."""
+
+    def __init__(self, argv: list[str]):
+        env = dict(os.environ, PYTHONPATH=str(ROOT))
+        env.pop("NMT_VERBOSE", None)
+        self.proc = subprocess.Popen(
+            [str(a) for a in argv],
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.lines: queue.Queue = queue.Queue()
+        self.stderr: list[str] = []
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        for line in self.proc.stderr:
+            self.stderr.append(line)
+            self.lines.put(line)
+
+    def url(self, name: str = ".*", timeout: float = 300) -> str:
+        """The server's URL, from its ready line "serving NAME on URL (POST /translate, GET /health)"; the test
+        fails if the process exits or prints no such line within timeout seconds."""
+        ready = re.compile(rf"serving {name} on (http://127\.0\.0\.1:\d+) \(POST /translate, GET /health\)")
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                line = self.lines.get(timeout=0.5)
+            except queue.Empty:
+                assert self.proc.poll() is None, "".join(self.stderr)[-3000:]
+                continue
+            match = ready.match(line)
+            if match:
+                return match.group(1)
+        pytest.fail(f"no ready line in {timeout} s: {''.join(self.stderr)[-3000:]}")
+
+    def signal(self, signum: int) -> None:
+        os.kill(self.proc.pid, signum)
+
+    def wait(self, timeout: float = 120) -> int:
+        """Its exit status; the test fails (and the process is killed) if it runs on past timeout seconds."""
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            pytest.fail(f"the process did not exit in {timeout} s: {''.join(self.stderr)[-3000:]}")
+        finally:
+            self.reader.join(30)
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(30)
 
 
 # -------------------------------------------------------------------------------------------- the clients

@@ -6,76 +6,23 @@ from __future__ import annotations
 
 import asyncio
 import os
-import queue
-import re
 import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.serve.serving import HOST, clients
+from tests.serve.serving import HOST, ServingProcess, clients
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-class ServeProcess:
-    """python -m nmt serve --port 0 ARGS...; its standard error read by a thread into lines."""
-
-    def __init__(self, *args):
-        env = dict(os.environ, PYTHONPATH=str(ROOT))
-        env.pop("NMT_VERBOSE", None)
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "nmt", "serve", "--host", HOST, "--port", "0", *map(str, args)],
-            cwd=ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        self.lines: queue.Queue = queue.Queue()
-        self.stderr: list[str] = []
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
-
-    def _read(self) -> None:
-        for line in self.proc.stderr:
-            self.stderr.append(line)
-            self.lines.put(line)
-
-    def wait_ready(self, timeout: float = 300) -> str:
-        """The server's URL, from its ready line."""
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                line = self.lines.get(timeout=max(0.1, deadline - time.monotonic()))
-            except queue.Empty:
-                pytest.fail(f"no ready line in {timeout} s: {''.join(self.stderr)[-3000:]}")
-            match = re.match(r"serving .* on (http://127\.0\.0\.1:\d+) \(POST /translate, GET /health\)", line)
-            if match:
-                return match.group(1)
-            assert self.proc.poll() is None, "".join(self.stderr)[-3000:]
-            assert time.monotonic() < deadline, "".join(self.stderr)[-3000:]
-
-    def finish(self, timeout: float = 120) -> int:
-        try:
-            status = self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(30)
-            pytest.fail(f"the server did not exit in {timeout} s: {''.join(self.stderr)[-3000:]}")
-        self.reader.join(30)
-        return status
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(30)
+def serve_process(*args) -> ServingProcess:
+    """python -m nmt serve on 127.0.0.1 and a free port, with these arguments."""
+    return ServingProcess([sys.executable, "-m", "nmt", "serve", "--host", HOST, "--port", "0", *args])
 
 
 async def health(session, url):
@@ -93,9 +40,9 @@ def test_a_stop_signal_answers_the_requests_in_flight_then_exits_0(translator_ru
 
     sentences = [s for s, _ in translator_run["test"]]
     plans = [[{"sentences": (sentences * 3)[17 * r : 17 * r + 40]}] for r in range(6)]  # 6 x 40, overlapping
-    server = ServeProcess("--model", translator_run["dir"], "--max-wait-ms", "20000", "--max-batch", "4096")
+    server = serve_process("--model", translator_run["dir"], "--max-wait-ms", "20000", "--max-batch", "4096")
     try:
-        url = server.wait_ready()
+        url = server.url()
         port = int(url.rsplit(":", 1)[1])
 
         async def scenario():
@@ -108,12 +55,12 @@ def test_a_stop_signal_answers_the_requests_in_flight_then_exits_0(translator_ru
                     await asyncio.sleep(0.02)
             assert not requests.done()  # in flight: queued, not translated
             started = time.monotonic()
-            os.kill(server.proc.pid, signum)
+            server.signal(signum)
             answers = await requests
             return answers, time.monotonic() - started
 
         answers, elapsed = asyncio.run(scenario())
-        status = server.finish()
+        status = server.wait()
     finally:
         server.kill()
     stderr = "".join(server.stderr)
@@ -138,9 +85,9 @@ def test_a_request_over_the_process_and_a_second_server_on_its_port(translator_r
     import json
     import urllib.request
 
-    server = ServeProcess("--model", translator_run["dir"])
+    server = serve_process("--model", translator_run["dir"])
     try:
-        url = server.wait_ready()
+        url = server.url()
         port = url.rsplit(":", 1)[1]
         opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
         body = json.dumps({"sentences": [s for s, _ in translator_run["test"][:5]]}).encode()
@@ -159,8 +106,8 @@ def test_a_request_over_the_process_and_a_second_server_on_its_port(translator_r
             f"error: --port {port}: 127.0.0.1:{port} is already in use (another server?); choose another port, "
             "or 0 for any free one\n"
         )
-        server.proc.send_signal(signal.SIGTERM)
-        assert server.finish() == 0
+        server.signal(signal.SIGTERM)
+        assert server.wait() == 0
     finally:
         server.kill()
     from nmt.cli import translate as translate_cli

@@ -7,22 +7,14 @@ The same with a real model, through `python -m nmt serve`: test_serve_process.py
 from __future__ import annotations
 
 import asyncio
-import os
-import queue
-import re
 import signal
 import socket
-import subprocess
 import sys
-import threading
 import time
-from pathlib import Path
 
 import pytest
 
-from tests.serve.serving import HOST, clients, expected_answer
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.serve.serving import HOST, ServingProcess, clients, expected_answer
 
 CHILD = """
 import sys, threading
@@ -41,48 +33,9 @@ print("returned", file=sys.stderr, flush=True)
 """
 
 
-class Child:
-    def __init__(self, mode: str):
-        self.proc = subprocess.Popen(
-            [sys.executable, "-c", CHILD, mode],
-            cwd=ROOT,
-            env=dict(os.environ, PYTHONPATH=str(ROOT)),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        self.lines: queue.Queue = queue.Queue()
-        self.stderr: list[str] = []
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
-
-    def _read(self):
-        for line in self.proc.stderr:
-            self.stderr.append(line)
-            self.lines.put(line)
-
-    def url(self, timeout=60) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                line = self.lines.get(timeout=0.5)
-            except queue.Empty:
-                assert self.proc.poll() is None, "".join(self.stderr)
-                continue
-            match = re.match(r"serving stand-in on (http://127\.0\.0\.1:\d+) \(POST /translate, GET /health\)", line)
-            if match:
-                return match.group(1)
-        pytest.fail(f"no ready line: {''.join(self.stderr)}")
-
-    def wait(self, timeout=60) -> int:
-        try:
-            return self.proc.wait(timeout)
-        finally:
-            if self.proc.poll() is None:
-                self.proc.kill()
-                self.proc.wait(30)
-            self.reader.join(30)
+def child(mode: str) -> ServingProcess:
+    """The stand-in server of CHILD, "free" (answers at once) or "held" (its translation never finishes)."""
+    return ServingProcess([sys.executable, "-c", CHILD, mode])
 
 
 async def queued(url: str) -> int:
@@ -96,9 +49,9 @@ async def queued(url: str) -> int:
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
 def test_a_signal_answers_the_requests_in_flight_then_run_returns(signum):
-    child = Child("free")
+    server = child("free")
     try:
-        url = child.url()
+        url = server.url("stand-in", timeout=60)
         port = int(url.rsplit(":", 1)[1])
         plans = [[{"sentences": [f"request {r} sentence {i}" for i in range(5)]}] for r in range(4)]
 
@@ -109,16 +62,15 @@ def test_a_signal_answers_the_requests_in_flight_then_run_returns(signum):
                 assert time.monotonic() < deadline and not requests.done()
                 await asyncio.sleep(0.02)
             started = time.monotonic()
-            os.kill(child.proc.pid, signum)
+            server.signal(signum)
             answers = await requests
             return answers, time.monotonic() - started
 
         answers, elapsed = asyncio.run(scenario())
-        status = child.wait()
+        status = server.wait(60)
     finally:
-        if child.proc.poll() is None:
-            child.proc.kill()
-    stderr = "".join(child.stderr)
+        server.kill()
+    stderr = "".join(server.stderr)
     assert status == 0, stderr
     from nmt.config import DecodeConfig
     from nmt.decode.settings import SearchSettings
@@ -139,9 +91,9 @@ def test_a_signal_answers_the_requests_in_flight_then_run_returns(signum):
 
 
 def test_a_second_signal_exits_at_once_saying_what_it_leaves():
-    child = Child("held")  # the translation never finishes: the stop cannot complete by itself
+    server = child("held")  # the translation never finishes: the stop cannot complete by itself
     try:
-        url = child.url()
+        url = server.url("stand-in", timeout=60)
         plans = [[{"sentences": [f"r{r}"]}] for r in range(3)]
 
         async def scenario():
@@ -150,12 +102,12 @@ def test_a_second_signal_exits_at_once_saying_what_it_leaves():
             while await queued(url) != 3:
                 assert time.monotonic() < deadline and not requests.done()
                 await asyncio.sleep(0.02)
-            os.kill(child.proc.pid, signal.SIGTERM)
+            server.signal(signal.SIGTERM)
             deadline = time.monotonic() + 30
-            while not any("stopping" in line for line in child.stderr):
-                assert time.monotonic() < deadline, child.stderr
+            while not any("stopping" in line for line in server.stderr):
+                assert time.monotonic() < deadline, server.stderr
                 await asyncio.sleep(0.02)
-            os.kill(child.proc.pid, signal.SIGTERM)
+            server.signal(signal.SIGTERM)
             try:
                 await requests
             except Exception as error:  # the connections are dropped by the exit
@@ -163,11 +115,10 @@ def test_a_second_signal_exits_at_once_saying_what_it_leaves():
             return None
 
         error = asyncio.run(scenario())
-        status = child.wait()
+        status = server.wait(60)
     finally:
-        if child.proc.poll() is None:
-            child.proc.kill()
-    stderr = "".join(child.stderr)
+        server.kill()
+    stderr = "".join(server.stderr)
     assert error is not None
     assert status == 128 + signal.SIGTERM, stderr
     assert stderr.splitlines()[-1] == "error: SIGTERM again: exiting now; 3 request(s) in flight not answered", stderr
