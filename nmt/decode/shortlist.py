@@ -117,15 +117,16 @@ def train_table(
     pending: list = []
 
     def close_chunk():
-        src_parts, tgt_parts, group_parts, positions = [], [], [], 0
+        src_parts, tgt_parts, group_parts, targets, positions = [], [], [], [], 0
         for src, tgt in pending:
             src = np.concatenate([[NULL], np.asarray(src, np.int64)])
             tgt = np.asarray(tgt, np.int64)
             src_parts.append(np.tile(src, tgt.size))
             tgt_parts.append(np.repeat(tgt, src.size))
             group_parts.append(np.repeat(np.arange(positions, positions + tgt.size, dtype=np.int32), src.size))
+            targets.append(tgt)
             positions += tgt.size
-            np.add.at(target_counts, tgt, 1)
+        target_counts[:] += np.bincount(np.concatenate(targets), minlength=tgt_vocab_size)
         keys = np.concatenate(src_parts) * tgt_vocab_size + np.concatenate(tgt_parts)
         unique_keys.append(np.unique(keys))
         chunks.append(keys)
