@@ -252,7 +252,7 @@ def check_run_dir(run_dir, what: str | None = None) -> Path:
 # ------------------------------------------------------------------------------ training into a run directory
 
 #: The model settings a fine-tuned run may change from its parent's (train.init_from): they change no weight.
-FINE_TUNE_CHANGES = {"embedding_dropout", "layer_dropout", "output_dropout"}
+FINE_TUNE_CHANGES = {"embedding_dropout", "layer_dropout", "output_dropout", "word_dropout"}
 
 
 def check_parent(cfg: Config, run_dir: Path) -> Path:

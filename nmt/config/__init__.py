@@ -303,6 +303,9 @@ class ModelConfig(Section):
     )
     output_dim: int = setting(512, "deep output size before maxout (even) or tanh", min=1)
     embedding_dropout: float = setting(0.0, "dropout on source and target embeddings", min=0, below=1)
+    word_dropout: float = setting(
+        0.0, "dropout of whole source and target tokens: a dropped token's embedding is all zeros", min=0, below=1
+    )
     layer_dropout: float = setting(0.0, "dropout between stacked encoder layers", min=0, below=1)
     output_dropout: float = setting(0.0, "dropout before the vocabulary projection", min=0, below=1)
     tie_embeddings: bool = setting(

@@ -26,6 +26,8 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from nmt.model.encoder import drop_words
+
 
 class Decoder(keras.layers.Layer):
     """Target embedding, deep output and vocabulary projection, shared by every decoder.
@@ -51,6 +53,7 @@ class Decoder(keras.layers.Layer):
         embedding_dropout=0.0,
         output_dropout=0.0,
         tie_embeddings=False,
+        word_dropout=0.0,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -63,6 +66,7 @@ class Decoder(keras.layers.Layer):
         self.embedding_dropout = float(embedding_dropout)
         self.output_dropout = float(output_dropout)
         self.tie_embeddings = bool(tie_embeddings)
+        self.word_dropout = float(word_dropout)
         if self.readout_dim != self.embedding_dim and self.tie_embeddings:
             raise ValueError(
                 f"tied embeddings need readout size {self.readout_dim} == embedding_dim {self.embedding_dim}"
@@ -70,6 +74,7 @@ class Decoder(keras.layers.Layer):
         policy = self.dtype_policy
         self.embedding = keras.layers.Embedding(self.vocab_size, self.embedding_dim, dtype=policy, name="embedding")
         self.embedding_drop = keras.layers.Dropout(self.embedding_dropout, name="embedding_dropout")
+        self.word_drop = keras.layers.Dropout(self.word_dropout, name="word_dropout")
         if self.deep_output != "none":
             self.readout_state = keras.layers.Dense(self.output_dim, dtype=policy, name="readout_state")
             self.readout_embedding = keras.layers.Dense(
@@ -113,8 +118,9 @@ class Decoder(keras.layers.Layer):
         raise NotImplementedError
 
     def embed(self, tokens, training=None):
-        """tokens int [...] -> embeddings [..., E] (dropout when training)."""
-        return self.embedding_drop(self.embedding(tf.cast(tokens, tf.int32)), training=training)
+        """tokens int [...] -> embeddings [..., E] (word and embedding dropout when training)."""
+        embedded = drop_words(self.word_drop, self.embedding(tf.cast(tokens, tf.int32)), training)
+        return self.embedding_drop(embedded, training=training)
 
     def readout(self, hidden, embedded, context_term, training=None, output=None):
         """hidden [..., H], embedded [..., E], context_term O_c·c [..., D]
@@ -166,6 +172,7 @@ class Decoder(keras.layers.Layer):
             embedding_dropout=self.embedding_dropout,
             output_dropout=self.output_dropout,
             tie_embeddings=self.tie_embeddings,
+            word_dropout=self.word_dropout,
         )
         return config
 

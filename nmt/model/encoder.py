@@ -1,6 +1,6 @@
 """The source side: embedding and a stack of `nmt.model.gru.GRU` layers (uni- or bidirectional).
 
-    x = dropout(E_src[source_ids])                         [B, S, E]
+    x = dropout(word_dropout(E_src[source_ids]))           [B, S, E]
     h^1 = GRU_1(x), h^k = GRU_k(dropout(h^{k-1}))           [B, S, H·dirs]
 
 Bidirectional layers merge their two directions by concatenation [→h_j; ←h_j] (H·2, Bahdanau et
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import keras
 import tensorflow as tf
+from keras import ops
 
 from nmt.model.gru import GRU
 
@@ -38,6 +39,7 @@ class Encoder(keras.layers.Layer):
         layer_dropout=0.0,
         pad_id=0,
         merge="concat",
+        word_dropout=0.0,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -48,6 +50,7 @@ class Encoder(keras.layers.Layer):
         self.bidirectional = bool(bidirectional)
         self.embedding_dropout = float(embedding_dropout)
         self.layer_dropout = float(layer_dropout)
+        self.word_dropout = float(word_dropout)
         self.pad_id = int(pad_id)
         if merge not in ("concat", "sum"):
             raise ValueError(f"merge: received {merge!r}, expected concat or sum")
@@ -55,6 +58,7 @@ class Encoder(keras.layers.Layer):
         policy = self.dtype_policy
         self.embedding = keras.layers.Embedding(self.vocab_size, self.embedding_dim, dtype=policy, name="embedding")
         self.embedding_drop = keras.layers.Dropout(self.embedding_dropout, name="embedding_dropout")
+        self.word_drop = keras.layers.Dropout(self.word_dropout, name="word_dropout")
         self.layer_drop = keras.layers.Dropout(self.layer_dropout, name="layer_dropout")
         self.rnns = []
         for k in range(self.num_layers):
@@ -85,7 +89,8 @@ class Encoder(keras.layers.Layer):
     def call(self, source_ids, training=None):
         source_ids = tf.cast(source_ids, tf.int32)
         mask = tf.not_equal(source_ids, self.pad_id)  # [B, S]
-        x = self.embedding_drop(self.embedding(source_ids), training=training)  # [B, S, E]
+        x = drop_words(self.word_drop, self.embedding(source_ids), training)  # [B, S, E]
+        x = self.embedding_drop(x, training=training)
         final_states = ()
         for k, rnn in enumerate(self.rnns):
             if k > 0:
@@ -105,5 +110,16 @@ class Encoder(keras.layers.Layer):
             layer_dropout=self.layer_dropout,
             pad_id=self.pad_id,
             merge=self.merge,
+            word_dropout=self.word_dropout,
         )
         return config
+
+
+def drop_words(dropout, embedded, training=None):
+    """Word dropout: embedded [..., E] with whole tokens dropped when training. One keep-or-drop draw per
+    token (dropout, a keras.layers.Dropout, applied to ones [..., 1]): a dropped token's embedding is all
+    zeros, a kept one is scaled by 1 / (1 - rate), as dropout scales. Identity when not training or at
+    rate 0."""
+    if not training or dropout.rate == 0:
+        return embedded
+    return embedded * dropout(ops.ones_like(embedded[..., :1]), training=training)

@@ -66,6 +66,7 @@ class Seq2Seq(keras.Model):
             bidirectional=self.bidirectional,
             embedding_dropout=config.embedding_dropout,
             layer_dropout=config.layer_dropout,
+            word_dropout=config.word_dropout,
             merge=config.encoder_merge,
             dtype=policy,
             name="encoder",
@@ -87,6 +88,7 @@ class Seq2Seq(keras.Model):
             embedding_dropout=config.embedding_dropout,
             output_dropout=config.output_dropout,
             tie_embeddings=config.tie_embeddings,
+            word_dropout=config.word_dropout,
             dtype=policy,
             name="decoder",
         )
